@@ -1,0 +1,138 @@
+"""Typed data model shared by every stage: ratings as columnar arrays plus side features.
+
+Users and items are dense int32 codes (0..n-1) assigned once per dataset, so every split,
+adapter and metric agrees on what row / column ``u`` / ``i`` means.  Raw ids live only in
+``Dataset.user_ids`` / ``Dataset.item_ids`` (code -> raw id).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+
+
+@dataclass(frozen=True)
+class Ratings:
+    """A set of (user, item, rating[, timestamp]) rows over a fixed catalogue."""
+
+    users: np.ndarray  # int32 codes
+    items: np.ndarray  # int32 codes
+    ratings: np.ndarray  # float32
+    timestamps: np.ndarray | None  # int64 seconds, or None when the dataset has none
+    n_users: int
+    n_items: int
+
+    def __post_init__(self) -> None:
+        n = len(self.users)
+        if len(self.items) != n or len(self.ratings) != n:
+            raise ValueError("users, items and ratings must have the same length")
+        if self.timestamps is not None and len(self.timestamps) != n:
+            raise ValueError("timestamps must have the same length as ratings")
+
+    def __len__(self) -> int:
+        return len(self.users)
+
+    def take(self, index: np.ndarray) -> Ratings:
+        """Rows selected by an integer index or boolean mask; the catalogue is unchanged."""
+        ts = None if self.timestamps is None else self.timestamps[index]
+        return Ratings(
+            self.users[index],
+            self.items[index],
+            self.ratings[index],
+            ts,
+            self.n_users,
+            self.n_items,
+        )
+
+    def to_csr(self, values: np.ndarray | None = None, dtype: type = np.float32) -> sp.csr_matrix:
+        """User x item matrix over the whole catalogue (``values`` default: the ratings)."""
+        data = self.ratings if values is None else values
+        m = sp.csr_matrix(
+            (data.astype(dtype, copy=False), (self.users, self.items)),
+            shape=(self.n_users, self.n_items),
+        )
+        m.sum_duplicates()
+        m.sort_indices()
+        return m
+
+    def user_counts(self) -> np.ndarray:
+        return np.bincount(self.users, minlength=self.n_users)
+
+    def item_counts(self) -> np.ndarray:
+        return np.bincount(self.items, minlength=self.n_items)
+
+    def pair_keys(self) -> np.ndarray:
+        """One int64 per row identifying the (user, item) pair; used for leakage checks."""
+        return self.users.astype(np.int64) * self.n_items + self.items
+
+    def fingerprint(self) -> str:
+        """sha256 of the arrays: equal fingerprints mean byte-identical rows."""
+        h = hashlib.sha256()
+        h.update(np.array([self.n_users, self.n_items], dtype=np.int64).tobytes())
+        for a in (self.users, self.items, self.ratings, self.timestamps):
+            if a is not None:
+                h.update(np.ascontiguousarray(a).tobytes())
+        return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class Features:
+    """Side features of users or items: a sparse (n_entities x n_features) matrix."""
+
+    matrix: sp.csr_matrix  # float32
+    names: tuple[str, ...]  # one name per column, e.g. "genre=Comedy", "age=25-34"
+
+    @property
+    def n_features(self) -> int:
+        return self.matrix.shape[1]
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A loaded dataset: every rating of the catalogue plus id maps and side features."""
+
+    name: str
+    ratings: Ratings
+    user_ids: np.ndarray  # code -> raw user id
+    item_ids: np.ndarray  # code -> raw item id
+    rating_scale: tuple[float, float]
+    item_features: Features | None = None
+    user_features: Features | None = None
+    item_titles: np.ndarray | None = None
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def n_users(self) -> int:
+        return self.ratings.n_users
+
+    @property
+    def n_items(self) -> int:
+        return self.ratings.n_items
+
+    def fingerprint(self) -> str:
+        return self.ratings.fingerprint()
+
+
+@dataclass(frozen=True)
+class TrainSet:
+    """What an adapter may see when fitting: train rows and side features, never test rows."""
+
+    ratings: Ratings
+    rating_scale: tuple[float, float]
+    item_features: Features | None = None
+    user_features: Features | None = None
+
+    @property
+    def n_users(self) -> int:
+        return self.ratings.n_users
+
+    @property
+    def n_items(self) -> int:
+        return self.ratings.n_items
+
+    @property
+    def global_mean(self) -> float:
+        return float(self.ratings.ratings.mean()) if len(self.ratings) else 0.0
