@@ -1,0 +1,159 @@
+"""Command line: ``python -m bench run | list | report``.
+
+Exit codes: 0 success; 1 some trials failed or timed out (the others are recorded);
+2 usage or input error, reported as one line on stderr before anything is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import os
+import shlex
+import sys
+from pathlib import Path
+
+from bench import leaderboard, registry, store, suites
+from bench.errors import DatasetUnavailable, UserError
+
+EXIT_OK, EXIT_FAILED_TRIALS, EXIT_USAGE = 0, 1, 2
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, not argparse's usage block
+        raise UserError(f"{message} (see `python -m bench {self.prog.split()[-1]} --help`)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = Parser(prog="bench", description="recbench: fair benchmarks of recommender libraries")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    run = sub.add_parser("run", help="run a suite (resumes an interrupted run)")
+    run.add_argument("--suite", required=True, help="suite name (see `list`) or a .toml file")
+    run.add_argument("--dataset", action="append", help="only these datasets (repeatable)")
+    run.add_argument("--adapter", action="append", help="only adapters matching (repeatable)")
+    run.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="threads per trial")
+    run.add_argument("--results", type=Path, default=Path("results"), help="results directory")
+    run.add_argument("--time-limit", type=float, help="seconds per trial (default: suite's)")
+    run.add_argument("--memory-limit-mb", type=int, help="address-space limit per trial")
+    run.add_argument("--retry-failed", action="store_true", help="re-run failed trials too")
+    run.add_argument("--no-report", action="store_true", help="do not rewrite the leaderboard")
+
+    sub.add_parser("list", help="datasets, adapters and suites, and whether each is available")
+
+    rep = sub.add_parser("report", help="rebuild the leaderboard from stored results only")
+    rep.add_argument("--results", type=Path, action="append", help="results dirs or .jsonl files")
+    rep.add_argument("--output", type=Path, help="default: <first results dir>/LEADERBOARD.md")
+    return p
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from bench import datasets
+    from bench.runner import run_trials
+    from bench.trial import build_adapter
+
+    if args.threads < 1:
+        raise UserError(f"--threads must be at least 1, got {args.threads}")
+    suite = suites.load(args.suite)
+    for pattern in args.adapter or []:
+        if not fnmatch.filter(registry.available(), pattern):
+            registry.get(pattern)  # unknown or unavailable: one clear line
+    specs = suites.expand(
+        suite,
+        threads=args.threads,
+        datasets=args.dataset,
+        adapters=args.adapter,
+        time_limit=args.time_limit,
+    )
+    if not specs:
+        raise UserError(f"suite {suite.name!r} has no trials for the given filters")
+    for s in {(s.adapter, repr(sorted(s.params.items()))): s for s in specs}.values():
+        build_adapter(s.adapter, s.params, s.seed, s.threads)  # bad parameters: exit 2 now
+    # Fetch and parse every dataset once, before any trial: bad input stops the run here,
+    # and an unavailable dataset becomes skipped trials with one line of explanation.
+    skip_reasons: dict[str, str] = {}
+    for name in dict.fromkeys(s.dataset for s in specs):
+        try:
+            datasets.load(name)
+        except DatasetUnavailable as exc:
+            skip_reasons[name] = str(exc)
+            log(f"skipping dataset {name}: {exc}")
+    run_path = store.run_file(args.results, suite.name)
+    log(f"suite {suite.name}: {len(specs)} trials, {args.threads} thread(s), results in {run_path}")
+    run_trials(
+        specs,
+        args.results,
+        run_path,
+        skip_reasons=skip_reasons,
+        retry_failed=args.retry_failed,
+        memory_limit_mb=args.memory_limit_mb,
+        log=log,
+    )
+    latest = store.latest(store.read(run_path))
+    bad = [latest[s.trial_id] for s in specs if latest.get(s.trial_id, {}).get("status") in (
+        "failed", "timeout")]
+    if not args.no_report:
+        out = write_report([args.results], None)
+        log(f"leaderboard: {out}")
+    if bad:
+        log(f"{len(bad)} of {len(specs)} trials failed or timed out (see {run_path})")
+        return EXIT_FAILED_TRIALS
+    return EXIT_OK
+
+
+def write_report(sources: list[Path], output: Path | None) -> Path:
+    files = store.files(sources)
+    if not files:
+        raise UserError(f"no results found in {', '.join(map(str, sources))}")
+    records = store.load(files)
+    first = Path(sources[0])
+    out = output or (first if first.is_dir() else first.parent) / "LEADERBOARD.md"
+    suites_run = sorted({r.get("suite", "") for r in records})
+    command = " && ".join(f"python -m bench run --suite {s}" for s in suites_run)
+    text = leaderboard.render(records, [str(f) for f in files], command)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, out)
+    return out
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    out = write_report(args.results or [Path("results")], args.output)
+    log(f"leaderboard: {out}")
+    return EXIT_OK
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from bench import datasets
+
+    print("datasets:")
+    for entry in datasets.list_entries():
+        print(f"  {entry}")
+    print("adapters:")
+    for name, info in sorted(registry.discover().items()):
+        state = "available" if info.cls else f"unavailable ({info.error})"
+        print(f"  {name:<28} {state}")
+    print("suites:")
+    for name, path in sorted(suites.suite_files().items()):
+        desc = suites.parse_file(path).get("description", "")
+        print(f"  {name:<12} {desc}")
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        args = build_parser().parse_args(argv)
+        return {"run": cmd_run, "list": cmd_list, "report": cmd_report}[args.command](args)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        again = shlex.join(["python", "-m", "bench", *argv])
+        print(f"interrupted; re-run `{again}` to resume", file=sys.stderr)
+        return 130

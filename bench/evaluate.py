@@ -1,0 +1,116 @@
+"""Evaluation stage: a fitted adapter + train / test rows -> metric values and timings.
+
+Ranking is always over every catalogue item the user has not rated in train, never over
+the user's own test items only, and train items are excluded here, not by the adapter.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from bench import metrics
+from bench.adapter import Adapter
+from bench.data import Ratings
+from bench.errors import UserError
+from bench.ranking import batch_size, exclude, top_k
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """Which metrics to compute. ``threshold=None`` counts every test item as relevant."""
+
+    ks: tuple[int, ...] = (10,)
+    threshold: float | None = 4.0
+
+    def __post_init__(self) -> None:
+        if not self.ks or any(int(k) != k or k < 1 for k in self.ks):
+            raise UserError(f"metric cut-offs must be positive integers, got {list(self.ks)}")
+
+    @classmethod
+    def from_dict(cls, d: dict) -> MetricSpec:
+        unknown = set(d) - {"ks", "threshold"}
+        if unknown:
+            raise UserError(f"unknown metric option(s): {', '.join(sorted(unknown))}")
+        ks = d.get("ks", (10,))
+        ks = (ks,) if isinstance(ks, int) else tuple(ks)
+        return cls(ks, d.get("threshold", 4.0))
+
+    def to_dict(self) -> dict:
+        return {"ks": list(self.ks), "threshold": self.threshold}
+
+
+@dataclass
+class Evaluation:
+    metrics: dict[str, float] = field(default_factory=dict)
+    #: half-width of a 95% interval of each metric over users (ranking) or ratings (RMSE/MAE)
+    intervals: dict[str, float] = field(default_factory=dict)
+    per_user: dict[str, np.ndarray] = field(default_factory=dict)
+    predict_seconds: float | None = None
+    recommend_seconds: float | None = None
+
+
+def relevant_pairs(test: Ratings, threshold: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted relevant (user, item) keys and the users that have at least one."""
+    mask = np.ones(len(test), bool) if threshold is None else test.ratings >= threshold
+    keys = np.unique(test.users[mask].astype(np.int64) * test.n_items + test.items[mask])
+    return keys, np.unique(keys // test.n_items).astype(np.int32)
+
+
+def evaluate_ratings(model: Adapter, test: Ratings, out: Evaluation) -> None:
+    start = time.perf_counter()
+    est = np.asarray(model.predict(test.users, test.items), dtype=np.float64)
+    out.predict_seconds = time.perf_counter() - start
+    if est.shape != (len(test),):
+        raise ValueError(f"{model.name}.predict returned shape {est.shape}, want ({len(test)},)")
+    err = est - test.ratings
+    out.metrics["rmse"] = metrics.rmse(est, test.ratings)
+    out.metrics["mae"] = metrics.mae(est, test.ratings)
+    # Delta method: RMSE = sqrt(mean squared error), so its half-width is the MSE's / 2 RMSE.
+    _, mse_half = metrics.mean_interval(err * err)
+    out.intervals["rmse"] = mse_half / (2 * out.metrics["rmse"]) if out.metrics["rmse"] else 0.0
+    out.intervals["mae"] = metrics.mean_interval(np.abs(err))[1]
+
+
+def evaluate_ranking(
+    model: Adapter, train: Ratings, test: Ratings, spec: MetricSpec, out: Evaluation
+) -> None:
+    keys, users = relevant_pairs(test, spec.threshold)
+    n_items = train.n_items
+    k_max = max(spec.ks)
+    seen = train.to_csr(np.ones(len(train), np.float32))
+    step = batch_size(n_items)
+    start = time.perf_counter()
+    tops = []
+    for lo in range(0, len(users), step):  # blocks of users: memory stays bounded
+        block = users[lo : lo + step]
+        scores = np.array(model.score(block), dtype=np.float32)
+        if scores.shape != (len(block), n_items):
+            raise ValueError(
+                f"{model.name}.score returned shape {scores.shape}, want ({len(block)}, {n_items})"
+            )
+        tops.append(top_k(exclude(scores, block, seen), k_max))
+    out.recommend_seconds = time.perf_counter() - start
+    top = np.concatenate(tops) if tops else np.empty((0, k_max), np.int32)
+    hits = metrics.hits_matrix(top, users, keys, n_items)
+    n_rel = np.bincount((keys // n_items).astype(np.int64), minlength=train.n_users)[users]
+    out.per_user["user"] = users
+    for k in spec.ks:
+        for name, values in metrics.ranking_metrics(hits, n_rel, k).items():
+            out.per_user[f"{name}@{k}"] = values
+            mean, half = metrics.mean_interval(values)
+            out.metrics[f"{name}@{k}"] = mean
+            out.intervals[f"{name}@{k}"] = half
+        out.metrics[f"coverage@{k}"] = metrics.coverage(top[:, :k], n_items)
+    out.metrics["n_eval_users"] = int(len(users))
+
+
+def evaluate(model: Adapter, train: Ratings, test: Ratings, spec: MetricSpec) -> Evaluation:
+    out = Evaluation()
+    if model.predicts_ratings:
+        evaluate_ratings(model, test, out)
+    if model.ranks:
+        evaluate_ranking(model, train, test, spec, out)
+    return out

@@ -1,0 +1,190 @@
+"""Markdown leaderboard built from stored records only (never from live objects).
+
+One table per (dataset, split, metric options); one row per (adapter, parameters label).
+Each cell is the mean over folds +- the 95% interval half-width: Student-t over folds when
+there are several, otherwise the interval over users (ranking) or ratings (RMSE / MAE)
+stored in the record.  A metric a model does not produce is left blank, never zero.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from datetime import UTC, datetime
+
+import numpy as np
+
+from bench.metrics import t_interval
+
+LOWER_IS_BETTER = {"rmse", "mae", "fit_seconds", "predict_seconds", "recommend_seconds"}
+RATING_COLUMNS = ("rmse", "mae")
+RANKING_NAMES = {
+    "ndcg": "NDCG",
+    "precision": "P",
+    "recall": "R",
+    "map": "MAP",
+    "hit_rate": "Hit",
+    "mrr": "MRR",
+    "coverage": "Cov",
+}
+TIME_COLUMNS = {
+    "fit_seconds": "fit s",
+    "predict_seconds": "predict s",
+    "recommend_seconds": "rank s",
+}
+
+
+def table_key(rec: dict) -> tuple:
+    return (
+        rec["dataset"],
+        json.dumps(rec["split"], sort_keys=True),
+        json.dumps(rec.get("metric_options", {}), sort_keys=True),
+    )
+
+
+def row_key(rec: dict) -> tuple:
+    return (rec["adapter"], rec.get("label", "defaults"), json.dumps(rec["params"], sort_keys=True))
+
+
+def relevance_text(options: dict) -> str:
+    thr = options.get("threshold")
+    return "every test item relevant" if thr is None else f"relevant = test rating >= {thr:g}"
+
+
+def columns_for(records: list[dict]) -> list[str]:
+    present = {k for r in records for k, v in (r.get("metrics") or {}).items() if v is not None}
+    cols = [c for c in RATING_COLUMNS if c in present]
+    ks = sorted({int(k.split("@")[1]) for k in present if "@" in k})
+    for k in ks:
+        cols += [f"{m}@{k}" for m in RANKING_NAMES if f"{m}@{k}" in present]
+    return cols
+
+
+def header_name(col: str) -> str:
+    if "@" in col:
+        m, k = col.split("@")
+        return f"{RANKING_NAMES[m]}@{k}"
+    return col.upper()
+
+
+def aggregate(recs: list[dict], col: str, timing: bool = False) -> tuple[float, float]:
+    values = [r.get(col) if timing else (r.get("metrics") or {}).get(col) for r in recs]
+    vals = np.array([v for v in values if v is not None], dtype=np.float64)
+    if vals.size == 0:
+        return math.nan, math.nan
+    if timing:
+        return float(vals.mean()), math.nan
+    if vals.size == 1:
+        half = (recs[0].get("intervals") or {}).get(col)
+        return float(vals[0]), math.nan if half is None else float(half)
+    return t_interval(vals)
+
+
+def fmt(mean: float, half: float, digits: int) -> str:
+    if math.isnan(mean):
+        return ""
+    s = f"{mean:.{digits}f}"
+    return s if math.isnan(half) else f"{s} ± {half:.{digits}f}"
+
+
+def render_table(recs: list[dict]) -> list[str]:
+    ok = [r for r in recs if r["status"] == "ok"]
+    cols = columns_for(ok)
+    rows: dict[tuple, list[dict]] = defaultdict(list)
+    for r in ok:
+        rows[row_key(r)].append(r)
+    n_folds = max((len({r["fold"] for r in rs}) for rs in rows.values()), default=0)
+    cells: dict[tuple, dict[str, tuple[float, float]]] = {}
+    for key, rs in rows.items():
+        cells[key] = {c: aggregate(rs, c) for c in cols}
+        cells[key].update({t: aggregate(rs, t, timing=True) for t in TIME_COLUMNS})
+    best: dict[str, float] = {}
+    for c in [*cols, *TIME_COLUMNS]:
+        vals = [cells[k][c][0] for k in cells if not math.isnan(cells[k][c][0])]
+        if vals:
+            best[c] = min(vals) if c.split("@")[0] in LOWER_IS_BETTER else max(vals)
+    head = ["model", "params", *map(header_name, cols), *TIME_COLUMNS.values(), "folds"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    sort_col = next((c for c in cols if c.startswith("ndcg")), cols[0] if cols else None)
+
+    def order(key: tuple) -> tuple:
+        if sort_col is None:
+            return (0.0, key)
+        v = cells[key][sort_col][0]
+        sign = 1 if sort_col in LOWER_IS_BETTER else -1
+        return (math.inf if math.isnan(v) else sign * v, key)
+
+    for key in sorted(cells, key=order):
+        adapter, label, params = key
+        row = [f"`{adapter}`", params_text(label, json.loads(params))]
+        for c in [*cols, *TIME_COLUMNS]:
+            mean, half = cells[key][c]
+            digits = 2 if c in TIME_COLUMNS else 4
+            text = fmt(mean, half, digits)
+            if text and c in best and mean == best[c]:
+                text = f"**{text}**"
+            row.append(text)
+        row.append(f"{len(rows[key])}/{n_folds}" if n_folds > 1 else str(len(rows[key])))
+        lines.append("| " + " | ".join(row) + " |")
+    bad = [r for r in recs if r["status"] != "ok"]
+    for r in sorted(bad, key=lambda r: (r["adapter"], r["fold"])):
+        err = str(r.get("error") or "").splitlines()[0][:200] if r.get("error") else ""
+        lines.append(f"\n- `{r['adapter']}` fold {r['fold']}: **{r['status']}** {err}")
+    return lines
+
+
+def params_text(label: str, params: dict) -> str:
+    if label == "defaults":
+        return "defaults"
+    inner = ", ".join(f"{k}={v}" for k, v in sorted(params.items()))
+    return f"{label}: {inner}" if inner else label
+
+
+def env_summary(records: list[dict]) -> list[str]:
+    envs = [r["env"] for r in records if r.get("env")]
+    if not envs:
+        return []
+    env = envs[-1]
+    versions: dict[str, str] = {}
+    for e in envs:
+        versions.update({k: v for k, v in (e.get("versions") or {}).items() if v})
+    vtext = ", ".join(f"{k} {v}" for k, v in sorted(versions.items()))
+    threads = sorted({r.get("threads") for r in records if r.get("threads")})
+    return [
+        f"- Hardware: {env.get('cpu')}, {env.get('cores')} cores, {env.get('memory_gb')} GiB",
+        f"- Python {env.get('python')}; {vtext}",
+        f"- Threads per trial: {', '.join(map(str, threads))} (BLAS, OpenMP and numba pinned)",
+        f"- recbench commit: {env.get('git_commit')}",
+    ]
+
+
+def render(records: list[dict], sources: list[str], command: str) -> str:
+    date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    suites = sorted({r.get("suite", "") for r in records})
+    lines = [
+        "# recbench leaderboard",
+        "",
+        f"Generated {date} by `python -m bench report` from {len(records)} stored trial "
+        f"records ({', '.join(sources)}); suites: {', '.join(suites)}.",
+        f"Reproduce: `{command}`",
+        "",
+        *env_summary(records),
+        "",
+        "Cells are mean ± 95% interval (Student-t over folds; with one fold, over users for "
+        "ranking metrics and over test ratings for RMSE / MAE). Ranking metrics rank every "
+        "item the user has not rated in train; ties broken by item code. Best value per "
+        "column in bold; blank = the model does not produce that metric. Times are seconds "
+        "per fold (fit excludes conversion into the library's format).",
+    ]
+    tables: dict[tuple, list[dict]] = defaultdict(list)
+    for r in records:
+        tables[table_key(r)].append(r)
+    for key in sorted(tables):
+        recs = tables[key]
+        first = recs[0]
+        seed = first["split"]["seed"]
+        title = f"{first['dataset']} · {first.get('split_label', '')} (seed {seed})"
+        lines += ["", f"## {title} · {relevance_text(first.get('metric_options', {}))}", ""]
+        lines += render_table(recs)
+    return "\n".join(lines) + "\n"

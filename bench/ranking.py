@@ -1,0 +1,53 @@
+"""Top-K selection over a block of scores, with train items excluded.
+
+Ties are broken deterministically by item code (lower code first), so a ranking does not
+depend on the sort algorithm, the batch size or the number of threads.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+NO_ITEM = -1  # padding where a user has fewer than K candidate items
+
+
+def exclude(scores: np.ndarray, users: np.ndarray, seen: sp.csr_matrix) -> np.ndarray:
+    """Set the scores of each user's ``seen`` items (and NaNs) to -inf, in place."""
+    block = seen[users]
+    rows = np.repeat(np.arange(len(users)), np.diff(block.indptr))
+    scores[rows, block.indices] = -np.inf
+    np.nan_to_num(
+        scores, copy=False, nan=-np.inf, posinf=np.finfo(scores.dtype).max, neginf=-np.inf
+    )
+    return scores
+
+
+def top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` best items per row, best first; ``NO_ITEM`` pads -inf rows.
+
+    The k-th best value is found with ``np.partition``; items above it are all taken and
+    items equal to it are taken in item order until k are chosen.
+    """
+    n_rows, n_items = scores.shape
+    k = min(k, n_items)
+    if k == 0 or n_rows == 0:
+        return np.full((n_rows, k), NO_ITEM, dtype=np.int32)
+    kth = np.partition(scores, n_items - k, axis=1)[:, n_items - k][:, None]
+    above = scores > kth
+    tied = scores == kth
+    room = k - above.sum(axis=1, keepdims=True)
+    chosen = above | (tied & (np.cumsum(tied, axis=1) <= room))
+    rows, cols = np.nonzero(chosen)  # row-major: cols ascending within each row
+    cols = cols.reshape(n_rows, k)
+    vals = np.take_along_axis(scores, cols, axis=1)
+    # Sort the k chosen by score descending; stable, so equal scores keep item order.
+    order = np.argsort(-vals, axis=1, kind="stable")
+    best = np.take_along_axis(cols, order, axis=1).astype(np.int32)
+    best[np.take_along_axis(vals, order, axis=1) == -np.inf] = NO_ITEM
+    return best
+
+
+def batch_size(n_items: int, budget_bytes: int = 256 * 2**20) -> int:
+    """Users per scoring block so one float32 block stays within ``budget_bytes``."""
+    return max(1, min(4096, budget_bytes // (4 * max(n_items, 1))))

@@ -1,0 +1,207 @@
+"""Split protocols shared by every model: one seeded assignment per (dataset, protocol).
+
+A split is stored as one int8 array ``fold_of_row`` over the dataset's rows: for fold ``f``
+the test rows are ``fold_of_row == f`` and the train rows are everything else.  Hold-out
+splits have a single fold 0 (train rows are -1); k-fold has folds 0..k-1.  The array is
+computed once, fingerprinted with the dataset, and stored under ``results/splits/`` so every
+adapter of a suite, in any process or on any machine sharing the results store, sees
+byte-identical train / test rows.  A validation split for tuning is carved out of a fold's
+train rows by the same protocol with a derived seed; it never reads test rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bench.data import Ratings
+from bench.errors import UserError
+
+METHODS = ("random", "stratified", "kfold", "temporal", "leave_last")
+TRAIN = -1
+
+
+@dataclass(frozen=True)
+class SplitSpec:
+    """A split protocol, as data.
+
+    * ``random``: a uniformly random ``test_fraction`` of all rows.
+    * ``stratified``: every user keeps ``test_fraction`` of its rows in test (rounded per
+      user, as in Microsoft Recommenders' ``python_stratified_split``).
+    * ``kfold``: ``n_folds`` disjoint random folds covering every row (Surprise's KFold).
+    * ``temporal``: the latest ``test_fraction`` of rows by timestamp (one global cut).
+    * ``leave_last``: each user's latest ``n_last`` rows; users with fewer than
+      ``n_last + 1`` rows stay in train.
+    """
+
+    method: str = "random"
+    test_fraction: float = 0.2
+    n_folds: int = 5
+    n_last: int = 1
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise UserError(f"unknown split method {self.method!r}; known: {', '.join(METHODS)}")
+        if not 0.0 < self.test_fraction < 1.0:
+            raise UserError(f"split test_fraction must be in (0, 1), got {self.test_fraction}")
+        if self.method == "kfold" and not 2 <= self.n_folds <= 100:
+            raise UserError(f"kfold needs 2..100 folds, got {self.n_folds}")
+        if self.method == "leave_last" and self.n_last < 1:
+            raise UserError(f"leave_last needs n_last >= 1, got {self.n_last}")
+
+    @classmethod
+    def from_dict(cls, d: dict) -> SplitSpec:
+        unknown = set(d) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise UserError(f"unknown split option(s): {', '.join(sorted(unknown))}")
+        return cls(**d)
+
+    def to_dict(self) -> dict:
+        """Only the fields that matter for this method, so records stay readable."""
+        d = {"method": self.method, "seed": self.seed}
+        if self.method in ("random", "stratified", "temporal"):
+            d["test_fraction"] = self.test_fraction
+        elif self.method == "kfold":
+            d["n_folds"] = self.n_folds
+        else:
+            d["n_last"] = self.n_last
+        return d
+
+    @property
+    def label(self) -> str:
+        """Short human name used in tables, e.g. ``stratified 75/25`` or ``5-fold``."""
+        pct = round(self.test_fraction * 100)
+        match self.method:
+            case "kfold":
+                return f"{self.n_folds}-fold"
+            case "leave_last":
+                return f"leave-last-{self.n_last}"
+            case _:
+                return f"{self.method} {100 - pct}/{pct}"
+
+    @property
+    def folds(self) -> list[int]:
+        return list(range(self.n_folds)) if self.method == "kfold" else [0]
+
+
+def _rows_in_user_order(ratings: Ratings, key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows sorted by (user, key) and each row's 0-based rank within its user."""
+    order = np.lexsort((key, ratings.users))
+    users_sorted = ratings.users[order]
+    starts = np.flatnonzero(np.r_[True, users_sorted[1:] != users_sorted[:-1]])
+    group_start = np.repeat(starts, np.diff(np.r_[starts, len(order)]))
+    return order, np.arange(len(order)) - group_start
+
+
+def assign(ratings: Ratings, spec: SplitSpec) -> np.ndarray:
+    """``fold_of_row`` for ``spec`` (int8; -1 = train in every fold)."""
+    n = len(ratings)
+    rng = np.random.default_rng(spec.seed)
+    fold_of_row = np.full(n, TRAIN, dtype=np.int8)
+    if n == 0:
+        raise UserError("cannot split an empty dataset")
+    match spec.method:
+        case "random":
+            n_test = int(round(n * spec.test_fraction))
+            fold_of_row[rng.permutation(n)[:n_test]] = 0
+        case "kfold":
+            if n < spec.n_folds:
+                raise UserError(f"{n} ratings cannot be split into {spec.n_folds} folds")
+            # Contiguous chunks of one permutation, the first n % k chunks one row longer
+            # (the rule Surprise's KFold uses).
+            sizes = np.full(spec.n_folds, n // spec.n_folds)
+            sizes[: n % spec.n_folds] += 1
+            fold_of_row[rng.permutation(n)] = np.repeat(np.arange(spec.n_folds), sizes)
+        case "stratified":
+            order, rank = _rows_in_user_order(ratings, rng.random(n))
+            counts = ratings.user_counts()[ratings.users[order]]
+            n_train = np.round(counts * (1.0 - spec.test_fraction)).astype(np.int64)
+            fold_of_row[order[rank >= n_train]] = 0
+        case "temporal" | "leave_last":
+            if ratings.timestamps is None:
+                raise UserError(f"split {spec.method!r} needs timestamps; this dataset has none")
+            if spec.method == "temporal":
+                # Latest rows go to test; ties broken by row order so the cut is stable.
+                order = np.lexsort((np.arange(n), ratings.timestamps))
+                n_test = int(round(n * spec.test_fraction))
+                fold_of_row[order[n - n_test :]] = 0
+            else:
+                order, rank = _rows_in_user_order(ratings, -ratings.timestamps)
+                counts = ratings.user_counts()[ratings.users[order]]
+                test = (rank < spec.n_last) & (counts > spec.n_last)
+                fold_of_row[order[test]] = 0
+    return fold_of_row
+
+
+def validation_spec(spec: SplitSpec) -> SplitSpec:
+    """The protocol used to carve validation rows out of train: same method, derived seed.
+
+    k-fold becomes a random hold-out of one fold's size, so tuning fits once per setting.
+    """
+    seed = spec.seed + 7919  # a fixed offset: validation never coincides with the test draw
+    if spec.method == "kfold":
+        return SplitSpec("random", test_fraction=1.0 / spec.n_folds, seed=seed)
+    return SplitSpec(spec.method, spec.test_fraction, spec.n_folds, spec.n_last, seed)
+
+
+@dataclass(frozen=True)
+class Fold:
+    """Row indices of one fold; ``fingerprint`` identifies the exact test rows."""
+
+    train_rows: np.ndarray
+    test_rows: np.ndarray
+    fingerprint: str
+
+
+def fold_rows(fold_of_row: np.ndarray, fold: int) -> Fold:
+    test = fold_of_row == fold
+    test_rows = np.flatnonzero(test)
+    return Fold(
+        np.flatnonzero(~test),
+        test_rows,
+        hashlib.sha256(test_rows.astype(np.int64).tobytes()).hexdigest()[:16],
+    )
+
+
+def validation_rows(ratings: Ratings, train_rows: np.ndarray, spec: SplitSpec) -> Fold:
+    """Split ``train_rows`` into fit / validation rows; test rows are never an input."""
+    inner = assign(ratings.take(train_rows), validation_spec(spec))
+    f = fold_rows(inner, 0)
+    return Fold(train_rows[f.train_rows], train_rows[f.test_rows], f.fingerprint)
+
+
+def split_key(dataset_fingerprint: str, spec: SplitSpec) -> str:
+    blob = json.dumps({"data": dataset_fingerprint, **spec.to_dict()}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+def load_or_assign(ratings: Ratings, spec: SplitSpec, store: Path | None) -> np.ndarray:
+    """The stored assignment for (dataset, spec), computing and storing it on first use.
+
+    A stored file is checked against the dataset fingerprint; a mismatch or an unreadable
+    file is recomputed (the computation is deterministic, so this only repairs the store).
+    """
+    fingerprint = ratings.fingerprint()
+    if store is None:
+        return assign(ratings, spec)
+    path = Path(store) / f"{split_key(fingerprint, spec)}.npz"
+    try:
+        with np.load(path) as z:
+            if str(z["dataset"]) == fingerprint and len(z["fold_of_row"]) == len(ratings):
+                return z["fold_of_row"]
+    except (OSError, KeyError, ValueError, EOFError):
+        pass
+    fold_of_row = assign(ratings, spec)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(fd, "wb") as fh:
+        np.savez(fh, fold_of_row=fold_of_row, dataset=fingerprint, spec=json.dumps(asdict(spec)))
+    os.replace(tmp, path)
+    return fold_of_row

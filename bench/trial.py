@@ -1,0 +1,255 @@
+"""One trial: a plain spec in, one record out.
+
+``run_trial`` loads the dataset (from the local cache), takes the stored split, fits the
+adapter, evaluates it and returns a JSON-serialisable record plus per-user metric arrays.
+It shares no state with other trials, so any executor (this package's worker processes,
+Dask, Ray) can run it; the only shared thing is the results store (splits, per-user files).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import tempfile
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench import registry, splits
+from bench.adapter import Adapter
+from bench.data import Dataset, TrainSet
+from bench.envinfo import environment
+from bench.errors import DatasetUnavailable, UserError
+from bench.evaluate import MetricSpec, evaluate
+
+#: Version of the record layout; bumped only for incompatible changes (fields are only added).
+SCHEMA_VERSION = 1
+STATUSES = ("ok", "failed", "timeout", "skipped")
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    """Everything that defines a trial; ``trial_id`` hashes the fields that change results."""
+
+    dataset: str
+    split: dict
+    fold: int
+    adapter: str
+    params: dict = field(default_factory=dict)
+    seed: int = 0
+    threads: int = 1
+    metrics: dict = field(default_factory=dict)
+    suite: str = ""
+    label: str = "defaults"  # "defaults" or "tuned": which parameters these are
+    time_limit: float = 900.0
+
+    @property
+    def trial_id(self) -> str:
+        identity = {
+            "dataset": self.dataset,
+            "split": splits.SplitSpec.from_dict(self.split).to_dict(),
+            "fold": self.fold,
+            "adapter": self.adapter,
+            "params": self.params,
+            "seed": self.seed,
+            "threads": self.threads,
+            "metrics": MetricSpec.from_dict(self.metrics).to_dict(),
+        }
+        blob = json.dumps(identity, sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrialSpec:
+        return cls(**d)
+
+
+def build_adapter(name: str, params: dict, seed: int, threads: int) -> Adapter:
+    """Instantiate ``name`` with ``params``; unknown or ill-typed parameters are a UserError."""
+    cls = registry.get(name)
+    known = set(cls.param_names()) - {"seed", "threads"}
+    unknown = set(params) - known
+    if unknown:
+        raise UserError(
+            f"unknown parameter(s) {', '.join(sorted(unknown))} for adapter {name}; "
+            f"known: {', '.join(sorted(known)) or 'none'}"
+        )
+    defaults = cls.default_params()
+    for key, value in params.items():
+        default = defaults.get(key)
+        if default is not None and not _same_kind(default, value):
+            raise UserError(
+                f"parameter {key}={value!r} of adapter {name} has the wrong type: "
+                f"expected {type(default).__name__}"
+            )
+    return cls(**params, seed=seed, threads=threads)
+
+
+def _same_kind(default: Any, value: Any) -> bool:
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(default, bool) and isinstance(value, bool)
+    if isinstance(default, int | float):
+        return isinstance(value, int | float)
+    return isinstance(value, type(default))
+
+
+def set_threads(n: int) -> None:
+    """Pin BLAS / OpenMP pools and numba to ``n`` threads for this process."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(n)
+    try:
+        import numba
+
+        numba.set_num_threads(max(1, min(n, numba.config.NUMBA_NUM_THREADS)))
+    except ImportError:
+        pass
+
+
+class PeakMemory:
+    """Peak resident memory of this process between ``reset`` and ``read`` (Linux).
+
+    Writing 5 to /proc/self/clear_refs resets the kernel's high-water mark, so a worker that
+    runs many trials still reports each trial's own peak.  Elsewhere: lifetime peak.
+    """
+
+    def reset(self) -> None:
+        try:
+            Path("/proc/self/clear_refs").write_text("5")
+        except OSError:
+            pass
+
+    def read_mb(self) -> float:
+        try:
+            for line in Path("/proc/self/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+        except OSError:
+            pass
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def base_record(spec: TrialSpec) -> dict:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "trial_id": spec.trial_id,
+        "suite": spec.suite,
+        "dataset": spec.dataset,
+        "split": splits.SplitSpec.from_dict(spec.split).to_dict(),
+        "split_label": splits.SplitSpec.from_dict(spec.split).label,
+        "fold": spec.fold,
+        "adapter": spec.adapter,
+        "label": spec.label,
+        "params": spec.params,
+        "seed": spec.seed,
+        "threads": spec.threads,
+        "metric_options": MetricSpec.from_dict(spec.metrics).to_dict(),
+        "status": None,
+        "error": None,
+        "metrics": {},
+        "prepare_seconds": None,
+        "fit_seconds": None,
+        "predict_seconds": None,
+        "recommend_seconds": None,
+        "peak_rss_mb": None,
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def finish(record: dict, status: str, error: str | None = None) -> dict:
+    record["status"] = status
+    record["error"] = error
+    return record
+
+
+def load_dataset(name: str) -> Dataset:
+    from bench import datasets
+
+    return datasets.load(name)
+
+
+def run_trial(spec: TrialSpec, results_dir: Path | None) -> tuple[dict, dict[str, np.ndarray]]:
+    """Run one trial; never raises for a failure of the adapter (it is recorded instead)."""
+    record = base_record(spec)
+    start = time.perf_counter()
+    per_user: dict[str, np.ndarray] = {}
+    try:
+        set_threads(spec.threads)
+        split_spec = splits.SplitSpec.from_dict(spec.split)
+        metric_spec = MetricSpec.from_dict(spec.metrics)
+        model = build_adapter(spec.adapter, spec.params, spec.seed, spec.threads)
+        record["params"] = {
+            k: v for k, v in model.get_params().items() if k not in ("seed", "threads")
+        }
+        record["env"] = environment(model.library or None)
+        dataset = load_dataset(spec.dataset)
+        record["dataset_fingerprint"] = dataset.fingerprint()[:16]
+        store = None if results_dir is None else Path(results_dir) / "splits"
+        fold_of_row = splits.load_or_assign(dataset.ratings, split_spec, store)
+        fold = splits.fold_rows(fold_of_row, spec.fold)
+        record["split_fingerprint"] = fold.fingerprint
+        train = dataset.ratings.take(fold.train_rows)
+        test = dataset.ratings.take(fold.test_rows)
+        record["n_train"], record["n_test"] = len(train), len(test)
+        train_set = TrainSet(
+            train, dataset.rating_scale, dataset.item_features, dataset.user_features
+        )
+        peak = PeakMemory()
+        peak.reset()
+        t0 = time.perf_counter()
+        prepared = model.bind(train_set)
+        t1 = time.perf_counter()
+        model.fit_prepared(prepared)
+        t2 = time.perf_counter()
+        record["prepare_seconds"] = round(t1 - t0, 6)
+        record["fit_seconds"] = round(t2 - t1, 6)
+        result = evaluate(model, train, test, metric_spec)
+        record["peak_rss_mb"] = round(peak.read_mb(), 1)
+        record["predict_seconds"] = _round(result.predict_seconds)
+        record["recommend_seconds"] = _round(result.recommend_seconds)
+        record["metrics"] = {k: _round(v) for k, v in result.metrics.items()}
+        record["intervals"] = {k: _round(v) for k, v in result.intervals.items()}
+        per_user = result.per_user
+        finish(record, "ok")
+    except DatasetUnavailable as exc:
+        finish(record, "skipped", str(exc))
+    except UserError as exc:
+        finish(record, "failed", str(exc))
+    except Exception as exc:  # an adapter's failure is a result, not a crash of the suite
+        tb = traceback.format_exc(limit=-3).strip().splitlines()
+        finish(record, "failed", f"{type(exc).__name__}: {exc} | {' / '.join(tb[-3:])}")
+    record["duration_seconds"] = round(time.perf_counter() - start, 3)
+    return record, per_user
+
+
+def _round(value: float | None) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, int):
+        return value
+    return None if math.isnan(value) else round(float(value), 6)
+
+
+def save_per_user(results_dir: Path, trial_id: str, per_user: dict[str, np.ndarray]) -> str | None:
+    """Write per-user metric arrays next to the records; returns the path relative to the store."""
+    if not per_user:
+        return None
+    rel = Path("runs") / "peruser" / f"{trial_id}.npz"
+    path = Path(results_dir) / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(fd, "wb") as fh:
+        np.savez_compressed(fh, **per_user)
+    os.replace(tmp, path)
+    return str(rel)

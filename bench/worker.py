@@ -1,0 +1,46 @@
+"""A worker process: reads trial requests (JSON lines) on stdin, answers records on stdout.
+
+The runner keeps one worker alive across trials so imports and the dataset cache are paid
+once, and replaces it whenever a trial crashes it or runs past its time limit.  Anything the
+libraries print goes to the log (fd 2), never into the answer channel.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+from pathlib import Path
+
+
+def main() -> int:
+    answers = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    os.dup2(2, 1)  # library chatter on stdout must not corrupt the protocol
+    sys.stdout = sys.stderr
+    from bench.trial import TrialSpec, run_trial, save_per_user
+
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        request = json.loads(line)
+        spec = TrialSpec.from_dict(request["spec"])
+        results_dir = Path(request["results_dir"]) if request.get("results_dir") else None
+        limit = request.get("memory_limit_mb")
+        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        if limit:
+            resource.setrlimit(resource.RLIMIT_AS, (int(limit) * 2**20, hard))
+        try:
+            record, per_user = run_trial(spec, results_dir)
+        finally:
+            if limit:
+                resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+        if results_dir is not None and per_user:
+            record["per_user_file"] = save_per_user(results_dir, spec.trial_id, per_user)
+        answers.write(json.dumps(record, default=str) + "\n")
+        answers.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

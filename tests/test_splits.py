@@ -1,0 +1,124 @@
+"""Split invariants: disjoint, complete, deterministic, no leakage, stored and reused."""
+
+import numpy as np
+import pytest
+
+from bench import splits
+from bench.data import Ratings
+from bench.errors import UserError
+from bench.splits import SplitSpec
+
+
+def make_ratings(n_users=60, n_items=40, n=1500, seed=1, timestamps=True):
+    rng = np.random.default_rng(seed)
+    keys = rng.choice(n_users * n_items, size=n, replace=False)
+    return Ratings(
+        (keys // n_items).astype(np.int32),
+        (keys % n_items).astype(np.int32),
+        rng.integers(1, 6, size=n).astype(np.float32),
+        rng.integers(0, 10_000, size=n).astype(np.int64) if timestamps else None,
+        n_users,
+        n_items,
+    )
+
+
+SPECS = [
+    SplitSpec("random", test_fraction=0.2),
+    SplitSpec("stratified", test_fraction=0.25),
+    SplitSpec("kfold", n_folds=5),
+    SplitSpec("temporal", test_fraction=0.1),
+    SplitSpec("leave_last", n_last=2),
+]
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.method)
+def test_folds_are_disjoint_complete_and_leak_free(spec):
+    r = make_ratings()
+    fold_of_row = splits.assign(r, spec)
+    for f in spec.folds:
+        fold = splits.fold_rows(fold_of_row, f)
+        assert np.intersect1d(fold.train_rows, fold.test_rows).size == 0
+        assert np.union1d(fold.train_rows, fold.test_rows).size == len(r)
+        train_pairs = set(r.take(fold.train_rows).pair_keys())
+        assert not train_pairs & set(r.take(fold.test_rows).pair_keys())
+        assert len(fold.test_rows) > 0
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.method)
+def test_same_seed_same_split_other_seed_other_split(spec):
+    r = make_ratings()
+    a = splits.assign(r, spec)
+    assert (a == splits.assign(r, spec)).all()
+    other = SplitSpec(spec.method, spec.test_fraction, spec.n_folds, spec.n_last, seed=1)
+    if spec.method not in ("temporal", "leave_last"):  # those have no randomness
+        assert (a != splits.assign(r, other)).any()
+
+
+def test_kfold_test_sets_partition_the_data():
+    r = make_ratings(n=1003)
+    a = splits.assign(r, SplitSpec("kfold", n_folds=5))
+    sizes = np.bincount(a)
+    assert sizes.sum() == 1003 and sizes.max() - sizes.min() <= 1 and (a >= 0).all()
+
+
+def test_stratified_keeps_each_users_fraction():
+    r = make_ratings()
+    a = splits.assign(r, SplitSpec("stratified", test_fraction=0.25))
+    counts = r.user_counts()
+    test_counts = np.bincount(r.users[a == 0], minlength=r.n_users)
+    expected = counts - np.round(counts * 0.75)
+    assert (test_counts == expected).all()
+
+
+def test_temporal_test_rows_are_the_latest():
+    r = make_ratings()
+    a = splits.assign(r, SplitSpec("temporal", test_fraction=0.1))
+    assert r.timestamps[a == 0].min() >= r.timestamps[a != 0].max()
+
+
+def test_leave_last_takes_each_users_latest():
+    r = make_ratings()
+    a = splits.assign(r, SplitSpec("leave_last", n_last=2))
+    for u in range(r.n_users):
+        mine = r.users == u
+        test_ts = r.timestamps[mine & (a == 0)]
+        train_ts = r.timestamps[mine & (a != 0)]
+        if mine.sum() > 2:
+            assert len(test_ts) == 2 and test_ts.min() >= train_ts.max()
+        else:
+            assert len(test_ts) == 0
+
+
+def test_time_based_splits_need_timestamps():
+    with pytest.raises(UserError, match="needs timestamps"):
+        splits.assign(make_ratings(timestamps=False), SplitSpec("temporal"))
+
+
+def test_validation_is_carved_from_train_only():
+    r = make_ratings()
+    spec = SplitSpec("stratified", test_fraction=0.25)
+    fold = splits.fold_rows(splits.assign(r, spec), 0)
+    val = splits.validation_rows(r, fold.train_rows, spec)
+    assert np.intersect1d(val.test_rows, fold.test_rows).size == 0
+    assert np.union1d(val.train_rows, val.test_rows).tolist() == sorted(fold.train_rows)
+
+
+def test_stored_split_is_reused_and_repaired(tmp_path):
+    r = make_ratings()
+    spec = SplitSpec("random")
+    a = splits.load_or_assign(r, spec, tmp_path)
+    (path,) = tmp_path.glob("*.npz")
+    assert (splits.load_or_assign(r, spec, tmp_path) == a).all()
+    path.write_bytes(b"garbage")  # a corrupted store is recomputed, not trusted
+    assert (splits.load_or_assign(r, spec, tmp_path) == a).all()
+
+
+def test_bad_specs_are_user_errors():
+    with pytest.raises(UserError, match="unknown split method"):
+        SplitSpec("bogus")
+    with pytest.raises(UserError, match="test_fraction"):
+        SplitSpec("random", test_fraction=1.5)
+    with pytest.raises(UserError, match="unknown split option"):
+        SplitSpec.from_dict({"method": "random", "frac": 0.2})
+    with pytest.raises(UserError, match="cannot be split into 5 folds"):
+        splits.assign(make_ratings(n=3), SplitSpec("kfold"))
