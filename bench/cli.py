@@ -13,7 +13,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from bench import leaderboard, registry, store, suites
+from bench import leaderboard, registry, store, suites, tuning
 from bench.errors import DatasetUnavailable, UserError
 
 EXIT_OK, EXIT_FAILED_TRIALS, EXIT_USAGE = 0, 1, 2
@@ -38,6 +38,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--memory-limit-mb", type=int, help="address-space limit per trial")
     run.add_argument("--retry-failed", action="store_true", help="re-run failed trials too")
     run.add_argument("--no-report", action="store_true", help="do not rewrite the leaderboard")
+
+    tune = sub.add_parser(
+        "tune", help="only the validation trials of a suite's tuned runs; writes tuned/<suite>.json"
+    )
+    for action in run._actions:
+        if action.dest != "help":
+            tune._add_action(action)
 
     sub.add_parser("list", help="datasets, adapters and suites, and whether each is available")
 
@@ -84,16 +91,33 @@ def cmd_run(args: argparse.Namespace) -> int:
             log(f"skipping dataset {name}: {exc}")
     run_path = store.run_file(args.results, suite.name)
     log(f"suite {suite.name}: {len(specs)} trials, {args.threads} thread(s), results in {run_path}")
-    run_trials(
-        specs,
-        args.results,
-        run_path,
+    options = dict(
         skip_reasons=skip_reasons,
         retry_failed=args.retry_failed,
         memory_limit_mb=args.memory_limit_mb,
         log=log,
     )
+    if args.command == "tune":
+        specs = [s for s in specs if s.stage == "validation"]
+    run_trials(specs, args.results, run_path, **options)
     latest = store.latest(store.read(run_path))
+    chosen, summary = suites.tuned_params(suite, latest)
+    if summary:
+        tuning.write_summary(tuned_file(args.results, suite.name), summary)
+        log(f"tuned parameters: {tuned_file(args.results, suite.name)}")
+    if args.command == "run" and chosen:
+        tuned = suites.expand(
+            suite,
+            threads=args.threads,
+            datasets=args.dataset,
+            adapters=args.adapter,
+            time_limit=args.time_limit,
+            tuned=chosen,
+        )
+        log(f"suite {suite.name}: {len(tuned)} trials with tuned parameters")
+        run_trials(tuned, args.results, run_path, **options)
+        specs = specs + tuned
+        latest = store.latest(store.read(run_path))
     bad = [latest[s.trial_id] for s in specs if latest.get(s.trial_id, {}).get("status") in (
         "failed", "timeout")]
     if not args.no_report:
@@ -103,6 +127,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         log(f"{len(bad)} of {len(specs)} trials failed or timed out (see {run_path})")
         return EXIT_FAILED_TRIALS
     return EXIT_OK
+
+
+def tuned_file(results: Path, suite: str) -> Path:
+    return Path(results) / "tuned" / f"{suite}.json"
 
 
 def write_report(sources: list[Path], output: Path | None) -> Path:
@@ -149,7 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
         args = build_parser().parse_args(argv)
-        return {"run": cmd_run, "list": cmd_list, "report": cmd_report}[args.command](args)
+        commands = {"run": cmd_run, "tune": cmd_run, "list": cmd_list, "report": cmd_report}
+        return commands[args.command](args)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

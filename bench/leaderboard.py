@@ -178,8 +178,19 @@ def render(records: list[dict], sources: list[str], command: str) -> str:
         "per fold (fit excludes conversion into the library's format).",
     ]
     tables: dict[tuple, list[dict]] = defaultdict(list)
+    n_validation = 0
     for r in records:
+        if r.get("stage", "test") == "validation":
+            n_validation += 1  # tuning candidates: scored on validation, not on test
+            continue
         tables[table_key(r)].append(r)
+    if n_validation:
+        lines += [
+            "",
+            f"Rows labelled `tuned` use the best of {n_validation} candidate settings scored on "
+            "a validation split carved from each fold's train rows (test rows never read); "
+            "`defaults` rows use each library's defaults.",
+        ]
     for key in sorted(tables):
         recs = tables[key]
         first = recs[0]

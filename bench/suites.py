@@ -12,12 +12,15 @@ number of ``[[run]]`` tables::
     seeds = [0]                                  # optional, model seeds
     params = { "surprise.SVD" = { n_factors = 50 } }        # optional fixed parameters
     grid = { "recbench.ALS" = { factors = [8, 16, 32] } }   # optional sweeps (product)
+    tune = { metric = "ndcg@10", budget = 12 }   # optional: also add "tuned" rows, chosen
+                                                 # on a validation split carved from train
 """
 
 from __future__ import annotations
 
 import fnmatch
 import itertools
+import json
 import os
 import tomllib
 from dataclasses import dataclass
@@ -27,6 +30,7 @@ from pathlib import Path
 from bench import registry
 from bench.errors import UserError
 from bench.trial import TrialSpec
+from bench.tuning import TuneSpec, best, candidates
 
 RUN_KEYS = {
     "datasets",
@@ -38,6 +42,7 @@ RUN_KEYS = {
     "params",
     "grid",
     "time_limit",
+    "tune",
 }
 
 
@@ -123,6 +128,22 @@ def threshold_option(metrics: dict) -> dict:
     return out
 
 
+def _combos(suite: Suite, datasets: list[str] | None, adapters: list[str] | None):
+    """(run, dataset, split spec, adapter, seed, metric options) for every combination."""
+    from bench.splits import SplitSpec
+
+    available = registry.available()
+    for run in suite.runs:
+        names = match_adapters(run["adapters"], run.get("exclude", []), available)
+        if adapters:
+            names = [a for a in names if any(fnmatch.fnmatch(a, p) for p in adapters)]
+        metrics = threshold_option(run.get("metrics", {}))
+        for dataset, split, adapter, seed in itertools.product(
+            datasets or run["datasets"], run["splits"], names, run.get("seeds", [0])
+        ):
+            yield run, dataset, SplitSpec.from_dict(split), adapter, seed, metrics
+
+
 def expand(
     suite: Suite,
     *,
@@ -130,41 +151,88 @@ def expand(
     datasets: list[str] | None = None,
     adapters: list[str] | None = None,
     time_limit: float | None = None,
+    tuned: dict[tuple, dict] | None = None,
 ) -> list[TrialSpec]:
-    """Trial specs of ``suite``, optionally restricted to some datasets / adapter patterns."""
-    available = registry.available()
+    """Trial specs of ``suite``, optionally restricted to some datasets / adapter patterns.
+
+    Without ``tuned``: the default-parameter test trials plus, for runs with ``tune``, the
+    validation trials of every candidate setting.  With ``tuned`` (best parameters per
+    (dataset, split, adapter, seed), from ``tuned_params``): the ``tuned`` test trials.
+    """
     specs: list[TrialSpec] = []
     seen: set[str] = set()
-    for run in suite.runs:
-        names = match_adapters(run["adapters"], run.get("exclude", []), available)
-        if adapters:
-            names = [a for a in names if any(fnmatch.fnmatch(a, p) for p in adapters)]
-        run_datasets = run["datasets"] if not datasets else datasets
-        metrics = threshold_option(run.get("metrics", {}))
-        for dataset, split, adapter, seed in itertools.product(
-            run_datasets, run["splits"], names, run.get("seeds", [0])
-        ):
-            from bench.splits import SplitSpec
 
-            split_spec = SplitSpec.from_dict(split)
-            for params in param_sets(run, adapter):
-                for fold in split_spec.folds:
-                    spec = TrialSpec(
-                        dataset=dataset,
-                        split=split_spec.to_dict(),
-                        fold=fold,
-                        adapter=adapter,
-                        params=params,
-                        seed=seed,
-                        threads=threads,
-                        metrics=metrics,
-                        suite=suite.name,
-                        time_limit=time_limit or run.get("time_limit", 900.0),
-                    )
-                    if spec.trial_id not in seen:
-                        seen.add(spec.trial_id)
-                        specs.append(spec)
+    def add(spec: TrialSpec) -> None:
+        if spec.trial_id not in seen:
+            seen.add(spec.trial_id)
+            specs.append(spec)
+
+    for run, dataset, split, adapter, seed, metrics in _combos(suite, datasets, adapters):
+        common = dict(
+            dataset=dataset,
+            split=split.to_dict(),
+            adapter=adapter,
+            seed=seed,
+            threads=threads,
+            metrics=metrics,
+            suite=suite.name,
+            time_limit=time_limit or run.get("time_limit", 900.0),
+        )
+        if tuned is not None:
+            key = tune_key(dataset, split.to_dict(), adapter, seed)
+            if "tune" in run and key in tuned:
+                for fold in split.folds:
+                    add(TrialSpec(fold=fold, params=tuned[key], label="tuned", **common))
+            continue
+        for params in param_sets(run, adapter):
+            for fold in split.folds:
+                add(TrialSpec(fold=fold, params=params, **common))
+        if "tune" in run:
+            tune = TuneSpec.from_dict(run["tune"])
+            fixed = dict(run.get("params", {}).get(adapter, {}))
+            for params in candidates(registry.get(adapter), fixed, tune):
+                add(TrialSpec(fold=0, params=params, label="validation", stage="validation",
+                              **common))
     return specs
+
+
+def tune_key(dataset: str, split: dict, adapter: str, seed: int) -> tuple:
+    return (dataset, json.dumps(split, sort_keys=True), adapter, seed)
+
+
+def tuned_params(suite: Suite, records: dict[str, dict]) -> tuple[dict[tuple, dict], list[dict]]:
+    """Best validation parameters per (dataset, split, adapter, seed) and a summary table."""
+    metric_of = {}
+    for run, dataset, split, adapter, seed, _ in _combos(suite, None, None):
+        if "tune" in run:
+            metric_of[tune_key(dataset, split.to_dict(), adapter, seed)] = TuneSpec.from_dict(
+                run["tune"]
+            ).metric
+    groups: dict[tuple, list[dict]] = {}
+    for rec in records.values():
+        if rec.get("stage") == "validation":
+            key = tune_key(rec["dataset"], rec["split"], rec["adapter"], rec["seed"])
+            groups.setdefault(key, []).append(rec)
+    chosen: dict[tuple, dict] = {}
+    summary: list[dict] = []
+    for key, recs in groups.items():
+        if key not in metric_of:
+            continue
+        winner = best(recs, metric_of[key])
+        if winner is None:
+            continue
+        chosen[key] = winner["params"]
+        summary.append({
+            "dataset": key[0],
+            "split": json.loads(key[1]),
+            "adapter": key[2],
+            "seed": key[3],
+            "metric": metric_of[key],
+            "validation_score": winner["metrics"][metric_of[key]],
+            "params": winner["params"],
+            "candidates": len(recs),
+        })
+    return chosen, summary
 
 
 def param_sets(run: dict, adapter: str) -> list[dict]:

@@ -47,8 +47,11 @@ class TrialSpec:
     threads: int = 1
     metrics: dict = field(default_factory=dict)
     suite: str = ""
-    label: str = "defaults"  # "defaults" or "tuned": which parameters these are
+    label: str = "defaults"  # "defaults", "tuned", or "validation" (a tuning candidate)
     time_limit: float = 900.0
+    #: "test": fit on the fold's train rows, score its test rows; "validation": fit on train
+    #: minus a validation slice carved from train, score that slice (test rows unread).
+    stage: str = "test"
 
     @property
     def trial_id(self) -> str:
@@ -62,6 +65,11 @@ class TrialSpec:
             "threads": self.threads,
             "metrics": MetricSpec.from_dict(self.metrics).to_dict(),
         }
+        # Added only when not the default, so ids of plain test trials never change.
+        if self.stage != "test":
+            identity["stage"] = self.stage
+        if self.label != "defaults":
+            identity["label"] = self.label
         blob = json.dumps(identity, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -151,6 +159,7 @@ def base_record(spec: TrialSpec) -> dict:
         "fold": spec.fold,
         "adapter": spec.adapter,
         "label": spec.label,
+        "stage": spec.stage,
         "params": spec.params,
         "seed": spec.seed,
         "threads": spec.threads,
@@ -198,6 +207,8 @@ def run_trial(spec: TrialSpec, results_dir: Path | None) -> tuple[dict, dict[str
         store = None if results_dir is None else Path(results_dir) / "splits"
         fold_of_row = splits.load_or_assign(dataset.ratings, split_spec, store)
         fold = splits.fold_rows(fold_of_row, spec.fold)
+        if spec.stage == "validation":
+            fold = splits.validation_rows(dataset.ratings, fold.train_rows, split_spec)
         record["split_fingerprint"] = fold.fingerprint
         train = dataset.ratings.take(fold.train_rows)
         test = dataset.ratings.take(fold.test_rows)
