@@ -13,7 +13,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from bench import leaderboard, registry, store, suites, tuning
+from bench import compare, leaderboard, registry, store, suites, tuning
 from bench.errors import DatasetUnavailable, UserError
 
 EXIT_OK, EXIT_FAILED_TRIALS, EXIT_USAGE = 0, 1, 2
@@ -45,6 +45,19 @@ def build_parser() -> argparse.ArgumentParser:
     for action in run._actions:
         if action.dest != "help":
             tune._add_action(action)
+
+    cmp = sub.add_parser("compare", help="regression check: exit 1 when CURRENT is worse")
+    cmp.add_argument("baseline", type=Path, help="results dir or .jsonl file")
+    cmp.add_argument("current", type=Path, help="results dir or .jsonl file")
+    cmp.add_argument(
+        "--tolerance", action="append", default=[], metavar="METRIC=VALUE",
+        help="absolute tolerance, e.g. rmse=0.01 or ndcg@10=0.002 (repeatable)",
+    )
+    cmp.add_argument(
+        "--time-ratio", type=float, default=compare.DEFAULT_TIME_RATIO,
+        help="flag a fit time that grew by more than this factor (calibrated)",
+    )
+    cmp.add_argument("--all-rows", action="store_true", help="show unchanged metrics too")
 
     sub.add_parser("list", help="datasets, adapters and suites, and whether each is available")
 
@@ -156,6 +169,20 @@ def cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    sides = []
+    for path in (args.baseline, args.current):
+        files = store.files([path])
+        if not files:
+            raise UserError(f"no results found in {path}")
+        sides.append(store.load(files))
+    result = compare.compare(
+        sides[0], sides[1], compare.parse_tolerances(args.tolerance), args.time_ratio
+    )
+    print(compare.render(result, only_changes=not args.all_rows))
+    return EXIT_OK if result.ok else EXIT_FAILED_TRIALS
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from bench import datasets
 
@@ -177,7 +204,13 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
         args = build_parser().parse_args(argv)
-        commands = {"run": cmd_run, "tune": cmd_run, "list": cmd_list, "report": cmd_report}
+        commands = {
+            "run": cmd_run,
+            "tune": cmd_run,
+            "list": cmd_list,
+            "report": cmd_report,
+            "compare": cmd_compare,
+        }
         return commands[args.command](args)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -9,6 +9,8 @@ from functools import cache
 from importlib import metadata
 from pathlib import Path
 
+from bench.calibration import calibration_seconds
+
 CORE_PACKAGES = ("numpy", "scipy", "numba", "threadpoolctl")
 THREAD_ENV_VARS = (
     "OMP_NUM_THREADS",
@@ -100,4 +102,5 @@ def environment(library: str | None = None) -> dict:
         "platform": platform.platform(),
         "git_commit": git_commit(),
         "threads": thread_settings(),
+        "calibration_seconds": round(calibration_seconds(), 6),
     }

@@ -1,0 +1,174 @@
+"""Regression check between two sets of stored records: ``bench compare BASELINE CURRENT``.
+
+Trials are matched by what defines them (dataset, split, fold, adapter, parameters, seed,
+metric options, label), not by thread count or machine.  A quality metric regresses when
+it is worse than the baseline by more than its absolute tolerance.  A time regresses when
+its ratio to the run's calibration workload (a fixed numpy computation timed by every
+worker, see ``bench.calibration``) grew by more than ``time_ratio``: a slower machine
+slows the calibration too, so it does not read as a regression.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+
+from bench.errors import UserError
+
+#: Absolute tolerance per metric family (the name before "@").
+DEFAULT_TOLERANCES = {
+    "rmse": 0.005,
+    "mae": 0.005,
+    "ndcg": 0.005,
+    "precision": 0.005,
+    "recall": 0.005,
+    "map": 0.005,
+    "hit_rate": 0.01,
+    "mrr": 0.01,
+    "coverage": 0.02,
+}
+LOWER_IS_BETTER = ("rmse", "mae")
+TIMES = ("fit_seconds",)
+DEFAULT_TIME_RATIO = 2.0
+#: Times below this are dominated by noise and never flagged.
+MIN_SECONDS = 0.05
+
+
+@dataclass
+class Comparison:
+    rows: list[dict] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)  # in baseline, not in current
+    new: list[str] = field(default_factory=list)  # in current, not in baseline
+    failed: list[str] = field(default_factory=list)  # ok in baseline, not ok now
+
+    @property
+    def regressions(self) -> list[dict]:
+        return [r for r in self.rows if r["regression"]]
+
+    @property
+    def ok(self) -> bool:
+        return not self.regressions and not self.failed and not self.missing
+
+
+def match_key(rec: dict) -> str:
+    return json.dumps(
+        [
+            rec["dataset"],
+            rec["split"],
+            rec["fold"],
+            rec["adapter"],
+            rec["params"],
+            rec.get("seed"),
+            rec.get("metric_options"),
+            rec.get("label", "defaults"),
+            rec.get("stage", "test"),
+        ],
+        sort_keys=True,
+    )
+
+
+def describe(rec: dict) -> str:
+    return f"{rec['adapter']} {rec['dataset']} {rec.get('split_label', '')} fold {rec['fold']}"
+
+
+def parse_tolerances(items: list[str]) -> dict[str, float]:
+    out = dict(DEFAULT_TOLERANCES)
+    for item in items:
+        name, sep, value = item.partition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep:
+            raise UserError(f"--tolerance takes METRIC=VALUE, got {item!r}")
+    return out
+
+
+def tolerance_for(metric: str, tolerances: dict[str, float]) -> float:
+    return tolerances.get(metric, tolerances.get(metric.split("@")[0], 0.0))
+
+
+def normalised_time(rec: dict, key: str) -> float | None:
+    seconds = rec.get(key)
+    calib = (rec.get("env") or {}).get("calibration_seconds")
+    if seconds is None or not calib:
+        return None
+    return seconds / calib
+
+
+def compare(
+    baseline: list[dict],
+    current: list[dict],
+    tolerances: dict[str, float] | None = None,
+    time_ratio: float = DEFAULT_TIME_RATIO,
+) -> Comparison:
+    tolerances = tolerances or DEFAULT_TOLERANCES
+    base = {match_key(r): r for r in baseline if r.get("stage", "test") == "test"}
+    cur = {match_key(r): r for r in current if r.get("stage", "test") == "test"}
+    out = Comparison()
+    out.missing = sorted(describe(base[k]) for k in base.keys() - cur.keys())
+    out.new = sorted(describe(cur[k]) for k in cur.keys() - base.keys())
+    for key in sorted(base.keys() & cur.keys()):
+        b, c = base[key], cur[key]
+        if b["status"] == "ok" and c["status"] != "ok":
+            out.failed.append(f"{describe(c)}: {c['status']} {c.get('error') or ''}".strip())
+            continue
+        if c["status"] != "ok" or b["status"] != "ok":
+            continue
+        for metric, bv in sorted(b["metrics"].items()):
+            cv = c["metrics"].get(metric)
+            if bv is None or cv is None or metric.startswith("n_"):
+                continue
+            family = metric.split("@")[0]
+            delta = cv - bv
+            worse = delta if family in LOWER_IS_BETTER else -delta
+            tol = tolerance_for(metric, tolerances)
+            out.rows.append({
+                "trial": describe(c), "metric": metric, "baseline": bv, "current": cv,
+                "delta": delta, "limit": f"±{tol:g}", "regression": worse > tol + 1e-12,
+            })
+        for key_t in TIMES:
+            bt, ct = normalised_time(b, key_t), normalised_time(c, key_t)
+            if bt is None or ct is None or not bt:
+                continue
+            ratio = ct / bt
+            slow = ratio > time_ratio and (c.get(key_t) or 0.0) > MIN_SECONDS
+            out.rows.append({
+                "trial": describe(c), "metric": f"{key_t} / calibration",
+                "baseline": bt, "current": ct, "delta": ratio, "limit": f"x{time_ratio:g}",
+                "regression": slow,
+            })
+    return out
+
+
+def render(cmp: Comparison, only_changes: bool = True) -> str:
+    lines = ["| trial | metric | baseline | current | change | limit | verdict |",
+             "|---|---|---|---|---|---|---|"]
+    rows = cmp.rows
+    if only_changes:
+        rows = [r for r in rows if r["regression"] or (
+            "calibration" not in r["metric"] and abs(r["delta"]) > 1e-9)]
+    for r in sorted(rows, key=lambda r: (not r["regression"], r["trial"], r["metric"])):
+        change = (f"x{r['delta']:.2f}" if "calibration" in r["metric"]
+                  else f"{r['delta']:+.4f}")
+        verdict = "**REGRESSION**" if r["regression"] else "ok"
+        lines.append(
+            f"| {r['trial']} | {r['metric']} | {fmt(r['baseline'])} | {fmt(r['current'])} | "
+            f"{change} | {r['limit']} | {verdict} |"
+        )
+    if len(lines) == 2:
+        lines.append("| (no metric changed) | | | | | | |")
+    for title, items in (("Failed now (ok in baseline)", cmp.failed),
+                         ("Missing from current", cmp.missing),
+                         ("New in current (not in baseline)", cmp.new)):
+        if items:
+            lines += ["", f"{title}:", *(f"- {i}" for i in items)]
+    n_reg = len(cmp.regressions) + len(cmp.failed) + len(cmp.missing)
+    lines += ["", f"{len(cmp.rows)} comparisons, {n_reg} problem(s): "
+              + ("PASS" if cmp.ok else "FAIL")]
+    return "\n".join(lines)
+
+
+def fmt(v: float) -> str:
+    return "" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.4f}"
