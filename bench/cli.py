@@ -32,7 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--suite", required=True, help="suite name (see `list`) or a .toml file")
     run.add_argument("--dataset", action="append", help="only these datasets (repeatable)")
     run.add_argument("--adapter", action="append", help="only adapters matching (repeatable)")
-    run.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="threads per trial")
+    run.add_argument(
+        "--threads", type=int, help="threads per trial (default: the suite's, else all cores)"
+    )
     run.add_argument("--results", type=Path, default=Path("results"), help="results directory")
     run.add_argument("--time-limit", type=float, help="seconds per trial (default: suite's)")
     run.add_argument("--memory-limit-mb", type=int, help="address-space limit per trial")
@@ -76,9 +78,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bench.runner import run_trials
     from bench.trial import build_adapter
 
-    if args.threads < 1:
+    if args.threads is not None and args.threads < 1:
         raise UserError(f"--threads must be at least 1, got {args.threads}")
     suite = suites.load(args.suite)
+    args.threads = args.threads or suite.threads or os.cpu_count() or 1
     for pattern in args.adapter or []:
         if not fnmatch.filter(registry.available(), pattern):
             registry.get(pattern)  # unknown or unavailable: one clear line

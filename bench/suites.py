@@ -1,7 +1,7 @@
 """Suites declared as data (``bench/suites/*.toml``) expanded into trial specs.
 
-A suite file holds ``description``, optional ``include = ["other suite", ...]`` and any
-number of ``[[run]]`` tables::
+A suite file holds ``description``, optional ``include = ["other suite", ...]``, optional
+``threads = N`` (used when ``--threads`` is not given) and any number of ``[[run]]`` tables::
 
     [[run]]
     datasets = ["ml-100k"]                       # registry names, csv:PATH, synthetic:...
@@ -52,6 +52,7 @@ class Suite:
     description: str
     path: str
     runs: tuple[dict, ...]
+    threads: int | None = None  # the suite's thread count when --threads is not given
 
 
 def suite_files() -> dict[str, Path]:
@@ -104,7 +105,10 @@ def load(name: str, _seen: tuple[str, ...] = ()) -> Suite:
             if not run.get(key):
                 raise UserError(f"suite file {path}: run {i + 1} needs a non-empty {key!r}")
         runs.append(run)
-    return Suite(name, doc.get("description", ""), str(path), tuple(runs))
+    threads = doc.get("threads")
+    if threads is not None and (not isinstance(threads, int) or threads < 1):
+        raise UserError(f"suite file {path}: threads must be a positive integer")
+    return Suite(name, doc.get("description", ""), str(path), tuple(runs), threads)
 
 
 def match_adapters(patterns: list[str], exclude: list[str], available: list[str]) -> list[str]:
