@@ -48,6 +48,8 @@ class Evaluation:
     #: half-width of a 95% interval of each metric over users (ranking) or ratings (RMSE/MAE)
     intervals: dict[str, float] = field(default_factory=dict)
     per_user: dict[str, np.ndarray] = field(default_factory=dict)
+    #: ranking metrics at the first K by quintile of the users' train-set size
+    bands: dict[str, list] = field(default_factory=dict)
     predict_seconds: float | None = None
     recommend_seconds: float | None = None
 
@@ -105,6 +107,12 @@ def evaluate_ranking(
             out.intervals[f"{name}@{k}"] = half
         out.metrics[f"coverage@{k}"] = metrics.coverage(top[:, :k], n_items)
     out.metrics["n_eval_users"] = int(len(users))
+    counts = train.user_counts()[users]
+    out.per_user["train_count"] = counts
+    k0 = spec.ks[0]
+    out.bands = metrics.activity_bands(
+        counts, {f"{m}@{k0}": out.per_user[f"{m}@{k0}"] for m in ("ndcg", "recall")}
+    )
 
 
 def evaluate(model: Adapter, train: Ratings, test: Ratings, spec: MetricSpec) -> Evaluation:

@@ -77,6 +77,27 @@ def coverage(top_items: np.ndarray, n_items: int) -> float:
     return float(np.unique(rec).size / n_items) if n_items else math.nan
 
 
+def activity_bands(
+    counts: np.ndarray, values: dict[str, np.ndarray], n_bands: int = 5
+) -> dict[str, list]:
+    """Mean of each per-user metric within quantile bands of the users' train-set size.
+
+    Bands are quantiles of ``counts`` over the evaluated users (quintiles by default);
+    ``edges`` are the band boundaries in ratings, so the long tail of light users is visible.
+    """
+    counts = np.asarray(counts)
+    if counts.size == 0:
+        return {"edges": [], "n_users": []}
+    edges = np.unique(np.quantile(counts, np.linspace(0, 1, n_bands + 1)).round())
+    band = np.clip(np.searchsorted(edges, counts, side="right") - 1, 0, max(len(edges) - 2, 0))
+    n = np.bincount(band, minlength=max(len(edges) - 1, 1))
+    out: dict[str, list] = {"edges": edges.astype(int).tolist(), "n_users": n.tolist()}
+    for name, v in values.items():
+        sums = np.bincount(band, weights=v, minlength=len(n))
+        out[name] = [round(float(x), 6) for x in sums / np.maximum(n, 1)]
+    return out
+
+
 def mean_interval(values: np.ndarray, z: float = 1.959964) -> tuple[float, float]:
     """Mean and half-width of a normal-approximation 95% interval of the mean."""
     v = np.asarray(values, dtype=np.float64)

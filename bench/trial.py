@@ -231,6 +231,8 @@ def run_trial(spec: TrialSpec, results_dir: Path | None) -> tuple[dict, dict[str
         record["recommend_seconds"] = _round(result.recommend_seconds)
         record["metrics"] = {k: _round(v) for k, v in result.metrics.items()}
         record["intervals"] = {k: _round(v) for k, v in result.intervals.items()}
+        if result.bands:
+            record["bands"] = result.bands
         per_user = result.per_user
         finish(record, "ok")
     except DatasetUnavailable as exc:

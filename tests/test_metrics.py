@@ -99,3 +99,12 @@ def test_exclude_removes_seen_items_and_pads_short_lists():
     scores = np.array([[9, 8, 7, 1], [1, np.nan, 3, 2]], dtype=np.float32)
     top = top_k(exclude(scores, np.array([0, 1]), seen), 3)
     assert top.tolist() == [[3, NO_ITEM, NO_ITEM], [2, 3, 0]]
+
+
+def test_activity_bands_split_users_by_train_size():
+    counts = np.array([1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
+    values = {"ndcg@10": np.arange(10, dtype=float)}
+    bands = metrics.activity_bands(counts, values, n_bands=2)
+    assert bands["edges"] == [1, 6, 10]  # quantiles 0, 0.5, 1 of the counts, rounded
+    assert bands["n_users"] == [5, 5]
+    assert bands["ndcg@10"] == pytest.approx([2.0, 7.0])
