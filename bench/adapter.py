@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from bench.data import TrainSet
+from bench.data import Ratings, TrainSet
 
 
 class Adapter:
@@ -40,6 +40,9 @@ class Adapter:
     #: can score a user / item with no train rows by something better than a constant
     scores_cold_users: ClassVar[bool] = False
     scores_cold_items: ClassVar[bool] = False
+    #: gives factors to users absent from fit from a few of their ratings, without refitting
+    #: (``fold_in_users``); other models are refitted with those ratings in train
+    folds_in_users: ClassVar[bool] = False
     #: small hyper-parameter search space, as data: {param: [values]}
     search_space: ClassVar[dict[str, list[Any]]] = {}
 
@@ -82,6 +85,10 @@ class Adapter:
         self.n_users_ = train.n_users
         self.n_items_ = train.n_items
         return self.prepare(train)
+
+    def fold_in_users(self, revealed: Ratings) -> None:
+        """Make ``score`` / ``predict`` use the ``revealed`` ratings of users unseen in fit."""
+        raise NotImplementedError(f"{self.name} cannot fold in new users")
 
     # -- outputs ----------------------------------------------------------------------------
     def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:

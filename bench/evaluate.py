@@ -20,26 +20,36 @@ from bench.ranking import batch_size, exclude, top_k
 
 @dataclass(frozen=True)
 class MetricSpec:
-    """Which metrics to compute. ``threshold=None`` counts every test item as relevant."""
+    """Which metrics to compute.
+
+    ``threshold=None`` counts every test item as relevant.  ``candidates="cold"`` ranks only
+    items with no train rows (the cold-item protocol); ``"all"`` ranks every unseen item.
+    """
 
     ks: tuple[int, ...] = (10,)
     threshold: float | None = 4.0
+    candidates: str = "all"
 
     def __post_init__(self) -> None:
         if not self.ks or any(int(k) != k or k < 1 for k in self.ks):
             raise UserError(f"metric cut-offs must be positive integers, got {list(self.ks)}")
+        if self.candidates not in ("all", "cold"):
+            raise UserError(f"metric candidates must be 'all' or 'cold', got {self.candidates!r}")
 
     @classmethod
     def from_dict(cls, d: dict) -> MetricSpec:
-        unknown = set(d) - {"ks", "threshold"}
+        unknown = set(d) - {"ks", "threshold", "candidates"}
         if unknown:
             raise UserError(f"unknown metric option(s): {', '.join(sorted(unknown))}")
         ks = d.get("ks", (10,))
         ks = (ks,) if isinstance(ks, int) else tuple(ks)
-        return cls(ks, d.get("threshold", 4.0))
+        return cls(ks, d.get("threshold", 4.0), d.get("candidates", "all"))
 
     def to_dict(self) -> dict:
-        return {"ks": list(self.ks), "threshold": self.threshold}
+        d = {"ks": list(self.ks), "threshold": self.threshold}
+        if self.candidates != "all":  # only when set, so existing trial ids stay unchanged
+            d["candidates"] = self.candidates
+        return d
 
 
 @dataclass
@@ -83,6 +93,7 @@ def evaluate_ranking(
     n_items = train.n_items
     k_max = max(spec.ks)
     seen = train.to_csr(np.ones(len(train), np.float32))
+    warm = np.flatnonzero(train.item_counts() > 0) if spec.candidates == "cold" else None
     step = batch_size(n_items)
     start = time.perf_counter()
     tops = []
@@ -93,7 +104,10 @@ def evaluate_ranking(
             raise ValueError(
                 f"{model.name}.score returned shape {scores.shape}, want ({len(block)}, {n_items})"
             )
-        tops.append(top_k(exclude(scores, block, seen), k_max))
+        exclude(scores, block, seen)
+        if warm is not None:
+            scores[:, warm] = -np.inf
+        tops.append(top_k(scores, k_max))
     out.recommend_seconds = time.perf_counter() - start
     top = np.concatenate(tops) if tops else np.empty((0, k_max), np.int32)
     hits = metrics.hits_matrix(top, users, keys, n_items)

@@ -15,7 +15,7 @@ import hashlib
 import json
 import os
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -23,8 +23,11 @@ import numpy as np
 from bench.data import Ratings
 from bench.errors import UserError
 
-METHODS = ("random", "stratified", "kfold", "temporal", "leave_last")
+METHODS = ("random", "stratified", "kfold", "temporal", "leave_last", "cold_users", "cold_items")
 TRAIN = -1
+#: Rows of a held-out (cold) user that it reveals: train rows for models that are refitted,
+#: the fold-in input for models that fold new users in without refitting.
+REVEALED = -2
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,12 @@ class SplitSpec:
     * ``temporal``: the latest ``test_fraction`` of rows by timestamp (one global cut).
     * ``leave_last``: each user's latest ``n_last`` rows; users with fewer than
       ``n_last + 1`` rows stay in train.
+    * ``cold_users``: a seeded ``cold_fraction`` of users is held out entirely; each reveals
+      ``n_reveal`` of its ratings (earliest by timestamp, random without timestamps), marked
+      ``REVEALED``; the rest of its ratings are the test set.  Users with no more than
+      ``n_reveal`` ratings are left out of the evaluation (their rows stay revealed).
+    * ``cold_items``: a seeded ``cold_fraction`` of items is held out entirely; all their
+      ratings are the test set, so no train row mentions a cold item.
     """
 
     method: str = "random"
@@ -45,6 +54,8 @@ class SplitSpec:
     n_folds: int = 5
     n_last: int = 1
     seed: int = 0
+    cold_fraction: float = 0.1
+    n_reveal: int = 0
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -55,6 +66,10 @@ class SplitSpec:
             raise UserError(f"kfold needs 2..100 folds, got {self.n_folds}")
         if self.method == "leave_last" and self.n_last < 1:
             raise UserError(f"leave_last needs n_last >= 1, got {self.n_last}")
+        if self.method.startswith("cold_") and not 0.0 < self.cold_fraction < 1.0:
+            raise UserError(f"cold_fraction must be in (0, 1), got {self.cold_fraction}")
+        if self.method == "cold_users" and self.n_reveal < 0:
+            raise UserError(f"n_reveal must be >= 0, got {self.n_reveal}")
 
     @classmethod
     def from_dict(cls, d: dict) -> SplitSpec:
@@ -70,8 +85,12 @@ class SplitSpec:
             d["test_fraction"] = self.test_fraction
         elif self.method == "kfold":
             d["n_folds"] = self.n_folds
-        else:
+        elif self.method == "leave_last":
             d["n_last"] = self.n_last
+        else:
+            d["cold_fraction"] = self.cold_fraction
+            if self.method == "cold_users":
+                d["n_reveal"] = self.n_reveal
         return d
 
     @property
@@ -83,6 +102,10 @@ class SplitSpec:
                 return f"{self.n_folds}-fold"
             case "leave_last":
                 return f"leave-last-{self.n_last}"
+            case "cold_users":
+                return f"cold users {round(self.cold_fraction * 100)}%, n={self.n_reveal}"
+            case "cold_items":
+                return f"cold items {round(self.cold_fraction * 100)}%"
             case _:
                 return f"{self.method} {100 - pct}/{pct}"
 
@@ -137,6 +160,18 @@ def assign(ratings: Ratings, spec: SplitSpec) -> np.ndarray:
                 counts = ratings.user_counts()[ratings.users[order]]
                 test = (rank < spec.n_last) & (counts > spec.n_last)
                 fold_of_row[order[test]] = 0
+        case "cold_users":
+            cold = rng.random(ratings.n_users) < spec.cold_fraction
+            # Reveal order: earliest first when there are timestamps, else a seeded shuffle.
+            key = ratings.timestamps if ratings.timestamps is not None else rng.random(n)
+            order, rank = _rows_in_user_order(ratings, key)
+            counts = ratings.user_counts()[ratings.users[order]]
+            held = cold[ratings.users[order]]
+            fold_of_row[order[held & (rank < spec.n_reveal)]] = REVEALED
+            fold_of_row[order[held & (rank >= spec.n_reveal) & (counts > spec.n_reveal)]] = 0
+        case "cold_items":
+            cold = rng.random(ratings.n_items) < spec.cold_fraction
+            fold_of_row[cold[ratings.items]] = 0
     return fold_of_row
 
 
@@ -148,16 +183,20 @@ def validation_spec(spec: SplitSpec) -> SplitSpec:
     seed = spec.seed + 7919  # a fixed offset: validation never coincides with the test draw
     if spec.method == "kfold":
         return SplitSpec("random", test_fraction=1.0 / spec.n_folds, seed=seed)
-    return SplitSpec(spec.method, spec.test_fraction, spec.n_folds, spec.n_last, seed)
+    return replace(spec, seed=seed)
 
 
 @dataclass(frozen=True)
 class Fold:
-    """Row indices of one fold; ``fingerprint`` identifies the exact test rows."""
+    """Row indices of one fold; ``fingerprint`` identifies the exact test rows.
+
+    ``revealed_rows`` (a subset of ``train_rows``) are the cold users' revealed ratings.
+    """
 
     train_rows: np.ndarray
     test_rows: np.ndarray
     fingerprint: str
+    revealed_rows: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
 
 
 def fold_rows(fold_of_row: np.ndarray, fold: int) -> Fold:
@@ -167,6 +206,7 @@ def fold_rows(fold_of_row: np.ndarray, fold: int) -> Fold:
         np.flatnonzero(~test),
         test_rows,
         hashlib.sha256(test_rows.astype(np.int64).tobytes()).hexdigest()[:16],
+        np.flatnonzero(fold_of_row == REVEALED),
     )
 
 

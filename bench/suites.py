@@ -43,6 +43,7 @@ RUN_KEYS = {
     "grid",
     "time_limit",
     "tune",
+    "requires",
 }
 
 
@@ -139,6 +140,9 @@ def _combos(suite: Suite, datasets: list[str] | None, adapters: list[str] | None
     available = registry.available()
     for run in suite.runs:
         names = match_adapters(run["adapters"], run.get("exclude", []), available)
+        # e.g. requires = ["scores_cold_items"]: only adapters declaring that capability
+        names = [n for n in names if all(
+            getattr(registry.get(n), cap, False) for cap in run.get("requires", []))]
         if adapters:
             names = [a for a in names if any(fnmatch.fnmatch(a, p) for p in adapters)]
         metrics = threshold_option(run.get("metrics", {}))

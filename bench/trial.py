@@ -213,8 +213,18 @@ def run_trial(spec: TrialSpec, results_dir: Path | None) -> tuple[dict, dict[str
         train = dataset.ratings.take(fold.train_rows)
         test = dataset.ratings.take(fold.test_rows)
         record["n_train"], record["n_test"] = len(train), len(test)
+        # Cold users: a model that folds new users in is fitted without their revealed
+        # ratings and then given them; any other model is refitted with them in train.
+        fit_rows = fold.train_rows
+        if split_spec.method == "cold_users":
+            record["cold_path"] = "fold_in" if model.folds_in_users else "refit"
+            if model.folds_in_users:
+                fit_rows = np.setdiff1d(fold.train_rows, fold.revealed_rows)
         train_set = TrainSet(
-            train, dataset.rating_scale, dataset.item_features, dataset.user_features
+            dataset.ratings.take(fit_rows),
+            dataset.rating_scale,
+            dataset.item_features,
+            dataset.user_features,
         )
         peak = PeakMemory()
         peak.reset()
@@ -225,6 +235,10 @@ def run_trial(spec: TrialSpec, results_dir: Path | None) -> tuple[dict, dict[str
         t2 = time.perf_counter()
         record["prepare_seconds"] = round(t1 - t0, 6)
         record["fit_seconds"] = round(t2 - t1, 6)
+        if record.get("cold_path") == "fold_in" and len(fold.revealed_rows):
+            model.fold_in_users(dataset.ratings.take(fold.revealed_rows))
+            record["fold_in_seconds"] = round(time.perf_counter() - t2, 6)
+        # Exclusion uses every train row the user has, revealed ones included.
         result = evaluate(model, train, test, metric_spec)
         record["peak_rss_mb"] = round(peak.read_mb(), 1)
         record["predict_seconds"] = _round(result.predict_seconds)

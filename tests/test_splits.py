@@ -28,6 +28,8 @@ SPECS = [
     SplitSpec("kfold", n_folds=5),
     SplitSpec("temporal", test_fraction=0.1),
     SplitSpec("leave_last", n_last=2),
+    SplitSpec("cold_users", cold_fraction=0.2, n_reveal=3),
+    SplitSpec("cold_items", cold_fraction=0.2),
 ]
 
 
@@ -122,3 +124,35 @@ def test_bad_specs_are_user_errors():
         SplitSpec.from_dict({"method": "random", "frac": 0.2})
     with pytest.raises(UserError, match="cannot be split into 5 folds"):
         splits.assign(make_ratings(n=3), SplitSpec("kfold"))
+
+
+@pytest.mark.parametrize("n_reveal", [0, 1, 3, 5, 10])
+def test_cold_users_appear_in_train_only_through_revealed_ratings(n_reveal):
+    r = make_ratings(n_users=100, n=3000)
+    spec = SplitSpec("cold_users", cold_fraction=0.2, n_reveal=n_reveal)
+    a = splits.assign(r, spec)
+    fold = splits.fold_rows(a, 0)
+    test_users = np.unique(r.users[fold.test_rows])
+    assert 10 <= len(test_users) <= 30  # about 20% of 100 users
+    revealed = r.take(fold.revealed_rows)
+    assert set(np.unique(revealed.users)) <= set(test_users) | set(np.flatnonzero(
+        r.user_counts() <= n_reveal))
+    warm_train = np.setdiff1d(fold.train_rows, fold.revealed_rows)
+    assert not set(r.users[warm_train]) & set(test_users)
+    for u in test_users:
+        mine = r.users == u
+        shown = r.timestamps[mine & (a == splits.REVEALED)]
+        hidden = r.timestamps[mine & (a == 0)]
+        assert len(shown) == n_reveal  # exactly n revealed: the earliest ones
+        if n_reveal:
+            assert shown.max() <= hidden.min()
+
+
+def test_cold_items_never_appear_in_train():
+    r = make_ratings()
+    fold = splits.fold_rows(splits.assign(r, SplitSpec("cold_items", cold_fraction=0.2)), 0)
+    cold_items = np.unique(r.items[fold.test_rows])
+    assert 0 < len(cold_items) < r.n_items
+    assert not set(r.items[fold.train_rows]) & set(cold_items)
+    # every rating of a cold item is in test
+    assert np.isin(r.items, cold_items).sum() == len(fold.test_rows)
