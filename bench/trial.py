@@ -17,6 +17,7 @@ import time
 import traceback
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -182,7 +183,10 @@ def finish(record: dict, status: str, error: str | None = None) -> dict:
     return record
 
 
+@lru_cache(maxsize=2)
 def load_dataset(name: str) -> Dataset:
+    """Datasets are immutable, so a worker keeps the last two it loaded: a suite runs many
+    trials per dataset and synthetic data is regenerated, not cached on disk."""
     from bench import datasets
 
     return datasets.load(name)
