@@ -1,0 +1,293 @@
+"""implicit (CPU) adapters: ALS, BPR, LMF and item-item nearest neighbours.
+
+Used as implicit 0.7 documents it: ``model.fit(user_items)`` with users as rows (a CSR of
+interactions built by the shared feedback policy, ``bench.feedback``), the CPU classes
+directly (so a CUDA build cannot silently switch device), ``num_threads`` from the runner and
+BLAS limited to one thread while fitting, as implicit's own start-up warning asks.
+
+``score`` returns what ``model.recommend(..., filter_already_liked_items=False)`` ranks by,
+for every item at once: ``user_factors @ item_factors.T`` for factor models (BPR's last
+columns carry the item bias), ``user_items @ similarity`` for the nearest-neighbour models.
+The harness, not the adapter, removes train items.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, ClassVar
+
+import numpy as np
+import scipy.sparse as sp
+from implicit.cpu.als import AlternatingLeastSquares
+from implicit.cpu.bpr import BayesianPersonalizedRanking
+from implicit.cpu.lmf import LogisticMatrixFactorization
+from implicit.nearest_neighbours import BM25Recommender, CosineRecommender, TFIDFRecommender
+from threadpoolctl import threadpool_limits
+
+from bench.adapter import Adapter
+from bench.data import TrainSet
+from bench.feedback import FeedbackPolicy, fill_cold_users, item_popularity, to_interactions
+
+
+class _ImplicitAdapter(Adapter):
+    library: ClassVar[str] = "implicit"
+    predicts_ratings: ClassVar[bool] = False
+    ranks: ClassVar[bool] = True
+
+    feedback: str
+    feedback_threshold: float
+    feedback_alpha: float
+
+    def _set_feedback(
+        self, feedback: str, feedback_threshold: float, feedback_alpha: float
+    ) -> None:
+        self.feedback = feedback
+        self.feedback_threshold = feedback_threshold
+        self.feedback_alpha = feedback_alpha
+        FeedbackPolicy.from_params(feedback, feedback_threshold, feedback_alpha)  # fail early
+
+    def prepare(self, train: TrainSet) -> sp.csr_matrix:
+        policy = FeedbackPolicy.from_params(
+            self.feedback, self.feedback_threshold, self.feedback_alpha
+        )
+        return to_interactions(train.ratings, policy)
+
+    def _make_model(self) -> Any:
+        raise NotImplementedError
+
+    def fit_prepared(self, prepared: sp.csr_matrix) -> _ImplicitAdapter:
+        self.user_items_ = prepared
+        self.user_has_train_ = np.diff(prepared.indptr) > 0
+        self.popularity_ = item_popularity(prepared)
+        # implicit runs its own thread pool; a multi-threaded BLAS inside it oversubscribes.
+        with threadpool_limits(limits=1, user_api="blas"), warnings.catch_warnings():
+            # The KNN models re-weight into COO themselves and then warn about their own
+            # conversion back to CSR; the matrix the adapter passes is already CSR.
+            warnings.filterwarnings("ignore", message="Method expects CSR input")
+            self.model_ = self._make_model()  # its constructor checks the BLAS threads
+            self.model_.fit(prepared, show_progress=False)
+        return self
+
+    def _raw_scores(self, users: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def score(self, users: np.ndarray) -> np.ndarray:
+        users = np.asarray(users, dtype=np.int32)
+        with threadpool_limits(limits=self.threads, user_api="blas"):
+            scores = np.asarray(self._raw_scores(users), dtype=np.float32)
+        return fill_cold_users(scores, users, self.user_has_train_, self.popularity_)
+
+
+class _FactorAdapter(_ImplicitAdapter):
+    def _raw_scores(self, users: np.ndarray) -> np.ndarray:
+        return self.model_.user_factors[users] @ self.model_.item_factors.T
+
+
+class ALS(_FactorAdapter):
+    """Implicit-feedback ALS (Hu, Koren, Volinsky 2008) with the conjugate-gradient solver."""
+
+    name = "implicit.ALS"
+    search_space: ClassVar[dict[str, list[Any]]] = {
+        "factors": [16, 32, 64],
+        "regularization": [1.0, 10.0, 30.0],
+        "alpha": [1.0, 5.0, 10.0],
+        "iterations": [15, 30],
+    }
+
+    def __init__(
+        self,
+        factors: int = 100,
+        regularization: float = 0.01,
+        alpha: float = 1.0,
+        iterations: int = 15,
+        use_cg: bool = True,
+        feedback: str = "all",
+        feedback_threshold: float = 4.0,
+        feedback_alpha: float = 1.0,
+        seed: int = 0,
+        threads: int = 1,
+    ) -> None:
+        super().__init__(seed=seed, threads=threads)
+        self.factors = factors
+        self.regularization = regularization
+        self.alpha = alpha  # implicit's own weight of positive entries (confidence = alpha * x)
+        self.iterations = iterations
+        self.use_cg = use_cg
+        self._set_feedback(feedback, feedback_threshold, feedback_alpha)
+
+    def _make_model(self) -> AlternatingLeastSquares:
+        return AlternatingLeastSquares(
+            factors=self.factors,
+            regularization=self.regularization,
+            alpha=self.alpha,
+            iterations=self.iterations,
+            use_cg=self.use_cg,
+            num_threads=self.threads,
+            random_state=self.seed,
+        )
+
+
+class BPR(_FactorAdapter):
+    """Bayesian Personalised Ranking by SGD, negatives verified against the user's items."""
+
+    name = "implicit.BPR"
+    search_space: ClassVar[dict[str, list[Any]]] = {
+        "factors": [32, 64, 128],
+        "learning_rate": [0.0025, 0.005, 0.01],
+        "regularization": [0.001, 0.01],
+        "iterations": [50, 100, 200],
+    }
+
+    def __init__(
+        self,
+        factors: int = 100,
+        learning_rate: float = 0.01,
+        regularization: float = 0.01,
+        iterations: int = 100,
+        feedback: str = "all",
+        feedback_threshold: float = 4.0,
+        feedback_alpha: float = 1.0,
+        seed: int = 0,
+        threads: int = 1,
+    ) -> None:
+        super().__init__(seed=seed, threads=threads)
+        self.factors = factors
+        self.learning_rate = learning_rate
+        self.regularization = regularization
+        self.iterations = iterations
+        self._set_feedback(feedback, feedback_threshold, feedback_alpha)
+
+    def _make_model(self) -> BayesianPersonalizedRanking:
+        return BayesianPersonalizedRanking(
+            factors=self.factors,
+            learning_rate=self.learning_rate,
+            regularization=self.regularization,
+            iterations=self.iterations,
+            verify_negative_samples=True,
+            num_threads=self.threads,
+            random_state=self.seed,
+        )
+
+
+class LMF(_FactorAdapter):
+    """Logistic matrix factorisation (Johnson 2014)."""
+
+    name = "implicit.LMF"
+    search_space: ClassVar[dict[str, list[Any]]] = {
+        "factors": [30, 64],
+        "learning_rate": [0.3, 1.0],
+        "regularization": [0.3, 0.6, 1.0],
+        "iterations": [30, 60],
+    }
+
+    def __init__(
+        self,
+        factors: int = 30,
+        learning_rate: float = 1.0,
+        regularization: float = 0.6,
+        iterations: int = 30,
+        neg_prop: int = 30,
+        feedback: str = "all",
+        feedback_threshold: float = 4.0,
+        feedback_alpha: float = 1.0,
+        seed: int = 0,
+        threads: int = 1,
+    ) -> None:
+        super().__init__(seed=seed, threads=threads)
+        self.factors = factors
+        self.learning_rate = learning_rate
+        self.regularization = regularization
+        self.iterations = iterations
+        self.neg_prop = neg_prop
+        self._set_feedback(feedback, feedback_threshold, feedback_alpha)
+
+    def _make_model(self) -> LogisticMatrixFactorization:
+        return LogisticMatrixFactorization(
+            factors=self.factors,
+            learning_rate=self.learning_rate,
+            regularization=self.regularization,
+            iterations=self.iterations,
+            neg_prop=self.neg_prop,
+            num_threads=self.threads,
+            random_state=self.seed,
+        )
+
+
+class _NeighboursAdapter(_ImplicitAdapter):
+    """Item-item K nearest neighbours: score(u, j) = sum_i x_ui * similarity(i, j)."""
+
+    scores_cold_users: ClassVar[bool] = False
+    search_space: ClassVar[dict[str, list[Any]]] = {"K": [20, 50, 100, 200]}
+
+    def _raw_scores(self, users: np.ndarray) -> np.ndarray:
+        # The same sum implicit's NearestNeighboursScorer computes, for a block of users.
+        return (self.user_items_[users] @ self.model_.similarity).toarray()
+
+
+class CosineKNN(_NeighboursAdapter):
+    name = "implicit.CosineKNN"
+
+    def __init__(
+        self,
+        K: int = 20,  # implicit's own parameter name
+        feedback: str = "all",
+        feedback_threshold: float = 4.0,
+        feedback_alpha: float = 1.0,
+        seed: int = 0,
+        threads: int = 1,
+    ) -> None:
+        super().__init__(seed=seed, threads=threads)
+        self.K = K
+        self._set_feedback(feedback, feedback_threshold, feedback_alpha)
+
+    def _make_model(self) -> CosineRecommender:
+        return CosineRecommender(K=self.K, num_threads=self.threads)
+
+
+class TFIDFKNN(_NeighboursAdapter):
+    name = "implicit.TFIDFKNN"
+
+    def __init__(
+        self,
+        K: int = 20,  # implicit's own parameter name
+        feedback: str = "all",
+        feedback_threshold: float = 4.0,
+        feedback_alpha: float = 1.0,
+        seed: int = 0,
+        threads: int = 1,
+    ) -> None:
+        super().__init__(seed=seed, threads=threads)
+        self.K = K
+        self._set_feedback(feedback, feedback_threshold, feedback_alpha)
+
+    def _make_model(self) -> TFIDFRecommender:
+        return TFIDFRecommender(K=self.K, num_threads=self.threads)
+
+
+class BM25KNN(_NeighboursAdapter):
+    name = "implicit.BM25KNN"
+    search_space: ClassVar[dict[str, list[Any]]] = {
+        "K": [20, 50, 100, 200],
+        "K1": [1.2, 100.0],
+        "B": [0.75, 0.8],
+    }
+
+    def __init__(
+        self,
+        K: int = 20,  # implicit's own parameter names
+        K1: float = 1.2,
+        B: float = 0.75,
+        feedback: str = "all",
+        feedback_threshold: float = 4.0,
+        feedback_alpha: float = 1.0,
+        seed: int = 0,
+        threads: int = 1,
+    ) -> None:
+        super().__init__(seed=seed, threads=threads)
+        self.K = K
+        self.K1 = K1
+        self.B = B
+        self._set_feedback(feedback, feedback_threshold, feedback_alpha)
+
+    def _make_model(self) -> BM25Recommender:
+        return BM25Recommender(K=self.K, K1=self.K1, B=self.B, num_threads=self.threads)

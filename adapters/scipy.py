@@ -1,0 +1,167 @@
+"""Truncated SVD of the user-item matrix with ``scipy.sparse.linalg.svds``.
+
+* ``scipy.PureSVD`` (Cremonesi, Koren, Turrin 2010): rank-k SVD of the interaction matrix
+  (shared feedback policy, ``bench.feedback``); a user's scores are their row of
+  ``U S V^T``.  Ranking only.
+* ``scipy.SVD``: rating prediction.  Ratings minus a damped baseline ``mu + b_u + b_i``
+  (unrated cells count as the baseline), rank-k SVD of those residuals, prediction
+  ``baseline + U S V^T`` clipped to the rating scale.  Ranks by the predicted rating.
+
+scikit-learn's ``TruncatedSVD`` is left out on purpose: with ``algorithm="arpack"`` it calls
+this same ``svds``, its randomized solver is an approximation of the same factorisation, and
+it would add scikit-learn as a dependency for no new model.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.linalg import svds
+from threadpoolctl import threadpool_limits
+
+from bench.adapter import Adapter
+from bench.data import TrainSet
+from bench.errors import UserError
+from bench.feedback import FeedbackPolicy, fill_cold_users, item_popularity, to_interactions
+
+
+def truncated_svd(
+    matrix: sp.csr_matrix, rank: int, seed: int, solver: str = "arpack"
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``U (n x k), s (k), Vt (k x m)`` of the rank-k SVD, largest singular value first."""
+    limit = min(matrix.shape) - 1  # svds needs k < min(shape)
+    if not 1 <= rank <= limit:
+        raise UserError(f"rank must be between 1 and {limit} for this data, got {rank}")
+    # A fixed start vector makes ARPACK deterministic for a given seed.
+    v0 = np.random.default_rng(seed).uniform(-1.0, 1.0, min(matrix.shape))
+    u, s, vt = svds(matrix.astype(np.float64), k=rank, v0=v0, solver=solver)
+    order = np.argsort(-s)
+    return (
+        u[:, order].astype(np.float32),
+        s[order].astype(np.float32),
+        vt[order].astype(np.float32),
+    )
+
+
+def _damped_mean(sums: np.ndarray, counts: np.ndarray, shrinkage: float) -> np.ndarray:
+    """sum / (count + shrinkage); 0 where there is nothing to average (no rows, no shrinkage)."""
+    denominator = counts + shrinkage
+    return np.divide(sums, denominator, out=np.zeros_like(sums), where=denominator > 0)
+
+
+class PureSVD(Adapter):
+    name = "scipy.PureSVD"
+    library = "scipy"
+    predicts_ratings = False
+    ranks = True
+    search_space: ClassVar[dict[str, list[Any]]] = {"rank": [10, 20, 50, 100, 200]}
+
+    def __init__(
+        self,
+        rank: int = 50,
+        solver: str = "arpack",
+        feedback: str = "all",
+        feedback_threshold: float = 4.0,
+        feedback_alpha: float = 1.0,
+        seed: int = 0,
+        threads: int = 1,
+    ) -> None:
+        super().__init__(seed=seed, threads=threads)
+        self.rank = rank
+        self.solver = solver
+        self.feedback = feedback
+        self.feedback_threshold = feedback_threshold
+        self.feedback_alpha = feedback_alpha
+        FeedbackPolicy.from_params(feedback, feedback_threshold, feedback_alpha)  # fail early
+
+    def prepare(self, train: TrainSet) -> sp.csr_matrix:
+        policy = FeedbackPolicy.from_params(
+            self.feedback, self.feedback_threshold, self.feedback_alpha
+        )
+        return to_interactions(train.ratings, policy)
+
+    def fit_prepared(self, prepared: sp.csr_matrix) -> PureSVD:
+        with threadpool_limits(limits=self.threads, user_api="blas"):
+            u, s, vt = truncated_svd(prepared, self.rank, self.seed, self.solver)
+        self.user_factors_ = u * s  # U S: scores are then one product with Vt
+        self.item_factors_ = vt
+        self.user_has_train_ = np.diff(prepared.indptr) > 0
+        self.popularity_ = item_popularity(prepared)
+        return self
+
+    def score(self, users: np.ndarray) -> np.ndarray:
+        users = np.asarray(users, dtype=np.int32)
+        with threadpool_limits(limits=self.threads, user_api="blas"):
+            scores = self.user_factors_[users] @ self.item_factors_
+        # A user without train rows has a zero row in U: rank by popularity instead.
+        return fill_cold_users(scores, users, self.user_has_train_, self.popularity_)
+
+
+class SVD(Adapter):
+    name = "scipy.SVD"
+    library = "scipy"
+    predicts_ratings = True
+    ranks = True
+    search_space: ClassVar[dict[str, list[Any]]] = {
+        "rank": [2, 5, 10, 20, 50],
+        "shrinkage": [5.0, 25.0],
+    }
+
+    def __init__(
+        self,
+        rank: int = 10,
+        shrinkage: float = 10.0,
+        solver: str = "arpack",
+        seed: int = 0,
+        threads: int = 1,
+    ) -> None:
+        super().__init__(seed=seed, threads=threads)
+        self.rank = rank
+        self.shrinkage = shrinkage  # pseudo-count pulling the biases of rare users/items to 0
+        self.solver = solver
+
+    def prepare(self, train: TrainSet) -> TrainSet:
+        return train  # the residuals depend on the biases, which are part of fitting
+
+    def fit_prepared(self, prepared: TrainSet) -> SVD:
+        r = prepared.ratings
+        values = r.ratings.astype(np.float64)
+        self.global_mean_ = float(values.mean()) if len(values) else 0.0
+        self.rating_scale_ = prepared.rating_scale
+        residual = values - self.global_mean_
+        item_counts = np.bincount(r.items, minlength=r.n_items)
+        item_sums = np.bincount(r.items, weights=residual, minlength=r.n_items)
+        self.item_bias_ = _damped_mean(item_sums, item_counts, self.shrinkage)
+        residual -= self.item_bias_[r.items]
+        user_counts = np.bincount(r.users, minlength=r.n_users)
+        user_sums = np.bincount(r.users, weights=residual, minlength=r.n_users)
+        self.user_bias_ = _damped_mean(user_sums, user_counts, self.shrinkage)
+        residual -= self.user_bias_[r.users]
+        matrix = sp.csr_matrix((residual, (r.users, r.items)), shape=(r.n_users, r.n_items))
+        with threadpool_limits(limits=self.threads, user_api="blas"):
+            u, s, vt = truncated_svd(matrix, self.rank, self.seed, self.solver)
+        # Users / items without train rows have zero rows here: they get the baseline.
+        self.user_factors_ = u * s
+        self.item_factors_ = vt
+        return self
+
+    def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        users = np.asarray(users, dtype=np.int64)
+        items = np.asarray(items, dtype=np.int64)
+        interaction = np.einsum(
+            "ij,ji->i", self.user_factors_[users], self.item_factors_[:, items]
+        )
+        estimate = self.global_mean_ + self.user_bias_[users] + self.item_bias_[items]
+        low, high = self.rating_scale_
+        return np.clip(estimate + interaction, low, high).astype(np.float32)
+
+    def score(self, users: np.ndarray) -> np.ndarray:
+        users = np.asarray(users, dtype=np.int64)
+        with threadpool_limits(limits=self.threads, user_api="blas"):
+            interaction = self.user_factors_[users] @ self.item_factors_
+        estimate = interaction + (self.global_mean_ + self.user_bias_[users])[:, None]
+        estimate += self.item_bias_[None, :]
+        low, high = self.rating_scale_
+        return np.clip(estimate, low, high).astype(np.float32)

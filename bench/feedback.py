@@ -1,0 +1,110 @@
+"""How explicit ratings become implicit feedback: one policy shared by every ranking-only model.
+
+Ranking-only libraries (LightFM, implicit, PureSVD) learn from "user interacted with item",
+not from a 1-5 rating.  Which rated items count, and how much, changes their results, so the
+choice is made here, once, and every such adapter exposes it through the same three keyword
+arguments:
+
+* ``feedback="all"`` (default, the Microsoft Recommenders protocol): every rated item is an
+  interaction with value 1, whatever the rating.
+* ``feedback="threshold"``: only ratings ``>= feedback_threshold`` are interactions (value 1);
+  lower ratings are dropped as if never seen.
+* ``feedback="confidence"``: every rated item is an interaction with value
+  ``1 + feedback_alpha * rating`` (Hu, Koren, Volinsky 2008), so higher ratings weigh more.
+
+The result is a user x item CSR matrix over the whole catalogue (users as rows), float32,
+duplicates summed away by keeping one entry per (user, item) pair.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import scipy.sparse as sp
+
+from bench.data import Ratings
+from bench.errors import UserError
+
+FeedbackKind = Literal["all", "threshold", "confidence"]
+FEEDBACK_KINDS: tuple[str, ...] = ("all", "threshold", "confidence")
+
+
+@dataclass(frozen=True)
+class FeedbackPolicy:
+    """Which ratings become interactions, and with what value (see the module docstring)."""
+
+    kind: FeedbackKind = "all"
+    threshold: float = 4.0  # used by kind="threshold"
+    alpha: float = 1.0  # used by kind="confidence"
+
+    def __post_init__(self) -> None:
+        if self.kind not in FEEDBACK_KINDS:
+            raise UserError(
+                f"unknown feedback policy {self.kind!r}; choose one of {', '.join(FEEDBACK_KINDS)}"
+            )
+        if self.kind == "confidence" and not self.alpha >= 0:
+            raise UserError(f"feedback_alpha must be >= 0, got {self.alpha!r}")
+
+    @classmethod
+    def from_params(
+        cls, feedback: str = "all", feedback_threshold: float = 4.0, feedback_alpha: float = 1.0
+    ) -> FeedbackPolicy:
+        """Build the policy from the adapter keyword arguments of the same names."""
+        return cls(kind=feedback, threshold=float(feedback_threshold), alpha=float(feedback_alpha))  # type: ignore[arg-type]
+
+    @property
+    def binary(self) -> bool:
+        """True when every interaction has value 1 (no confidence weights)."""
+        return self.kind != "confidence"
+
+
+def to_interactions(ratings: Ratings, policy: FeedbackPolicy | None = None) -> sp.csr_matrix:
+    """User x item float32 CSR of interactions under ``policy`` (default: every rating is 1).
+
+    A (user, item) pair rated more than once counts once; with ``confidence`` its value comes
+    from the highest rating, so repeated rows cannot inflate a confidence.
+    """
+    policy = policy or FeedbackPolicy()
+    values = ratings.ratings.astype(np.float32, copy=False)
+    keep = values >= np.float32(policy.threshold) if policy.kind == "threshold" else None
+    users, items = ratings.users, ratings.items
+    if keep is not None:
+        users, items, values = users[keep], items[keep], values[keep]
+    if policy.kind == "confidence":
+        data = np.float32(1.0) + np.float32(policy.alpha) * values
+    else:
+        data = np.ones(len(users), dtype=np.float32)
+    shape = (ratings.n_users, ratings.n_items)
+    # One entry per pair: take the max over duplicates (COO -> CSR would sum them).
+    matrix = sp.coo_matrix((data, (users, items)), shape=shape).tocsr(copy=False)
+    if matrix.nnz != len(data):  # duplicates were summed: redo with max instead
+        order = np.lexsort((-data, items, users))
+        first = np.ones(len(order), dtype=bool)
+        key = users[order].astype(np.int64) * ratings.n_items + items[order]
+        first[1:] = key[1:] != key[:-1]
+        pick = order[first]
+        matrix = sp.csr_matrix((data[pick], (users[pick], items[pick])), shape=shape)
+    matrix.sort_indices()
+    return matrix.astype(np.float32, copy=False)
+
+
+def item_popularity(interactions: sp.csr_matrix) -> np.ndarray:
+    """float32 number of users with an interaction per item: the fallback ranking."""
+    return np.diff(interactions.tocsc().indptr).astype(np.float32)
+
+
+def fill_cold_users(
+    scores: np.ndarray, users: np.ndarray, user_has_train: np.ndarray, popularity: np.ndarray
+) -> np.ndarray:
+    """Score users without train rows by item popularity instead of an untrained vector.
+
+    Ranking models without user features know nothing about such users; their factors are
+    zero or random initial values, so popularity is the sensible, deterministic fallback.
+    Modifies and returns ``scores`` (rows aligned with ``users``).
+    """
+    cold_rows = ~user_has_train[users]
+    if cold_rows.any():
+        scores[cold_rows] = popularity
+    return scores

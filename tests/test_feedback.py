@@ -1,0 +1,90 @@
+"""The one policy turning explicit ratings into implicit feedback, shared by ranking models."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from recbench_adapters import implicit as implicit_adapters
+from recbench_adapters import lightfm as lightfm_adapters
+from recbench_adapters import scipy as scipy_adapters
+
+from bench.data import Ratings, TrainSet
+from bench.errors import UserError
+from bench.feedback import FeedbackPolicy, to_interactions
+
+
+def small_ratings() -> Ratings:
+    # user 0 rates items 0,1,2 with 5,3,4; user 2 rates item 1 with 2; user 1 and item 3 are
+    # in the catalogue without ratings.
+    return Ratings(
+        users=np.array([0, 0, 0, 2], dtype=np.int32),
+        items=np.array([0, 1, 2, 1], dtype=np.int32),
+        ratings=np.array([5, 3, 4, 2], dtype=np.float32),
+        timestamps=None,
+        n_users=3,
+        n_items=4,
+    )
+
+
+def test_default_policy_makes_every_rated_item_an_interaction_of_value_one() -> None:
+    m = to_interactions(small_ratings())
+    assert isinstance(m, sp.csr_matrix) and m.dtype == np.float32
+    assert m.shape == (3, 4)  # the whole catalogue, including unrated users and items
+    expected = np.array([[1, 1, 1, 0], [0, 0, 0, 0], [0, 1, 0, 0]], dtype=np.float32)
+    np.testing.assert_array_equal(m.toarray(), expected)
+
+
+def test_threshold_policy_keeps_only_ratings_at_or_above_the_threshold() -> None:
+    m = to_interactions(small_ratings(), FeedbackPolicy("threshold", threshold=4.0))
+    expected = np.array([[1, 0, 1, 0], [0, 0, 0, 0], [0, 0, 0, 0]], dtype=np.float32)
+    np.testing.assert_array_equal(m.toarray(), expected)
+
+
+def test_confidence_policy_weights_by_one_plus_alpha_times_rating() -> None:
+    m = to_interactions(small_ratings(), FeedbackPolicy("confidence", alpha=0.5))
+    expected = np.array([[3.5, 2.5, 3.0, 0], [0, 0, 0, 0], [0, 2.0, 0, 0]], dtype=np.float32)
+    np.testing.assert_array_equal(m.toarray(), expected)
+
+
+def test_a_pair_rated_twice_counts_once() -> None:
+    r = small_ratings()
+    doubled = Ratings(
+        np.concatenate([r.users, [0]]).astype(np.int32),
+        np.concatenate([r.items, [1]]).astype(np.int32),
+        np.concatenate([r.ratings, [1.0]]).astype(np.float32),
+        None,
+        r.n_users,
+        r.n_items,
+    )
+    assert to_interactions(doubled)[0, 1] == 1.0
+    # the highest rating of the pair sets its confidence
+    assert to_interactions(doubled, FeedbackPolicy("confidence", alpha=1.0))[0, 1] == 4.0
+
+
+def test_unknown_policy_is_a_user_error() -> None:
+    with pytest.raises(UserError, match="unknown feedback policy"):
+        FeedbackPolicy.from_params("likes")
+
+
+RANKING_ONLY = [
+    implicit_adapters.ALS,
+    implicit_adapters.BPR,
+    implicit_adapters.LMF,
+    implicit_adapters.CosineKNN,
+    implicit_adapters.BM25KNN,
+    implicit_adapters.TFIDFKNN,
+    lightfm_adapters.WARP,
+    lightfm_adapters.BPRFeatures,
+    scipy_adapters.PureSVD,
+]
+
+
+@pytest.mark.parametrize("adapter_cls", RANKING_ONLY, ids=lambda c: c.name)
+def test_every_ranking_only_adapter_learns_from_the_shared_policy(adapter_cls: type) -> None:
+    train = TrainSet(small_ratings(), (1.0, 5.0))
+    model = adapter_cls(feedback="threshold", feedback_threshold=4.0)
+    prepared = model.bind(train)
+    interactions = getattr(prepared, "interactions", prepared)  # LightFM wraps it
+    expected = to_interactions(train.ratings, FeedbackPolicy("threshold", threshold=4.0))
+    np.testing.assert_array_equal(sp.csr_matrix(interactions).toarray(), expected.toarray())
