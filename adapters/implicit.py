@@ -25,7 +25,7 @@ from implicit.nearest_neighbours import BM25Recommender, CosineRecommender, TFID
 from threadpoolctl import threadpool_limits
 
 from bench.adapter import Adapter
-from bench.data import TrainSet
+from bench.data import Ratings, TrainSet
 from bench.feedback import FeedbackPolicy, fill_cold_users, item_popularity, to_interactions
 
 
@@ -125,6 +125,21 @@ class ALS(_FactorAdapter):
             num_threads=self.threads,
             random_state=self.seed,
         )
+
+    folds_in_users: ClassVar[bool] = True
+
+    def fold_in_users(self, revealed: Ratings) -> None:
+        """implicit's own mechanism: ``partial_fit_users`` solves the new users' factors
+        against the fixed item factors (``recalculate_user``), without refitting."""
+        policy = FeedbackPolicy.from_params(
+            self.feedback, self.feedback_threshold, self.feedback_alpha
+        )
+        rows = to_interactions(revealed, policy)
+        users = np.unique(revealed.users)
+        with threadpool_limits(limits=1, user_api="blas"):
+            self.model_.partial_fit_users(users, rows[users])
+        self.user_has_train_[users] = True
+        self.user_items_ = (self.user_items_ + rows).tocsr()
 
 
 class BPR(_FactorAdapter):

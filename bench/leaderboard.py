@@ -173,9 +173,9 @@ def render(records: list[dict], sources: list[str], command: str) -> str:
         "",
         "Cells are mean ± 95% interval (Student-t over folds; with one fold, over users for "
         "ranking metrics and over test ratings for RMSE / MAE). Ranking metrics rank every "
-        "item the user has not rated in train; ties broken by item code. Best value per "
-        "column in bold; blank = the model does not produce that metric. Times are seconds "
-        "per fold (fit excludes conversion into the library's format).",
+        "item the user has not rated in train; ties broken in one fixed pseudo-random item "
+        "order. Best value per column in bold; blank = the model does not produce that "
+        "metric. Times are seconds per fold (fit excludes conversion into the library's format).",
     ]
     tables: dict[tuple, list[dict]] = defaultdict(list)
     n_validation = 0

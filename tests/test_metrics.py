@@ -7,7 +7,7 @@ import pytest
 import scipy.sparse as sp
 
 from bench import metrics
-from bench.ranking import NO_ITEM, exclude, top_k
+from bench.ranking import NO_ITEM, exclude, tie_order, top_k, top_k_by_position
 
 N_ITEMS = 5
 # user 0: relevant {1, 3}, list [3, 0, 1, 4, 2] -> hits at ranks 1 and 3
@@ -77,10 +77,21 @@ def test_intervals():
     assert half == pytest.approx(4.302653 / math.sqrt(3), rel=1e-5)
 
 
-def test_top_k_breaks_ties_by_item_code():
+def test_top_k_by_position_breaks_ties_by_column():
     scores = np.array([[0.5, 0.9, 0.5, 0.9, 0.1, 0.5]], dtype=np.float32)
-    assert top_k(scores, 4).tolist() == [[1, 3, 0, 2]]
-    assert top_k(scores, 1).tolist() == [[1]]
+    assert top_k_by_position(scores, 4).tolist() == [[1, 3, 0, 2]]
+    assert top_k_by_position(scores, 1).tolist() == [[1]]
+
+
+def test_top_k_breaks_ties_in_the_fixed_tie_order():
+    n = 50
+    order = tie_order(n)
+    assert sorted(order) == list(range(n)) and not (order == np.arange(n)).all()
+    flat = np.zeros((2, n), dtype=np.float32)  # every item tied
+    assert top_k(flat, 5).tolist() == [order[:5].tolist()] * 2
+    scores = flat.copy()
+    scores[:, 7] = 1.0  # a strictly better item still comes first
+    assert top_k(scores, 3)[0].tolist() == [7, *[i for i in order if i != 7][:2]]
 
 
 def test_top_k_does_not_depend_on_batching():
@@ -89,8 +100,9 @@ def test_top_k_does_not_depend_on_batching():
     whole = top_k(scores.copy(), 7)
     parts = np.concatenate([top_k(scores[i : i + 7].copy(), 7) for i in range(0, 50, 7)])
     assert (whole == parts).all()
-    # Same as a stable sort by (-score, item).
-    ref = np.argsort(-scores, axis=1, kind="stable")[:, :7]
+    # Same as a stable sort by (-score, position in the tie order).
+    order = tie_order(30)
+    ref = order[np.argsort(-scores[:, order], axis=1, kind="stable")[:, :7]]
     assert (whole == ref).all()
 
 
