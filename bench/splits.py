@@ -28,6 +28,8 @@ TRAIN = -1
 #: Rows of a held-out (cold) user that it reveals: train rows for models that are refitted,
 #: the fold-in input for models that fold new users in without refitting.
 REVEALED = -2
+#: Train rows left out by ``train_fraction`` < 1 (the learning-curve ablation): in no set.
+UNUSED = -3
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,8 @@ class SplitSpec:
     seed: int = 0
     cold_fraction: float = 0.1
     n_reveal: int = 0
+    #: keep only this seeded share of the train rows (test rows unchanged): learning curves
+    train_fraction: float = 1.0
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -68,6 +72,10 @@ class SplitSpec:
             raise UserError(f"leave_last needs n_last >= 1, got {self.n_last}")
         if self.method.startswith("cold_") and not 0.0 < self.cold_fraction < 1.0:
             raise UserError(f"cold_fraction must be in (0, 1), got {self.cold_fraction}")
+        if not 0.0 < self.train_fraction <= 1.0:
+            raise UserError(f"train_fraction must be in (0, 1], got {self.train_fraction}")
+        if self.train_fraction < 1.0 and self.method == "kfold":
+            raise UserError("train_fraction applies to hold-out splits, not kfold")
         if self.method == "cold_users" and self.n_reveal < 0:
             raise UserError(f"n_reveal must be >= 0, got {self.n_reveal}")
 
@@ -91,11 +99,19 @@ class SplitSpec:
             d["cold_fraction"] = self.cold_fraction
             if self.method == "cold_users":
                 d["n_reveal"] = self.n_reveal
+        if self.train_fraction < 1.0:  # only when set, so existing keys stay unchanged
+            d["train_fraction"] = self.train_fraction
         return d
 
     @property
     def label(self) -> str:
         """Short human name used in tables, e.g. ``stratified 75/25`` or ``5-fold``."""
+        base = self._base_label()
+        if self.train_fraction < 1.0:
+            return f"{base}, {self.train_fraction:.0%} of train"
+        return base
+
+    def _base_label(self) -> str:
         pct = round(self.test_fraction * 100)
         match self.method:
             case "kfold":
@@ -172,6 +188,11 @@ def assign(ratings: Ratings, spec: SplitSpec) -> np.ndarray:
         case "cold_items":
             cold = rng.random(ratings.n_items) < spec.cold_fraction
             fold_of_row[cold[ratings.items]] = 0
+    if spec.train_fraction < 1.0:
+        # A separate stream, so the test rows are those of the full-train split.
+        train = np.flatnonzero(fold_of_row == TRAIN)
+        keep = np.random.default_rng([spec.seed, 1]).random(len(train)) < spec.train_fraction
+        fold_of_row[train[~keep]] = UNUSED
     return fold_of_row
 
 
@@ -203,7 +224,7 @@ def fold_rows(fold_of_row: np.ndarray, fold: int) -> Fold:
     test = fold_of_row == fold
     test_rows = np.flatnonzero(test)
     return Fold(
-        np.flatnonzero(~test),
+        np.flatnonzero(~test & (fold_of_row != UNUSED)),
         test_rows,
         hashlib.sha256(test_rows.astype(np.int64).tobytes()).hexdigest()[:16],
         np.flatnonzero(fold_of_row == REVEALED),

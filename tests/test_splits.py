@@ -156,3 +156,13 @@ def test_cold_items_never_appear_in_train():
     assert not set(r.items[fold.train_rows]) & set(cold_items)
     # every rating of a cold item is in test
     assert np.isin(r.items, cold_items).sum() == len(fold.test_rows)
+
+
+def test_train_fraction_subsamples_train_and_keeps_test():
+    r = make_ratings(n_users=100, n=3000)
+    full = splits.fold_rows(splits.assign(r, SplitSpec("random")), 0)
+    part = splits.fold_rows(splits.assign(r, SplitSpec("random", train_fraction=0.25)), 0)
+    assert (part.test_rows == full.test_rows).all()
+    assert set(part.train_rows) < set(full.train_rows)
+    assert abs(len(part.train_rows) / len(full.train_rows) - 0.25) < 0.05
+    assert SplitSpec("random").to_dict() == {"method": "random", "seed": 0, "test_fraction": 0.2}
