@@ -10,6 +10,7 @@ A suite file holds ``description``, optional ``include = ["other suite", ...]``,
     exclude = ["surprise.SVDpp"]                 # optional
     metrics = { ks = [10], threshold = 4.0 }     # threshold = "none": every test item relevant
     seeds = [0]                                  # optional, model seeds
+    threads = [1, 2]                             # optional, overrides the suite's threads
     params = { "surprise.SVD" = { n_factors = 50 } }        # optional fixed parameters
     grid = { "recbench.ALS" = { factors = [8, 16, 32] } }   # optional sweeps (product)
     tune = { metric = "ndcg@10", budget = 12 }   # optional: also add "tuned" rows, chosen
@@ -44,6 +45,7 @@ RUN_KEYS = {
     "time_limit",
     "tune",
     "requires",
+    "threads",
 }
 
 
@@ -176,26 +178,28 @@ def expand(
             specs.append(spec)
 
     for run, dataset, split, adapter, seed, metrics in _combos(suite, datasets, adapters):
-        common = dict(
-            dataset=dataset,
-            split=split.to_dict(),
-            adapter=adapter,
-            seed=seed,
-            threads=threads,
-            metrics=metrics,
-            suite=suite.name,
-            time_limit=time_limit or run.get("time_limit", 900.0),
-        )
-        if tuned is not None:
-            key = tune_key(dataset, split.to_dict(), adapter, seed)
-            if "tune" in run and key in tuned:
+        # A run may sweep thread counts (the scaling ablation); otherwise the suite's.
+        for n_threads in run.get("threads", [threads]):
+            common = dict(
+                dataset=dataset,
+                split=split.to_dict(),
+                adapter=adapter,
+                seed=seed,
+                threads=n_threads,
+                metrics=metrics,
+                suite=suite.name,
+                time_limit=time_limit or run.get("time_limit", 900.0),
+            )
+            if tuned is not None:
+                key = tune_key(dataset, split.to_dict(), adapter, seed)
+                if "tune" in run and key in tuned:
+                    for fold in split.folds:
+                        add(TrialSpec(fold=fold, params=tuned[key], label="tuned", **common))
+                continue
+            for params in param_sets(run, adapter):
                 for fold in split.folds:
-                    add(TrialSpec(fold=fold, params=tuned[key], label="tuned", **common))
-            continue
-        for params in param_sets(run, adapter):
-            for fold in split.folds:
-                add(TrialSpec(fold=fold, params=params, **common))
-        if "tune" in run:
+                    add(TrialSpec(fold=fold, params=params, **common))
+        if tuned is None and "tune" in run:
             tune = TuneSpec.from_dict(run["tune"])
             fixed = dict(run.get("params", {}).get(adapter, {}))
             for params in candidates(registry.get(adapter), fixed, tune):
