@@ -37,6 +37,7 @@ TIME_COLUMNS = {
 
 def table_key(rec: dict) -> tuple:
     return (
+        rec.get("group") or rec.get("suite", ""),
         rec["dataset"],
         json.dumps(rec["split"], sort_keys=True),
         json.dumps(rec.get("metric_options", {}), sort_keys=True),
@@ -44,7 +45,47 @@ def table_key(rec: dict) -> tuple:
 
 
 def row_key(rec: dict) -> tuple:
-    return (rec["adapter"], rec.get("label", "defaults"), json.dumps(rec["params"], sort_keys=True))
+    return (
+        rec["adapter"],
+        rec.get("label", "defaults"),
+        json.dumps(rec["params"], sort_keys=True),
+        rec.get("threads"),
+        rec.get("cold_path", ""),
+    )
+
+
+def row_labels(keys: list[tuple]) -> dict[tuple, str]:
+    """What tells rows of one adapter apart: the parameters (and threads) that vary.
+
+    ``defaults`` when an adapter has a single untuned row; ``tuned: ...`` lists the
+    parameters where the tuned row differs from the same adapter's defaults row.
+    """
+    by_adapter: dict[str, list[tuple]] = defaultdict(list)
+    for key in keys:
+        by_adapter[key[0]].append(key)
+    out: dict[tuple, str] = {}
+    for rows in by_adapter.values():
+        params = {k: json.loads(k[2]) for k in rows}
+        untuned = [k for k in rows if k[1] == "defaults"]
+        varying = sorted({
+            p for k in untuned for p, v in params[k].items()
+            if any(params[o].get(p) != v for o in untuned)
+        })
+        vary_threads = len({k[3] for k in rows}) > 1
+        reference = params[untuned[0]] if len(untuned) == 1 else {}
+        for k in rows:
+            parts = [f"{p}={params[k].get(p)}" for p in varying]
+            if k[1] != "defaults":
+                parts = [f"{p}={v}" for p, v in sorted(params[k].items())
+                         if reference.get(p, object()) != v]
+            if vary_threads:
+                parts.append(f"threads={k[3]}")
+            text = ", ".join(parts)
+            if k[1] != "defaults":
+                out[k] = f"{k[1]}: {text}" if text else f"{k[1]} (= defaults)"
+            else:
+                out[k] = text or "defaults"
+    return out
 
 
 def relevance_text(options: dict) -> str:
@@ -115,9 +156,11 @@ def render_table(recs: list[dict]) -> list[str]:
         sign = 1 if sort_col in LOWER_IS_BETTER else -1
         return (math.inf if math.isnan(v) else sign * v, key)
 
+    labels = row_labels(list(cells))
     for key in sorted(cells, key=order):
-        adapter, label, params = key
-        row = [f"`{adapter}`", params_text(label, json.loads(params))]
+        adapter, cold_path = key[0], key[4]
+        model = f"`{adapter}`" + (f" ({cold_path.replace('_', '-')})" if cold_path else "")
+        row = [model, labels[key]]
         for c in [*cols, *TIME_COLUMNS]:
             mean, half = cells[key][c]
             digits = 2 if c in TIME_COLUMNS else 4
@@ -132,13 +175,6 @@ def render_table(recs: list[dict]) -> list[str]:
         err = str(r.get("error") or "").splitlines()[0][:200] if r.get("error") else ""
         lines.append(f"\n- `{r['adapter']}` fold {r['fold']}: **{r['status']}** {err}")
     return lines
-
-
-def params_text(label: str, params: dict) -> str:
-    if label == "defaults":
-        return "defaults"
-    inner = ", ".join(f"{k}={v}" for k, v in sorted(params.items()))
-    return f"{label}: {inner}" if inner else label
 
 
 def env_summary(records: list[dict]) -> list[str]:
@@ -191,11 +227,16 @@ def render(records: list[dict], sources: list[str], command: str) -> str:
             "a validation split carved from each fold's train rows (test rows never read); "
             "`defaults` rows use each library's defaults.",
         ]
-    for key in sorted(tables):
-        recs = tables[key]
-        first = recs[0]
-        seed = first["split"]["seed"]
-        title = f"{first['dataset']} · {first.get('split_label', '')} (seed {seed})"
-        lines += ["", f"## {title} · {relevance_text(first.get('metric_options', {}))}", ""]
-        lines += render_table(recs)
+    groups = sorted({k[0] for k in tables}, key=lambda g: (g != "quick", g.startswith("abl"), g))
+    for group in groups:
+        lines += ["", f"## Suite `{group}`"]
+        for key in sorted(k for k in tables if k[0] == group):
+            recs = tables[key]
+            first = recs[0]
+            seed = first["split"]["seed"]
+            title = f"{first['dataset']} · {first.get('split_label', '')} (seed {seed})"
+            options = first.get("metric_options", {})
+            extra = " · ranked among cold items only" if options.get("candidates") == "cold" else ""
+            lines += ["", f"### {title} · {relevance_text(options)}{extra}", ""]
+            lines += render_table(recs)
     return "\n".join(lines) + "\n"

@@ -107,7 +107,7 @@ def load(name: str, _seen: tuple[str, ...] = ()) -> Suite:
         for key in ("datasets", "splits", "adapters"):
             if not run.get(key):
                 raise UserError(f"suite file {path}: run {i + 1} needs a non-empty {key!r}")
-        runs.append(run)
+        runs.append({**run, "group": name})  # the suite file the run comes from
     threads = doc.get("threads")
     if threads is not None and (not isinstance(threads, int) or threads < 1):
         raise UserError(f"suite file {path}: threads must be a positive integer")
@@ -188,6 +188,7 @@ def expand(
                 threads=n_threads,
                 metrics=metrics,
                 suite=suite.name,
+                group=run.get("group", suite.name),
                 time_limit=time_limit or run.get("time_limit", 900.0),
             )
             if tuned is not None:

@@ -48,6 +48,9 @@ class TrialSpec:
     threads: int = 1
     metrics: dict = field(default_factory=dict)
     suite: str = ""
+    #: the suite file the trial's run comes from (``coldstart`` inside ``all``): one
+    #: leaderboard section each; part of the identity so each section is complete
+    group: str = ""
     label: str = "defaults"  # "defaults", "tuned", or "validation" (a tuning candidate)
     time_limit: float = 900.0
     #: "test": fit on the fold's train rows, score its test rows; "validation": fit on train
@@ -71,6 +74,8 @@ class TrialSpec:
             identity["stage"] = self.stage
         if self.label != "defaults":
             identity["label"] = self.label
+        if self.group:
+            identity["group"] = self.group
         blob = json.dumps(identity, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -154,6 +159,7 @@ def base_record(spec: TrialSpec) -> dict:
         "schema_version": SCHEMA_VERSION,
         "trial_id": spec.trial_id,
         "suite": spec.suite,
+        "group": spec.group or spec.suite,
         "dataset": spec.dataset,
         "split": splits.SplitSpec.from_dict(spec.split).to_dict(),
         "split_label": splits.SplitSpec.from_dict(spec.split).label,
