@@ -172,7 +172,8 @@ def run_trials(
             log(
                 f"[{n:>{len(str(len(todo)))}}/{len(todo)}] {record['status']:<7} "
                 f"{spec.adapter} {spec.dataset} {record.get('split_label', '')} "
-                f"f{spec.fold} {describe(record)}  "
+                f"f{spec.fold}{' validation' if spec.stage == 'validation' else ''} "
+                f"{describe(record)}  "
                 f"elapsed {format_seconds(time.perf_counter() - started)}  "
                 f"left ~{format_seconds(eta)}"
             )
