@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
+from bench import significance  # significance marks
 from bench.metrics import t_interval
 
 LOWER_IS_BETTER = {"rmse", "mae", "fit_seconds", "predict_seconds", "recommend_seconds"}
@@ -129,7 +130,7 @@ def fmt(mean: float, half: float, digits: int) -> str:
     return s if math.isnan(half) else f"{s} ± {half:.{digits}f}"
 
 
-def render_table(recs: list[dict]) -> list[str]:
+def render_table(recs: list[dict], results_dirs: list | None = None) -> list[str]:
     ok = [r for r in recs if r["status"] == "ok"]
     cols = columns_for(ok)
     rows: dict[tuple, list[dict]] = defaultdict(list)
@@ -147,7 +148,12 @@ def render_table(recs: list[dict]) -> list[str]:
             best[c] = min(vals) if c.split("@")[0] in LOWER_IS_BETTER else max(vals)
     head = ["model", "params", *map(header_name, cols), *TIME_COLUMNS.values(), "folds"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    sort_col = next((c for c in cols if c.startswith("ndcg")), cols[0] if cols else None)
+    # Rank by RMSE where most rows predict ratings (the Surprise table), else by NDCG.
+    n_rmse = sum(not math.isnan(cells[k].get("rmse", (math.nan,))[0]) for k in cells)
+    ndcg = next((c for c in cols if c.startswith("ndcg")), None)
+    sort_col = "rmse" if n_rmse * 2 > len(cells) or ndcg is None else ndcg
+    if sort_col not in cols:
+        sort_col = cols[0] if cols else None
 
     def order(key: tuple) -> tuple:
         if sort_col is None:
@@ -157,6 +163,11 @@ def render_table(recs: list[dict]) -> list[str]:
         return (math.inf if math.isnan(v) else sign * v, key)
 
     labels = row_labels(list(cells))
+    # --- significance marks (bench.significance): per-user paired test vs the best row ---
+    marks = {}
+    if results_dirs and sort_col:
+        marks = significance.mark_table(ok, results_dirs, sort_col)
+    # --- end significance marks ---
     for key in sorted(cells, key=order):
         adapter, cold_path = key[0], key[4]
         model = f"`{adapter}`" + (f" ({cold_path.replace('_', '-')})" if cold_path else "")
@@ -167,13 +178,23 @@ def render_table(recs: list[dict]) -> list[str]:
             text = fmt(mean, half, digits)
             if text and c in best and mean == best[c]:
                 text = f"**{text}**"
+            if text and c == sort_col:  # significance mark
+                text += significance.marker(marks.get(key))
             row.append(text)
         row.append(f"{len(rows[key])}/{n_folds}" if n_folds > 1 else str(len(rows[key])))
         lines.append("| " + " | ".join(row) + " |")
-    bad = [r for r in recs if r["status"] != "ok"]
+    if not cells:
+        lines = []
+    bad = [r for r in recs if r["status"] not in ("ok", "skipped")]
     for r in sorted(bad, key=lambda r: (r["adapter"], r["fold"])):
         err = str(r.get("error") or "").splitlines()[0][:200] if r.get("error") else ""
         lines.append(f"\n- `{r['adapter']}` fold {r['fold']}: **{r['status']}** {err}")
+    skipped: dict[str, int] = defaultdict(int)
+    for r in recs:
+        if r["status"] == "skipped":
+            skipped[str(r.get("error") or "").split(";")[0]] += 1
+    for reason, n in sorted(skipped.items()):
+        lines.append(f"\n{n} trial(s) skipped: {reason}.")
     return lines
 
 
@@ -212,6 +233,8 @@ def render(records: list[dict], sources: list[str], command: str) -> str:
         "item the user has not rated in train; ties broken in one fixed pseudo-random item "
         "order. Best value per column in bold; blank = the model does not produce that "
         "metric. Times are seconds per fold (fit excludes conversion into the library's format).",
+        "",
+        significance.legend("the sort column (NDCG)"),  # significance marks
     ]
     tables: dict[tuple, list[dict]] = defaultdict(list)
     n_validation = 0
@@ -238,5 +261,5 @@ def render(records: list[dict], sources: list[str], command: str) -> str:
             options = first.get("metric_options", {})
             extra = " · ranked among cold items only" if options.get("candidates") == "cold" else ""
             lines += ["", f"### {title} · {relevance_text(options)}{extra}", ""]
-            lines += render_table(recs)
+            lines += render_table(recs, significance.results_dirs(sources))  # significance
     return "\n".join(lines) + "\n"
