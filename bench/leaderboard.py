@@ -45,6 +45,13 @@ def table_key(rec: dict) -> tuple:
     )
 
 
+def table_order(key: tuple) -> tuple:
+    """Tables by dataset, then split method, then numeric split options (n=1 before n=10)."""
+    split = json.loads(key[2])
+    numbers = tuple(sorted((k, float(v)) for k, v in split.items() if isinstance(v, int | float)))
+    return (key[1], split.get("method", ""), numbers, key[3])
+
+
 def row_key(rec: dict) -> tuple:
     return (
         rec["adapter"],
@@ -253,7 +260,7 @@ def render(records: list[dict], sources: list[str], command: str) -> str:
     groups = sorted({k[0] for k in tables}, key=lambda g: (g != "quick", g.startswith("abl"), g))
     for group in groups:
         lines += ["", f"## Suite `{group}`"]
-        for key in sorted(k for k in tables if k[0] == group):
+        for key in sorted((k for k in tables if k[0] == group), key=table_order):
             recs = tables[key]
             first = recs[0]
             seed = first["split"]["seed"]
