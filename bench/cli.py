@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--memory-limit-mb", type=int, help="address-space limit per trial")
     run.add_argument("--retry-failed", action="store_true", help="re-run failed trials too")
     run.add_argument("--no-report", action="store_true", help="do not rewrite the leaderboard")
+    run.add_argument("--no-plots", action="store_true", help="leaderboard without figures")
 
     tune = sub.add_parser(
         "tune", help="only the validation trials of a suite's tuned runs; writes tuned/<suite>.json"
@@ -66,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="rebuild the leaderboard from stored results only")
     rep.add_argument("--results", type=Path, action="append", help="results dirs or .jsonl files")
     rep.add_argument("--output", type=Path, help="default: <first results dir>/LEADERBOARD.md")
+    rep.add_argument("--no-plots", action="store_true", help="skip the PNG figures (faster)")
     return p
 
 
@@ -137,7 +139,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     bad = [latest[s.trial_id] for s in specs if latest.get(s.trial_id, {}).get("status") in (
         "failed", "timeout")]
     if not args.no_report:
-        out = write_report([args.results], None)
+        out = write_report([args.results], None, plots=not args.no_plots)
         log(f"leaderboard: {out}")
     if bad:
         log(f"{len(bad)} of {len(specs)} trials failed or timed out (see {run_path})")
@@ -149,7 +151,8 @@ def tuned_file(results: Path, suite: str) -> Path:
     return Path(results) / "tuned" / f"{suite}.json"
 
 
-def write_report(sources: list[Path], output: Path | None) -> Path:
+def write_report(sources: list[Path], output: Path | None, plots: bool = True) -> Path:
+    """LEADERBOARD.md (and figures under plots/ next to it) from stored records only."""
     files = store.files(sources)
     if not files:
         raise UserError(f"no results found in {', '.join(map(str, sources))}")
@@ -158,7 +161,17 @@ def write_report(sources: list[Path], output: Path | None) -> Path:
     out = output or (first if first.is_dir() else first.parent) / "LEADERBOARD.md"
     suites_run = sorted({r.get("suite", "") for r in records})
     command = " && ".join(f"python -m bench run --suite {s}" for s in suites_run)
-    text = leaderboard.render(records, [str(f) for f in files], command)
+    figures: list[str] = []
+    if plots:
+        from bench import plots as figures_module
+        from bench import significance
+
+        written = figures_module.render_all(
+            records, significance.results_dirs(files), out.parent / "plots"
+        )
+        figures = [os.path.relpath(p, out.parent) for p in written]
+        log(f"figures: {len(figures)} in {out.parent / 'plots'}")
+    text = leaderboard.render(records, [str(f) for f in files], command, figures)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp")
     tmp.write_text(text, encoding="utf-8")
@@ -167,7 +180,7 @@ def write_report(sources: list[Path], output: Path | None) -> Path:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    out = write_report(args.results or [Path("results")], args.output)
+    out = write_report(args.results or [Path("results")], args.output, plots=not args.no_plots)
     log(f"leaderboard: {out}")
     return EXIT_OK
 

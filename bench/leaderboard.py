@@ -12,6 +12,7 @@ import json
 import math
 from collections import defaultdict
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 
@@ -223,7 +224,9 @@ def env_summary(records: list[dict]) -> list[str]:
     ]
 
 
-def render(records: list[dict], sources: list[str], command: str) -> str:
+def render(
+    records: list[dict], sources: list[str], command: str, figures: list[str] | None = None
+) -> str:
     date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     suites = sorted({r.get("suite", "") for r in records})
     lines = [
@@ -239,7 +242,8 @@ def render(records: list[dict], sources: list[str], command: str) -> str:
         "ranking metrics and over test ratings for RMSE / MAE). Ranking metrics rank every "
         "item the user has not rated in train; ties broken in one fixed pseudo-random item "
         "order. Best value per column in bold; blank = the model does not produce that "
-        "metric. Times are seconds per fold (fit excludes conversion into the library's format).",
+        "metric. Times are seconds per fold (fit excludes conversion into the library's "
+        "format). Figures (quality vs fit time, ablations, cold start) are listed at the end.",
         "",
         significance.legend("the sort column (NDCG)"),  # significance marks
     ]
@@ -269,4 +273,7 @@ def render(records: list[dict], sources: list[str], command: str) -> str:
             extra = " · ranked among cold items only" if options.get("candidates") == "cold" else ""
             lines += ["", f"### {title} · {relevance_text(options)}{extra}", ""]
             lines += render_table(recs, significance.results_dirs(sources))  # significance
+    if figures:
+        lines += ["", "## Figures", "", "Generated from the same records by `bench report`:", ""]
+        lines += [f"- [{Path(f).stem}]({f})" for f in sorted(figures)]
     return "\n".join(lines) + "\n"
