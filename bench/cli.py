@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
+import json
 import os
 import shlex
 import sys
 from pathlib import Path
 
-from bench import compare, leaderboard, registry, store, suites, tuning
+from bench import compare, leaderboard, registry, splits, store, suites, tuning
 from bench.errors import DatasetUnavailable, UserError
+from bench.splits import SplitSpec
 
 EXIT_OK, EXIT_FAILED_TRIALS, EXIT_USAGE = 0, 1, 2
 
@@ -103,10 +105,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     skip_reasons: dict[str, str] = {}
     for name in dict.fromkeys(s.dataset for s in specs):
         try:
-            datasets.load(name)
+            dataset = datasets.load(name)
         except DatasetUnavailable as exc:
             skip_reasons[name] = str(exc)
             log(f"skipping dataset {name}: {exc}")
+            continue
+        check_usable(name, dataset)
+        # A protocol the data cannot satisfy (more folds than ratings, a time split
+        # without timestamps) is an input error: find it before any trial is recorded.
+        for split in {json.dumps(s.split, sort_keys=True) for s in specs if s.dataset == name}:
+            splits.assign(dataset.ratings, SplitSpec.from_dict(json.loads(split)))
+        del dataset
     run_path = store.run_file(args.results, suite.name)
     log(f"suite {suite.name}: {len(specs)} trials, {args.threads} thread(s), results in {run_path}")
     options = dict(
@@ -145,6 +154,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         log(f"{len(bad)} of {len(specs)} trials failed or timed out (see {run_path})")
         return EXIT_FAILED_TRIALS
     return EXIT_OK
+
+
+def check_usable(name: str, dataset) -> None:
+    """A dataset no recommender comparison can be run on is an input error."""
+    if dataset.n_users < 2 or dataset.n_items < 2:
+        raise UserError(
+            f"dataset {name} has {dataset.n_users} user(s) and {dataset.n_items} item(s); "
+            "a comparison needs at least 2 of each"
+        )
 
 
 def tuned_file(results: Path, suite: str) -> Path:

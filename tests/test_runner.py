@@ -168,3 +168,38 @@ def test_report_rebuilds_the_leaderboard_from_records_only(tmp_path):
     text = board.read_text()
     assert "`fault.Mean`" in text and "RMSE" in text
     assert bench("report", "--results", tmp_path / "empty").returncode == 2
+
+
+@pytest.mark.parametrize(
+    ("rows", "split", "message"),
+    [
+        ("user,item,rating\n1,1,4\n1,2,3\n1,3,5\n", '{ method = "random" }', "1 user(s)"),
+        ("user,item,rating\n1,1,4\n2,2,3\n3,1,5\n", '{ method = "kfold", n_folds = 5 }',
+         "cannot be split into 5 folds"),
+        ("user,item,rating\n1,1,4\n2,2,3\n3,1,5\n", '{ method = "temporal" }', "needs timestamps"),
+    ],
+)
+def test_data_the_protocol_cannot_use_is_rejected_up_front(tmp_path, rows, split, message):
+    csv = tmp_path / "data.csv"
+    csv.write_text(rows)
+    suite = write_suite(tmp_path / "s.toml", ["fault.Mean"], split=split)
+    res = bench("run", "--suite", suite, "--dataset", f"csv:{csv}", "--results", tmp_path / "r")
+    assert res.returncode == 2 and message in res.stderr, res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ('params = { "fault.Mean" = { nope = 1 } }', "unknown parameter(s) nope"),
+        ('params = { "fault.Mean" = { sleep = "long" } }', "wrong type"),
+        ('metrics = { ks = [10], bogus = 1 }', "unknown metric option(s): bogus"),
+        ('metrics = { ks = [0] }', "positive integers"),
+    ],
+)
+def test_bad_parameters_and_metrics_exit_2(tmp_path, extra, message):
+    suite = write_suite(tmp_path / "s.toml", ["fault.Mean"], extra=extra)
+    res = bench("run", "--suite", suite, "--results", tmp_path / "r")
+    assert res.returncode == 2 and message in res.stderr, res.stderr
+    assert not (tmp_path / "r").exists()
