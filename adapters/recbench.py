@@ -1,0 +1,322 @@
+"""recbench's own numba ALS (``bench.als``): explicit with biases, and implicit (HKV + CG).
+
+Thin over ``bench.als``; the kernels are in ``bench.kernels.als``.  Besides the adapter
+contract, both adapters offer fold-in for users unseen in fit (the cold-start suite):
+
+* ``fold_in(items, ratings) -> vector``: a user's vector from a few (item code, rating)
+  rows, item side fixed, no refit.  Explicit: ``[b_u, p_u...]`` (length factors + 1);
+  implicit: ``p_u`` (length factors), from the same feedback policy as training.
+* ``score_folded(vectors) -> float32[n, n_items]``: scores of every item for stacked
+  vectors (same semantics as ``score``); explicit also has ``predict_folded(vector, items)``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from bench.adapter import Adapter
+from bench.als import ExplicitALS, Interactions
+from bench.als import ImplicitALS as ImplicitALSModel
+from bench.data import Ratings, TrainSet
+from bench.feedback import FeedbackPolicy, fill_cold_users, to_interactions
+
+#: score of items that have no train rows in implicit mode: rank them after every other item
+COLD_ITEM_SCORE = np.float32(np.finfo(np.float32).min)
+
+
+class ALS(Adapter):
+    """Biased MF by ALS; rating estimates, and a ranking by them.
+
+    Defaults were chosen on validation rows carved from ML-100k train rows, never test rows
+    (``benchmarks/tune_als_explicit.py``, ``results/als_explicit_cv.md``).
+    ``early_stopping`` holds out ``validation_fraction`` of the train
+    rows, finds the best iteration count on them, then refits on all train rows with it.
+    """
+
+    name = "recbench.ALS"
+    library = "recbench"
+    predicts_ratings: ClassVar[bool] = True
+    ranks: ClassVar[bool] = True
+    uses_side_features: ClassVar[bool] = False
+    scores_cold_users: ClassVar[bool] = False
+    scores_cold_items: ClassVar[bool] = False
+    search_space: ClassVar[dict[str, list[Any]]] = {
+        "factors": [16, 32, 64],
+        "reg_factors": [1.0, 1.25, 1.5],
+        "reg_bias": [1.0, 3.0, 10.0],
+        "iterations": [9, 20],
+    }
+
+    def __init__(
+        self,
+        factors: int = 32,
+        iterations: int = 9,
+        reg_factors: float = 1.25,
+        reg_bias: float = 3.0,
+        reg_exponent: float = 0.5,
+        genre_prior: bool = False,
+        reg_genre: float = 1.0,
+        solver: str = "cg",
+        cg_steps: int = 2,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        patience: int = 3,
+        seed: int = 0,
+        threads: int = 1,
+    ) -> None:
+        super().__init__(seed=seed, threads=threads)
+        self.factors = factors
+        self.iterations = iterations
+        self.reg_factors = reg_factors
+        self.reg_bias = reg_bias
+        self.reg_exponent = reg_exponent
+        self.genre_prior = genre_prior
+        self.reg_genre = reg_genre
+        self.solver = solver
+        self.cg_steps = cg_steps
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+
+    def _model(self, iterations: int) -> ExplicitALS:
+        return ExplicitALS(
+            factors=self.factors,
+            iterations=iterations,
+            reg_factors=self.reg_factors,
+            reg_bias=self.reg_bias,
+            reg_exponent=self.reg_exponent,
+            genre_prior=self.genre_prior_used_,
+            reg_genre=self.reg_genre,
+            solver=self.solver,
+            cg_steps=self.cg_steps,
+            patience=self.patience,
+            seed=self.seed,
+            threads=self.threads,
+        )
+
+    def prepare(self, train: TrainSet) -> Interactions:
+        return Interactions.from_ratings(train.ratings)
+
+    def fit_prepared(self, prepared: Interactions) -> ALS:
+        train: TrainSet = self.train_
+        # The prior needs genres; without item features the model is plain biased MF.
+        self.genre_prior_used_ = bool(self.genre_prior and train.item_features is not None)
+        features = train.item_features if self.genre_prior_used_ else None
+        iterations = self.iterations
+        if self.early_stopping:
+            fit_rows, val_rows = _carve_validation(
+                train.ratings, self.validation_fraction, self.seed
+            )
+            probe = self._model(self.iterations).fit(
+                fit_rows, features, validation=val_rows, rating_scale=train.rating_scale
+            )
+            iterations = probe.best_iteration_
+            self.validation_rmse_ = probe.validation_rmse_
+        self.best_iteration_ = iterations
+        self.model_ = self._model(iterations).fit(
+            prepared, features, rating_scale=train.rating_scale
+        )
+        return self
+
+    def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        return self.model_.predict(users, items)
+
+    def score(self, users: np.ndarray) -> np.ndarray:
+        return self.model_.score(np.asarray(users, dtype=np.int32))
+
+    def fold_in(self, items: np.ndarray, ratings: np.ndarray) -> np.ndarray:
+        """``[b_u, p_u...]`` of a user unseen in fit, from its (item code, rating) rows."""
+        return self.model_.fold_in(items, ratings)
+
+    def score_folded(self, vectors: np.ndarray) -> np.ndarray:
+        return self.model_.score_vectors(vectors)
+
+    def predict_folded(self, vector: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """Rating estimates of ``items`` for one folded-in user."""
+        return self.model_.score_vectors(vector)[0, np.asarray(items, dtype=np.int64)]
+
+    folds_in_users: ClassVar[bool] = True
+
+    def fold_in_users(self, revealed: Ratings) -> None:
+        """Solve each new user's ``[b_u, p_u]`` against the fixed items (no refit) and
+        store it in the model, so ``predict`` and ``score`` use it like a fitted user."""
+        for user, items, ratings in _rows_by_user(revealed):
+            vector = self.fold_in(items, ratings)
+            self.model_.user_bias_[user] = vector[0]
+            self.model_.user_factors_[user] = vector[1:]
+
+
+class GenreALS(ALS):
+    """``recbench.ALS`` with the genre prior: items without ratings are scored by it."""
+
+    name = "recbench.GenreALS"
+    uses_side_features: ClassVar[bool] = True
+    scores_cold_items: ClassVar[bool] = True
+    search_space: ClassVar[dict[str, list[Any]]] = {
+        **ALS.search_space,
+        "reg_genre": [0.1, 1.0, 10.0],
+    }
+
+    def __init__(
+        self,
+        factors: int = 32,
+        iterations: int = 9,
+        reg_factors: float = 1.25,
+        reg_bias: float = 3.0,
+        reg_exponent: float = 0.5,
+        genre_prior: bool = True,
+        reg_genre: float = 1.0,
+        solver: str = "cg",
+        cg_steps: int = 2,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        patience: int = 3,
+        seed: int = 0,
+        threads: int = 1,
+    ) -> None:
+        super().__init__(
+            factors=factors,
+            iterations=iterations,
+            reg_factors=reg_factors,
+            reg_bias=reg_bias,
+            reg_exponent=reg_exponent,
+            genre_prior=genre_prior,
+            reg_genre=reg_genre,
+            solver=solver,
+            cg_steps=cg_steps,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            patience=patience,
+            seed=seed,
+            threads=threads,
+        )
+
+
+class ImplicitALS(Adapter):
+    """Hu-Koren-Volinsky ALS, confidence ``1 + alpha * x`` (``x`` from the feedback policy).
+
+    Note the convention differs from implicit's, whose confidence is ``alpha * x``: with
+    the default ``feedback="all"`` (x = 1) this model weighs positives ``1 + alpha``.
+    """
+
+    name = "recbench.ImplicitALS"
+    library = "recbench"
+    predicts_ratings: ClassVar[bool] = False
+    ranks: ClassVar[bool] = True
+    search_space: ClassVar[dict[str, list[Any]]] = {
+        "factors": [32, 64, 128],
+        "regularization": [0.01, 0.1, 1.0],
+        "alpha": [1.0, 5.0, 20.0],
+        "iterations": [15, 30],
+    }
+
+    def __init__(
+        self,
+        factors: int = 64,
+        iterations: int = 15,
+        regularization: float = 0.1,
+        alpha: float = 1.0,
+        solver: str = "cg",
+        cg_steps: int = 3,
+        feedback: str = "all",
+        feedback_threshold: float = 4.0,
+        feedback_alpha: float = 1.0,
+        seed: int = 0,
+        threads: int = 1,
+    ) -> None:
+        super().__init__(seed=seed, threads=threads)
+        self.factors = factors
+        self.iterations = iterations
+        self.regularization = regularization
+        self.alpha = alpha
+        self.solver = solver
+        self.cg_steps = cg_steps
+        self.feedback = feedback
+        self.feedback_threshold = feedback_threshold
+        self.feedback_alpha = feedback_alpha
+        self._policy()  # fail early on a bad policy
+        self._model()  # and on a bad solver
+
+    def _policy(self) -> FeedbackPolicy:
+        return FeedbackPolicy.from_params(
+            self.feedback, self.feedback_threshold, self.feedback_alpha
+        )
+
+    def _model(self) -> ImplicitALSModel:
+        return ImplicitALSModel(
+            factors=self.factors,
+            iterations=self.iterations,
+            regularization=self.regularization,
+            alpha=self.alpha,
+            solver=self.solver,
+            cg_steps=self.cg_steps,
+            seed=self.seed,
+            threads=self.threads,
+        )
+
+    def prepare(self, train: TrainSet) -> tuple[Any, Interactions]:
+        user_items = to_interactions(train.ratings, self._policy())
+        return user_items, self._model().prepare_interactions(user_items)
+
+    def fit_prepared(self, prepared: tuple[Any, Interactions]) -> ImplicitALS:
+        user_items, interactions = prepared
+        self.user_has_train_ = np.diff(user_items.indptr) > 0
+        self.popularity_ = interactions.by_item.row_counts().astype(np.float32)
+        self.item_is_cold_ = self.popularity_ == 0
+        self.model_ = self._model().fit(interactions)
+        return self
+
+    def _finish(self, scores: np.ndarray) -> np.ndarray:
+        scores = np.asarray(scores, dtype=np.float32)
+        scores[:, self.item_is_cold_] = COLD_ITEM_SCORE
+        return scores
+
+    def score(self, users: np.ndarray) -> np.ndarray:
+        users = np.asarray(users, dtype=np.int32)
+        scores = self._finish(self.model_.score(users))
+        return fill_cold_users(scores, users, self.user_has_train_, self.popularity_)
+
+    def fold_in(self, items: np.ndarray, ratings: np.ndarray) -> np.ndarray:
+        """``p_u`` of a user unseen in fit, from its (item code, rating) rows."""
+        items = np.asarray(items, dtype=np.int32)
+        one_user = Ratings(
+            np.zeros(len(items), dtype=np.int32),
+            items,
+            np.asarray(ratings, dtype=np.float32),
+            None,
+            1,
+            self.n_items_,
+        )
+        row = to_interactions(one_user, self._policy())
+        return self.model_.fold_in(row.indices, row.data)
+
+    def score_folded(self, vectors: np.ndarray) -> np.ndarray:
+        return self._finish(self.model_.score_vectors(vectors))
+
+    folds_in_users: ClassVar[bool] = True
+
+    def fold_in_users(self, revealed: Ratings) -> None:
+        """Solve each new user's factors against the fixed items (no refit) and store them,
+        so ``score`` ranks that user like a fitted one instead of by popularity."""
+        for user, items, ratings in _rows_by_user(revealed):
+            self.model_.user_factors_[user] = self.fold_in(items, ratings)
+            self.user_has_train_[user] = True
+
+
+def _rows_by_user(ratings: Ratings):
+    """(user, items, ratings) per user of ``ratings``; fold-in touches only held-out users."""
+    order = np.argsort(ratings.users, kind="stable")
+    users = ratings.users[order]
+    starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
+    for lo, hi in zip(starts, np.r_[starts[1:], len(order)], strict=True):
+        rows = order[lo:hi]
+        yield int(users[lo]), ratings.items[rows], ratings.ratings[rows]
+
+
+def _carve_validation(ratings: Ratings, fraction: float, seed: int) -> tuple[Ratings, Ratings]:
+    """A seeded random ``fraction`` of the train rows as validation (never test rows)."""
+    rng = np.random.default_rng([seed, 0x5A15])
+    is_val = rng.random(len(ratings)) < fraction
+    return ratings.take(~is_val), ratings.take(is_val)
