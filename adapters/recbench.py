@@ -12,6 +12,7 @@ contract, both adapters offer fold-in for users unseen in fit (the cold-start su
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
@@ -26,6 +27,9 @@ from bench.feedback import FeedbackPolicy, fill_cold_users, to_interactions
 COLD_ITEM_SCORE = np.float32(np.finfo(np.float32).min)
 
 
+NO_BIAS_PENALTY = 1e12
+
+
 class ALS(Adapter):
     """Biased MF by ALS; rating estimates, and a ranking by them.
 
@@ -36,6 +40,7 @@ class ALS(Adapter):
     """
 
     name = "recbench.ALS"
+    records_curve: ClassVar[bool] = True
     library = "recbench"
     predicts_ratings: ClassVar[bool] = True
     ranks: ClassVar[bool] = True
@@ -56,6 +61,7 @@ class ALS(Adapter):
         reg_factors: float = 1.25,
         reg_bias: float = 3.0,
         reg_exponent: float = 0.5,
+        biases: bool = True,
         genre_prior: bool = False,
         reg_genre: float = 1.0,
         solver: str = "cg",
@@ -67,6 +73,7 @@ class ALS(Adapter):
         threads: int = 1,
     ) -> None:
         super().__init__(seed=seed, threads=threads)
+        self.biases = biases
         self.factors = factors
         self.iterations = iterations
         self.reg_factors = reg_factors
@@ -85,7 +92,8 @@ class ALS(Adapter):
             factors=self.factors,
             iterations=iterations,
             reg_factors=self.reg_factors,
-            reg_bias=self.reg_bias,
+            # Without biases the model is mu + p.q: an unbounded penalty pins b to 0.
+            reg_bias=self.reg_bias if self.biases else NO_BIAS_PENALTY,
             reg_exponent=self.reg_exponent,
             genre_prior=self.genre_prior_used_,
             reg_genre=self.reg_genre,
@@ -99,7 +107,9 @@ class ALS(Adapter):
     def prepare(self, train: TrainSet) -> Interactions:
         return Interactions.from_ratings(train.ratings)
 
-    def fit_prepared(self, prepared: Interactions) -> ALS:
+    def fit_prepared(
+        self, prepared: Interactions, on_iteration: Callable[[int], None] | None = None
+    ) -> ALS:
         train: TrainSet = self.train_
         # The prior needs genres; without item features the model is plain biased MF.
         self.genre_prior_used_ = bool(self.genre_prior and train.item_features is not None)
@@ -115,8 +125,10 @@ class ALS(Adapter):
             iterations = probe.best_iteration_
             self.validation_rmse_ = probe.validation_rmse_
         self.best_iteration_ = iterations
-        self.model_ = self._model(iterations).fit(
-            prepared, features, rating_scale=train.rating_scale
+        # Bound before fitting so ``on_iteration`` can score the model mid-fit.
+        self.model_ = self._model(iterations)
+        self.model_.fit(
+            prepared, features, rating_scale=train.rating_scale, callback=on_iteration
         )
         return self
 
@@ -166,6 +178,7 @@ class GenreALS(ALS):
         reg_factors: float = 1.25,
         reg_bias: float = 3.0,
         reg_exponent: float = 0.5,
+        biases: bool = True,
         genre_prior: bool = True,
         reg_genre: float = 1.0,
         solver: str = "cg",
@@ -182,6 +195,7 @@ class GenreALS(ALS):
             reg_factors=reg_factors,
             reg_bias=reg_bias,
             reg_exponent=reg_exponent,
+            biases=biases,
             genre_prior=genre_prior,
             reg_genre=reg_genre,
             solver=solver,
@@ -202,6 +216,7 @@ class ImplicitALS(Adapter):
     """
 
     name = "recbench.ImplicitALS"
+    records_curve: ClassVar[bool] = True
     library = "recbench"
     predicts_ratings: ClassVar[bool] = False
     ranks: ClassVar[bool] = True
@@ -260,12 +275,17 @@ class ImplicitALS(Adapter):
         user_items = to_interactions(train.ratings, self._policy())
         return user_items, self._model().prepare_interactions(user_items)
 
-    def fit_prepared(self, prepared: tuple[Any, Interactions]) -> ImplicitALS:
+    def fit_prepared(
+        self,
+        prepared: tuple[Any, Interactions],
+        on_iteration: Callable[[int], None] | None = None,
+    ) -> ImplicitALS:
         user_items, interactions = prepared
         self.user_has_train_ = np.diff(user_items.indptr) > 0
         self.popularity_ = interactions.by_item.row_counts().astype(np.float32)
         self.item_is_cold_ = self.popularity_ == 0
-        self.model_ = self._model().fit(interactions)
+        self.model_ = self._model()  # bound first: ``on_iteration`` scores it mid-fit
+        self.model_.fit(interactions, callback=on_iteration)
         return self
 
     def _finish(self, scores: np.ndarray) -> np.ndarray:

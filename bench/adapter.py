@@ -43,6 +43,9 @@ class Adapter:
     #: gives factors to users absent from fit from a few of their ratings, without refitting
     #: (``fold_in_users``); other models are refitted with those ratings in train
     folds_in_users: ClassVar[bool] = False
+    #: ``fit_prepared(prepared, on_iteration=callback)`` calls ``callback(i)`` after each
+    #: iteration, so a convergence curve is recorded from one fit
+    records_curve: ClassVar[bool] = False
     #: small hyper-parameter search space, as data: {param: [values]}
     search_space: ClassVar[dict[str, list[Any]]] = {}
 

@@ -19,7 +19,7 @@ Both take the thread count explicitly (numba and BLAS) and record it in ``thread
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -254,11 +254,13 @@ class ExplicitALS:
         validation: Ratings | None = None,
         rating_scale: tuple[float, float] | None = None,
         track_loss: bool = False,
+        callback: Callable[[int], None] | None = None,
     ) -> ExplicitALS:
         """Fit on ``train``; with ``validation``, stop early on its RMSE and keep the best.
 
         ``item_features`` is used only when ``genre_prior`` is set.  ``track_loss`` records
         the training objective after every iteration in ``loss_history_`` (costs a pass).
+        ``callback(i)`` runs after iteration ``i`` (1-based), when the model can predict.
         """
         data = train if isinstance(train, Interactions) else self.prepare(train)
         n_users, n_items, k = data.n_users, data.n_items, self.factors
@@ -298,6 +300,8 @@ class ExplicitALS:
                 self.iteration_cpu_seconds_.append(time.process_time() - cpu)
                 if track_loss:
                     self.loss_history_.append(self.training_loss(data))
+                if callback is not None:
+                    callback(it + 1)
                 if validation is not None and len(validation):
                     pred = self.predict(validation.users, validation.items)
                     rmse = float(np.sqrt(np.mean(np.square(pred - validation.ratings))))
@@ -447,7 +451,13 @@ class ImplicitALS:
         ).sum()
         return float(weighted + self.regularization * norms)
 
-    def fit(self, train: Ratings | Interactions, track_loss: bool = False) -> ImplicitALS:
+    def fit(
+        self,
+        train: Ratings | Interactions,
+        track_loss: bool = False,
+        callback: Callable[[int], None] | None = None,
+    ) -> ImplicitALS:
+        """Fit on ``train``; ``callback(i)`` runs after iteration ``i`` (1-based)."""
         data = train if isinstance(train, Interactions) else self.prepare(train)
         rng = np.random.default_rng(self.seed)
         # implicit's initialisation: uniform [0, 0.01)
@@ -459,7 +469,7 @@ class ImplicitALS:
         self.iteration_cpu_seconds_: list[float] = []
         with thread_limit(self.threads) as used:
             self.threads_used_ = used
-            for _ in range(self.iterations):
+            for it in range(self.iterations):
                 start, cpu = time.perf_counter(), time.process_time()
                 self._half_step(data.by_user, self.item_factors_, self.user_factors_)
                 self._half_step(data.by_item, self.user_factors_, self.item_factors_)
@@ -467,6 +477,8 @@ class ImplicitALS:
                 self.iteration_cpu_seconds_.append(time.process_time() - cpu)
                 if track_loss:
                     self.loss_history_.append(self.training_loss(data))
+                if callback is not None:
+                    callback(it + 1)
         return self
 
     def fold_in(self, items: np.ndarray, ratings: np.ndarray) -> np.ndarray:

@@ -24,11 +24,15 @@ class MetricSpec:
 
     ``threshold=None`` counts every test item as relevant.  ``candidates="cold"`` ranks only
     items with no train rows (the cold-item protocol); ``"all"`` ranks every unseen item.
+    ``curve`` (a metric name such as ``"rmse"`` or ``"ndcg@10"``) records that metric on a
+    validation slice and on test after every iteration of one fit (adapters with
+    ``records_curve``); the model is then fitted on train minus the validation slice.
     """
 
     ks: tuple[int, ...] = (10,)
     threshold: float | None = 4.0
     candidates: str = "all"
+    curve: str | None = None
 
     def __post_init__(self) -> None:
         if not self.ks or any(int(k) != k or k < 1 for k in self.ks):
@@ -38,17 +42,19 @@ class MetricSpec:
 
     @classmethod
     def from_dict(cls, d: dict) -> MetricSpec:
-        unknown = set(d) - {"ks", "threshold", "candidates"}
+        unknown = set(d) - {"ks", "threshold", "candidates", "curve"}
         if unknown:
             raise UserError(f"unknown metric option(s): {', '.join(sorted(unknown))}")
         ks = d.get("ks", (10,))
         ks = (ks,) if isinstance(ks, int) else tuple(ks)
-        return cls(ks, d.get("threshold", 4.0), d.get("candidates", "all"))
+        return cls(ks, d.get("threshold", 4.0), d.get("candidates", "all"), d.get("curve"))
 
     def to_dict(self) -> dict:
         d = {"ks": list(self.ks), "threshold": self.threshold}
         if self.candidates != "all":  # only when set, so existing trial ids stay unchanged
             d["candidates"] = self.candidates
+        if self.curve:
+            d["curve"] = self.curve
         return d
 
 

@@ -271,6 +271,8 @@ def render(
             title = f"{first['dataset']} · {first.get('split_label', '')} (seed {seed})"
             options = first.get("metric_options", {})
             extra = " · ranked among cold items only" if options.get("candidates") == "cold" else ""
+            if options.get("curve"):
+                extra += f" · {options['curve']} curve recorded per iteration (see figures)"
             lines += ["", f"### {title} · {relevance_text(options)}{extra}", ""]
             lines += render_table(recs, significance.results_dirs(sources))  # significance
     if figures:

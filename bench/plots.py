@@ -195,6 +195,8 @@ def table_slug(rec: dict, relevance: bool = True) -> str:
     rel = "rel-all" if thr is None else f"rel-ge{thr:g}"
     if opts.get("candidates", "all") != "all":
         rel += f"-{opts['candidates']}"
+    if opts.get("curve"):  # a convergence run is a table of its own
+        rel += f"-curve-{opts['curve']}"
     group = rec.get("group") or rec.get("suite") or ""
     text = f"{group}_{rec['dataset']}_{rec.get('split_label', '')}_seed{rec['split'].get('seed')}"
     text += f"_{rel}" if relevance else ""

@@ -15,7 +15,7 @@ import os
 import tempfile
 import time
 import traceback
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -236,15 +236,33 @@ def run_trial(spec: TrialSpec, results_dir: Path | None) -> tuple[dict, dict[str
             dataset.item_features,
             dataset.user_features,
         )
+        curve = None
+        if metric_spec.curve:
+            # Convergence: fit on train minus a validation slice, and after every
+            # iteration score both the slice and the test rows (time not counted as fit).
+            if not model.records_curve:
+                raise UserError(f"adapter {spec.adapter} cannot record a convergence curve")
+            inner = splits.validation_rows(dataset.ratings, fit_rows, split_spec)
+            train_set = replace(train_set, ratings=dataset.ratings.take(inner.train_rows))
+            record["n_train"] = len(inner.train_rows)
+            curve = Curve(
+                model, metric_spec, train_set.ratings, train,
+                dataset.ratings.take(inner.test_rows), test,
+            )  # fmt: skip
         peak = PeakMemory()
         peak.reset()
         t0 = time.perf_counter()
         prepared = model.bind(train_set)
         t1 = time.perf_counter()
-        model.fit_prepared(prepared)
+        if curve is not None:
+            model.fit_prepared(prepared, on_iteration=curve)
+        else:
+            model.fit_prepared(prepared)
         t2 = time.perf_counter()
         record["prepare_seconds"] = round(t1 - t0, 6)
-        record["fit_seconds"] = round(t2 - t1, 6)
+        record["fit_seconds"] = round(t2 - t1 - (curve.seconds if curve else 0.0), 6)
+        if curve is not None:
+            record["curve"] = curve.as_dict()
         if record.get("cold_path") == "fold_in" and len(fold.revealed_rows):
             model.fold_in_users(dataset.ratings.take(fold.revealed_rows))
             record["fold_in_seconds"] = round(time.perf_counter() - t2, 6)
@@ -268,6 +286,34 @@ def run_trial(spec: TrialSpec, results_dir: Path | None) -> tuple[dict, dict[str
         finish(record, "failed", f"{type(exc).__name__}: {exc} | {' / '.join(tb[-3:])}")
     record["duration_seconds"] = round(time.perf_counter() - start, 3)
     return record, per_user
+
+
+class Curve:
+    """Called after each iteration of one fit: the curve metric on validation and test."""
+
+    def __init__(
+        self, model: Adapter, spec: MetricSpec, fit_rows, train_rows, validation, test
+    ) -> None:
+        self.model, self.metric = model, spec.curve
+        self.spec = MetricSpec(spec.ks, spec.threshold, spec.candidates)
+        # Items to exclude: validation ranks over what the model saw, test over all of
+        # the user's train rows (the validation slice included).
+        self.sets = (("validation", fit_rows, validation), ("test", train_rows, test))
+        self.points: dict[str, list] = {"iteration": [], "validation": [], "test": []}
+        self.seconds = 0.0
+
+    def __call__(self, iteration: int) -> None:
+        start = time.perf_counter()
+        self.points["iteration"].append(iteration)
+        for name, seen, rows in self.sets:
+            value = evaluate(self.model, seen, rows, self.spec).metrics.get(self.metric)
+            if value is None:
+                raise UserError(f"{self.model.name} does not produce curve metric {self.metric}")
+            self.points[name].append(round(float(value), 6))
+        self.seconds += time.perf_counter() - start
+
+    def as_dict(self) -> dict:
+        return {"metric": self.metric, **self.points}
 
 
 def _round(value: float | None) -> float | None:

@@ -5,36 +5,17 @@ from __future__ import annotations
 from functools import cache
 
 import numpy as np
-import pandas as pd
 import pytest
 from recbench_adapters import implicit as implicit_adapters
 
+from bench import datasets
 from bench.data import Dataset, Ratings, TrainSet
-from bench.errors import DatasetUnavailable
-
-RAW_ML100K = "/tmp/rb/recbole/dataset_example/ml-100k/ml-100k.inter"
 
 
 @cache
 def ml100k() -> Dataset:
-    """The shared loader when it exists, else ML-100k ratings from the raw RecBole copy."""
-    try:
-        from bench.datasets import load
-
-        return load("ml-100k")
-    except (ImportError, DatasetUnavailable):
-        inter = pd.read_csv(RAW_ML100K, sep="\t")
-        user_ids, users = np.unique(inter["user_id:token"].to_numpy(), return_inverse=True)
-        item_ids, items = np.unique(inter["item_id:token"].to_numpy(), return_inverse=True)
-        ratings = Ratings(
-            users.astype(np.int32),
-            items.astype(np.int32),
-            inter["rating:float"].to_numpy(np.float32),
-            inter["timestamp:float"].to_numpy().astype(np.int64),
-            len(user_ids),
-            len(item_ids),
-        )
-        return Dataset("ml-100k", ratings, user_ids, item_ids, (1.0, 5.0))
+    """ML-100k from the data layer (offline: the PyPI fallback)."""
+    return datasets.load("ml-100k")
 
 
 def per_user_split(ratings: Ratings, train_share: float = 0.75) -> tuple[Ratings, Ratings]:

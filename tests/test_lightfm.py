@@ -5,72 +5,20 @@ from __future__ import annotations
 from functools import cache
 
 import numpy as np
-import pandas as pd
 import pytest
 import scipy.sparse as sp
 from lightfm.data import Dataset as LightFMDataset
 from recbench_adapters import lightfm as lightfm_adapters
 
+from bench import datasets
 from bench.data import Dataset, Features, Ratings, TrainSet
-from bench.errors import DatasetUnavailable, UserError
-
-RAW_ML100K = "/tmp/rb/recbole/dataset_example/ml-100k/ml-100k"
-
-
-def _one_hot(values: np.ndarray, prefix: str) -> tuple[sp.csr_matrix, list[str]]:
-    categories, codes = np.unique(values, return_inverse=True)
-    ones = np.ones(len(codes), dtype=np.float32)
-    shape = (len(codes), len(categories))
-    matrix = sp.csr_matrix((ones, (np.arange(len(codes)), codes)), shape=shape)
-    return matrix, [f"{prefix}={c}" for c in categories]
+from bench.errors import UserError
 
 
 @cache
 def ml100k() -> Dataset:
-    """The shared loader when it exists, else ML-100k with genres and user demographics."""
-    try:
-        from bench.datasets import load
-
-        return load("ml-100k")
-    except (ImportError, DatasetUnavailable):
-        pass  # build it from the raw copy below
-    inter = pd.read_csv(f"{RAW_ML100K}.inter", sep="\t")
-    user_ids, users = np.unique(inter["user_id:token"].to_numpy(), return_inverse=True)
-    item_ids, items = np.unique(inter["item_id:token"].to_numpy(), return_inverse=True)
-    ratings = Ratings(
-        users.astype(np.int32),
-        items.astype(np.int32),
-        inter["rating:float"].to_numpy(np.float32),
-        inter["timestamp:float"].to_numpy().astype(np.int64),
-        len(user_ids),
-        len(item_ids),
-    )
-    item_table = pd.read_csv(f"{RAW_ML100K}.item", sep="\t").set_index("item_id:token")
-    genre_rows = item_table.loc[item_ids, "class:token_seq"].fillna("").str.split()
-    genres = sorted({g for row in genre_rows for g in row})
-    pairs = [(r, genres.index(g)) for r, row in enumerate(genre_rows) for g in row]
-    rows, cols = np.array(pairs).T
-    item_matrix = sp.csr_matrix(
-        (np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(len(item_ids), len(genres))
-    )
-    user_table = pd.read_csv(f"{RAW_ML100K}.user", sep="\t").set_index("user_id:token")
-    user_table = user_table.loc[user_ids]
-    age = pd.cut(user_table["age:token"], [0, 17, 24, 34, 44, 49, 55, 200]).astype(str)
-    blocks = [
-        _one_hot(age.to_numpy(), "age"),
-        _one_hot(user_table["gender:token"].to_numpy(), "gender"),
-        _one_hot(user_table["occupation:token"].to_numpy(), "occupation"),
-    ]
-    user_matrix = sp.hstack([b[0] for b in blocks], format="csr", dtype=np.float32)
-    return Dataset(
-        "ml-100k",
-        ratings,
-        user_ids,
-        item_ids,
-        (1.0, 5.0),
-        item_features=Features(item_matrix, tuple(f"genre={g}" for g in genres)),
-        user_features=Features(user_matrix, tuple(n for b in blocks for n in b[1])),
-    )
+    """ML-100k with genres and user demographics, from the data layer."""
+    return datasets.load("ml-100k")
 
 
 def trainset(ratings: Ratings) -> TrainSet:

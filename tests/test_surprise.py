@@ -15,33 +15,17 @@ import pytest
 import surprise
 from recbench_adapters import surprise as adapters
 
+from bench import datasets
 from bench.data import Dataset, Ratings, TrainSet
 from bench.kernels import neighbours
 from bench.registry import available
 
-RAW_ML100K = "/tmp/rb/recbole/dataset_example/ml-100k/ml-100k.inter"
 TOLERANCE = 1e-4
 
 
 def load_ml100k() -> Dataset:
-    """ML-100k from the data layer, or from the raw RecBole copy if that is unavailable."""
-    try:
-        from bench import datasets
-
-        return datasets.load("ml-100k")
-    except Exception:  # data layer missing or offline: build the same Dataset by hand
-        raw = np.loadtxt(RAW_ML100K, skiprows=1, dtype=np.int64)
-        user_ids, users = np.unique(raw[:, 0], return_inverse=True)
-        item_ids, items = np.unique(raw[:, 1], return_inverse=True)
-        ratings = Ratings(
-            users.astype(np.int32),
-            items.astype(np.int32),
-            raw[:, 2].astype(np.float32),
-            raw[:, 3],
-            len(user_ids),
-            len(item_ids),
-        )
-        return Dataset("ml-100k", ratings, user_ids, item_ids, (1.0, 5.0))
+    """ML-100k from the data layer (offline: the PyPI fallback)."""
+    return datasets.load("ml-100k")
 
 
 @pytest.fixture(scope="module")
