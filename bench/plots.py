@@ -741,8 +741,11 @@ def metric_definition_groups(records: list[dict], name: str = "ndcg") -> dict[tu
     (relevance thresholds x cut-offs K); see ``metric_definition``."""
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for r in _ok_test(records):
+        # Candidate sets and curves are protocols, not metric definitions: kept apart.
+        opts = r.get("metric_options", {})
         key = (r.get("group") or r.get("suite", ""), r["dataset"],
-               json.dumps(r.get("split"), sort_keys=True))
+               json.dumps(r.get("split"), sort_keys=True),
+               opts.get("candidates", "all"), opts.get("curve"))
         groups[key].append(r)
     return {k: v for k, v in groups.items() if len(_definitions(v, name)) >= 2}
 
