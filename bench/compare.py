@@ -41,6 +41,7 @@ class Comparison:
     missing: list[str] = field(default_factory=list)  # in baseline, not in current
     new: list[str] = field(default_factory=list)  # in current, not in baseline
     failed: list[str] = field(default_factory=list)  # ok in baseline, not ok now
+    param_changes: list[str] = field(default_factory=list)  # resolved parameters differ
 
     @property
     def regressions(self) -> list[dict]:
@@ -58,7 +59,7 @@ def match_key(rec: dict) -> str:
             rec["split"],
             rec["fold"],
             rec["adapter"],
-            rec["params"],
+            rec.get("spec_params", rec["params"]),
             rec.get("seed"),
             rec.get("metric_options"),
             rec.get("label", "defaults"),
@@ -116,6 +117,11 @@ def compare(
             continue
         if c["status"] != "ok" or b["status"] != "ok":
             continue
+        if b["params"] != c["params"]:
+            changed = sorted(k for k in set(b["params"]) | set(c["params"])
+                             if b["params"].get(k) != c["params"].get(k))
+            out.param_changes.append(describe(c) + ": " + ", ".join(
+                f"{k} {b['params'].get(k)!r} -> {c['params'].get(k)!r}" for k in changed))
         for metric, bv in sorted(b["metrics"].items()):
             cv = c["metrics"].get(metric)
             if bv is None or cv is None or metric.startswith("n_"):
@@ -159,7 +165,8 @@ def render(cmp: Comparison, only_changes: bool = True) -> str:
         )
     if len(lines) == 2:
         lines.append("| (no metric changed) | | | | | | |")
-    for title, items in (("Failed now (ok in baseline)", cmp.failed),
+    for title, items in (("Parameters changed (e.g. a library default)", cmp.param_changes),
+                         ("Failed now (ok in baseline)", cmp.failed),
                          ("Missing from current", cmp.missing),
                          ("New in current (not in baseline)", cmp.new)):
         if items:

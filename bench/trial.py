@@ -168,6 +168,9 @@ def base_record(spec: TrialSpec) -> dict:
         "label": spec.label,
         "stage": spec.stage,
         "params": spec.params,
+        #: the parameters the suite asked for (``params`` adds every default): what
+        #: ``bench compare`` matches on, so a changed default is compared, not "new"
+        "spec_params": spec.params,
         "seed": spec.seed,
         "threads": spec.threads,
         "metric_options": MetricSpec.from_dict(spec.metrics).to_dict(),

@@ -88,3 +88,13 @@ def test_cli_exit_codes(tmp_path):
     assert bad.returncode == 2 and "METRIC=VALUE" in bad.stderr
     assert run(base, tmp_path / "nothing").returncode == 2
     json.loads(base.read_text())  # the store wrote plain JSON lines
+
+
+def test_a_changed_default_is_compared_not_reported_as_new():
+    base = record(spec_params={})
+    cur = record(spec_params={}, rmse=0.97)
+    cur["params"] = {"n_factors": 50}
+    result = compare.compare([base], [cur])
+    assert [r["metric"] for r in result.regressions] == ["rmse"]
+    assert not result.missing and not result.new
+    assert "n_factors 100 -> 50" in compare.render(result)
