@@ -46,6 +46,10 @@ BLOCK_ELEMENTS = 2**24
 Normalisation = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
+#: Adapter parameters that are the harness's, not the algorithm's.
+HARNESS_PARAMS = ("seed", "threads", "clip")
+
+
 @dataclass(frozen=True)
 class Interactions:
     """Train rows grouped by user (``ur``) or item (``ir``) in Surprise's list order."""
@@ -148,8 +152,15 @@ class SurpriseAdapter(Adapter):
     predicts_ratings: ClassVar[bool] = True
     ranks: ClassVar[bool] = True
 
+    #: For seeded algorithms whose keyword arguments are exactly this adapter's own
+    #: parameters (minus the harness's): the Surprise class, built by ``make_algo``.
+    algo_class: ClassVar[type | None] = None
+
     def make_algo(self) -> surprise.AlgoBase:
-        raise NotImplementedError
+        if self.algo_class is None:
+            raise NotImplementedError
+        params = {k: v for k, v in self.get_params().items() if k not in HARNESS_PARAMS}
+        return self.algo_class(**params, random_state=self.seed)
 
     def prepare(self, train: TrainSet) -> PreparedTrainset:
         return build_trainset(train)
@@ -266,6 +277,7 @@ class SVD(FactorModel):
     """Surprise SVD (Funk-style SGD matrix factorisation with biases)."""
 
     name: ClassVar[str] = "surprise.SVD"
+    algo_class: ClassVar[type | None] = surprise.SVD
     scores_cold_users: ClassVar[bool] = True  # mu + b_i when biased (the default)
     search_space: ClassVar[dict[str, list[Any]]] = {
         "n_factors": [50, 100, 200],
@@ -300,23 +312,12 @@ class SVD(FactorModel):
     def is_biased(self) -> bool:
         return bool(self.biased)
 
-    def make_algo(self) -> surprise.AlgoBase:
-        return surprise.SVD(
-            n_factors=self.n_factors,
-            n_epochs=self.n_epochs,
-            biased=self.biased,
-            init_mean=self.init_mean,
-            init_std_dev=self.init_std_dev,
-            lr_all=self.lr_all,
-            reg_all=self.reg_all,
-            random_state=self.seed,
-        )
-
 
 class SVDpp(FactorModel):
     """Surprise SVD++: SVD plus the implicit feedback term |I_u|^-1/2 sum_{j in I_u} y_j."""
 
     name: ClassVar[str] = "surprise.SVDpp"
+    algo_class: ClassVar[type | None] = surprise.SVDpp
     scores_cold_users: ClassVar[bool] = True
     search_space: ClassVar[dict[str, list[Any]]] = {
         "n_factors": [10, 20, 50],
@@ -347,18 +348,6 @@ class SVDpp(FactorModel):
         self.cache_ratings = cache_ratings
         self.clip = clip
 
-    def make_algo(self) -> surprise.AlgoBase:
-        return surprise.SVDpp(
-            n_factors=self.n_factors,
-            n_epochs=self.n_epochs,
-            init_mean=self.init_mean,
-            init_std_dev=self.init_std_dev,
-            lr_all=self.lr_all,
-            reg_all=self.reg_all,
-            cache_ratings=self.cache_ratings,
-            random_state=self.seed,
-        )
-
     def user_factors(self) -> np.ndarray:
         # p_u + |I_u|^-1/2 sum_j y_j, with j repeated as often as it is in ur[u]
         by_user = self.prepared_.by_user
@@ -377,6 +366,7 @@ class NMF(FactorModel):
     """Surprise NMF (non-negative factors by multiplicative updates)."""
 
     name: ClassVar[str] = "surprise.NMF"
+    algo_class: ClassVar[type | None] = surprise.NMF
     search_space: ClassVar[dict[str, list[Any]]] = {
         "n_factors": [10, 15, 30],
         "n_epochs": [50, 100],
@@ -417,22 +407,6 @@ class NMF(FactorModel):
 
     def is_biased(self) -> bool:
         return bool(self.biased)
-
-    def make_algo(self) -> surprise.AlgoBase:
-        return surprise.NMF(
-            n_factors=self.n_factors,
-            n_epochs=self.n_epochs,
-            biased=self.biased,
-            reg_pu=self.reg_pu,
-            reg_qi=self.reg_qi,
-            reg_bu=self.reg_bu,
-            reg_bi=self.reg_bi,
-            lr_bu=self.lr_bu,
-            lr_bi=self.lr_bi,
-            init_low=self.init_low,
-            init_high=self.init_high,
-            random_state=self.seed,
-        )
 
 
 def _baseline_options(
@@ -518,6 +492,7 @@ class CoClustering(SurpriseAdapter):
     """
 
     name: ClassVar[str] = "surprise.CoClustering"
+    algo_class: ClassVar[type | None] = surprise.CoClustering
     search_space: ClassVar[dict[str, list[Any]]] = {
         "n_cltr_u": [3, 5, 10],
         "n_cltr_i": [3, 5, 10],
@@ -537,14 +512,6 @@ class CoClustering(SurpriseAdapter):
         self.n_cltr_i = n_cltr_i
         self.n_epochs = n_epochs
         self.clip = clip
-
-    def make_algo(self) -> surprise.AlgoBase:
-        return surprise.CoClustering(
-            n_cltr_u=self.n_cltr_u,
-            n_cltr_i=self.n_cltr_i,
-            n_epochs=self.n_epochs,
-            random_state=self.seed,
-        )
 
     def index_fitted(self) -> None:
         a = self.algo_
