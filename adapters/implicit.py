@@ -79,6 +79,18 @@ class _ImplicitAdapter(Adapter):
 
 
 class _FactorAdapter(_ImplicitAdapter):
+    #: the implicit class; its keyword arguments are this adapter's own parameters
+    model_class: ClassVar[type]
+    extra_model_kwargs: ClassVar[dict[str, Any]] = {}
+
+    def _make_model(self) -> Any:
+        return self.model_class(
+            **self.library_params("feedback", "feedback_threshold", "feedback_alpha"),
+            **self.extra_model_kwargs,
+            num_threads=self.threads,
+            random_state=self.seed,
+        )
+
     def _raw_scores(self, users: np.ndarray) -> np.ndarray:
         return self.model_.user_factors[users] @ self.model_.item_factors.T
 
@@ -87,6 +99,7 @@ class ALS(_FactorAdapter):
     """Implicit-feedback ALS (Hu, Koren, Volinsky 2008) with the conjugate-gradient solver."""
 
     name = "implicit.ALS"
+    model_class = AlternatingLeastSquares
     search_space: ClassVar[dict[str, list[Any]]] = {
         "factors": [16, 32, 64],
         "regularization": [1.0, 10.0, 30.0],
@@ -115,16 +128,6 @@ class ALS(_FactorAdapter):
         self.use_cg = use_cg
         self._set_feedback(feedback, feedback_threshold, feedback_alpha)
 
-    def _make_model(self) -> AlternatingLeastSquares:
-        return AlternatingLeastSquares(
-            factors=self.factors,
-            regularization=self.regularization,
-            alpha=self.alpha,
-            iterations=self.iterations,
-            use_cg=self.use_cg,
-            num_threads=self.threads,
-            random_state=self.seed,
-        )
 
     folds_in_users: ClassVar[bool] = True
 
@@ -146,6 +149,8 @@ class BPR(_FactorAdapter):
     """Bayesian Personalised Ranking by SGD, negatives verified against the user's items."""
 
     name = "implicit.BPR"
+    model_class = BayesianPersonalizedRanking
+    extra_model_kwargs: ClassVar[dict[str, Any]] = {"verify_negative_samples": True}
     search_space: ClassVar[dict[str, list[Any]]] = {
         "factors": [32, 64, 128],
         "learning_rate": [0.0025, 0.005, 0.01],
@@ -172,22 +177,13 @@ class BPR(_FactorAdapter):
         self.iterations = iterations
         self._set_feedback(feedback, feedback_threshold, feedback_alpha)
 
-    def _make_model(self) -> BayesianPersonalizedRanking:
-        return BayesianPersonalizedRanking(
-            factors=self.factors,
-            learning_rate=self.learning_rate,
-            regularization=self.regularization,
-            iterations=self.iterations,
-            verify_negative_samples=True,
-            num_threads=self.threads,
-            random_state=self.seed,
-        )
 
 
 class LMF(_FactorAdapter):
     """Logistic matrix factorisation (Johnson 2014)."""
 
     name = "implicit.LMF"
+    model_class = LogisticMatrixFactorization
     search_space: ClassVar[dict[str, list[Any]]] = {
         "factors": [30, 64],
         "learning_rate": [0.3, 1.0],
@@ -216,16 +212,6 @@ class LMF(_FactorAdapter):
         self.neg_prop = neg_prop
         self._set_feedback(feedback, feedback_threshold, feedback_alpha)
 
-    def _make_model(self) -> LogisticMatrixFactorization:
-        return LogisticMatrixFactorization(
-            factors=self.factors,
-            learning_rate=self.learning_rate,
-            regularization=self.regularization,
-            iterations=self.iterations,
-            neg_prop=self.neg_prop,
-            num_threads=self.threads,
-            random_state=self.seed,
-        )
 
 
 class _NeighboursAdapter(_ImplicitAdapter):

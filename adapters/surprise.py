@@ -46,10 +46,6 @@ BLOCK_ELEMENTS = 2**24
 Normalisation = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
-#: Adapter parameters that are the harness's, not the algorithm's.
-HARNESS_PARAMS = ("seed", "threads", "clip")
-
-
 @dataclass(frozen=True)
 class Interactions:
     """Train rows grouped by user (``ur``) or item (``ir``) in Surprise's list order."""
@@ -159,8 +155,7 @@ class SurpriseAdapter(Adapter):
     def make_algo(self) -> surprise.AlgoBase:
         if self.algo_class is None:
             raise NotImplementedError
-        params = {k: v for k, v in self.get_params().items() if k not in HARNESS_PARAMS}
-        return self.algo_class(**params, random_state=self.seed)
+        return self.algo_class(**self.library_params("clip"), random_state=self.seed)
 
     def prepare(self, train: TrainSet) -> PreparedTrainset:
         return build_trainset(train)

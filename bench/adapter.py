@@ -71,6 +71,12 @@ class Adapter:
     def get_params(self) -> dict[str, Any]:
         return {p: getattr(self, p) for p in self.param_names()}
 
+    def library_params(self, *harness_only: str) -> dict[str, Any]:
+        """Parameters to pass on to the wrapped library: all but seed, threads and
+        ``harness_only`` (for adapters whose other parameters are the library's own)."""
+        skip = {"seed", "threads", *harness_only}
+        return {k: v for k, v in self.get_params().items() if k not in skip}
+
     # -- fitting --------------------------------------------------------------------------
     def prepare(self, train: TrainSet) -> Any:
         """Convert ``train`` into the library's own structure (default: no conversion)."""
