@@ -47,9 +47,7 @@ class _ImplicitAdapter(Adapter):
         FeedbackPolicy.from_params(feedback, feedback_threshold, feedback_alpha)  # fail early
 
     def prepare(self, train: TrainSet) -> sp.csr_matrix:
-        policy = FeedbackPolicy.from_params(
-            self.feedback, self.feedback_threshold, self.feedback_alpha
-        )
+        policy = FeedbackPolicy.of(self)
         return to_interactions(train.ratings, policy)
 
     def _make_model(self) -> Any:
@@ -134,9 +132,7 @@ class ALS(_FactorAdapter):
     def fold_in_users(self, revealed: Ratings) -> None:
         """implicit's own mechanism: ``partial_fit_users`` solves the new users' factors
         against the fixed item factors (``recalculate_user``), without refitting."""
-        policy = FeedbackPolicy.from_params(
-            self.feedback, self.feedback_threshold, self.feedback_alpha
-        )
+        policy = FeedbackPolicy.of(self)
         rows = to_interactions(revealed, policy)
         users = np.unique(revealed.users)
         with threadpool_limits(limits=1, user_api="blas"):

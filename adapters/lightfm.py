@@ -116,9 +116,7 @@ class _LightFMAdapter(Adapter):
         self._policy()  # fail early on a bad policy
 
     def _policy(self) -> FeedbackPolicy:
-        policy = FeedbackPolicy.from_params(
-            self.feedback, self.feedback_threshold, self.feedback_alpha
-        )
+        policy = FeedbackPolicy.of(self)
         if self.loss == "warp-kos" and not policy.binary:
             raise UserError(f"{self.name} cannot weight interactions: use a binary feedback")
         return policy

@@ -255,9 +255,7 @@ class ImplicitALS(Adapter):
         self._model()  # and on a bad solver
 
     def _policy(self) -> FeedbackPolicy:
-        return FeedbackPolicy.from_params(
-            self.feedback, self.feedback_threshold, self.feedback_alpha
-        )
+        return FeedbackPolicy.of(self)
 
     def _model(self) -> ImplicitALSModel:
         return ImplicitALSModel(

@@ -77,9 +77,7 @@ class PureSVD(Adapter):
         FeedbackPolicy.from_params(feedback, feedback_threshold, feedback_alpha)  # fail early
 
     def prepare(self, train: TrainSet) -> sp.csr_matrix:
-        policy = FeedbackPolicy.from_params(
-            self.feedback, self.feedback_threshold, self.feedback_alpha
-        )
+        policy = FeedbackPolicy.of(self)
         return to_interactions(train.ratings, policy)
 
     def fit_prepared(self, prepared: sp.csr_matrix) -> PureSVD:

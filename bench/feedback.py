@@ -54,6 +54,15 @@ class FeedbackPolicy:
         """Build the policy from the adapter keyword arguments of the same names."""
         return cls(kind=feedback, threshold=float(feedback_threshold), alpha=float(feedback_alpha))  # type: ignore[arg-type]
 
+    @classmethod
+    def of(cls, adapter: object) -> FeedbackPolicy:
+        """The policy of an adapter holding the ``feedback*`` parameters as attributes."""
+        return cls.from_params(
+            adapter.feedback,  # type: ignore[attr-defined]
+            adapter.feedback_threshold,  # type: ignore[attr-defined]
+            adapter.feedback_alpha,  # type: ignore[attr-defined]
+        )
+
     @property
     def binary(self) -> bool:
         """True when every interaction has value 1 (no confidence weights)."""
