@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass, field
 
 from bench.errors import UserError
+from bench.metrics import lower_is_better
 
 #: Absolute tolerance per metric family (the name before "@").
 DEFAULT_TOLERANCES = {
@@ -28,7 +29,6 @@ DEFAULT_TOLERANCES = {
     "mrr": 0.01,
     "coverage": 0.02,
 }
-LOWER_IS_BETTER = ("rmse", "mae")
 TIMES = ("fit_seconds",)
 DEFAULT_TIME_RATIO = 2.0
 #: Times below this are dominated by noise and never flagged.
@@ -126,9 +126,8 @@ def compare(
             cv = c["metrics"].get(metric)
             if bv is None or cv is None or metric.startswith("n_"):
                 continue
-            family = metric.split("@")[0]
             delta = cv - bv
-            worse = delta if family in LOWER_IS_BETTER else -delta
+            worse = delta if lower_is_better(metric) else -delta
             tol = tolerance_for(metric, tolerances)
             out.rows.append({
                 "trial": describe(c), "metric": metric, "baseline": bv, "current": cv,

@@ -17,9 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from bench import significance  # significance marks
-from bench.metrics import t_interval
+from bench.metrics import lower_is_better, t_interval
 
-LOWER_IS_BETTER = {"rmse", "mae", "fit_seconds", "predict_seconds", "recommend_seconds"}
 RATING_COLUMNS = ("rmse", "mae")
 RANKING_NAMES = {
     "ndcg": "NDCG",
@@ -153,7 +152,7 @@ def render_table(recs: list[dict], results_dirs: list | None = None) -> list[str
     for c in [*cols, *TIME_COLUMNS]:
         vals = [cells[k][c][0] for k in cells if not math.isnan(cells[k][c][0])]
         if vals:
-            best[c] = min(vals) if c.split("@")[0] in LOWER_IS_BETTER else max(vals)
+            best[c] = min(vals) if lower_is_better(c) else max(vals)
     head = ["model", "params", *map(header_name, cols), *TIME_COLUMNS.values(), "folds"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     # Rank by RMSE where most rows predict ratings (the Surprise table), else by NDCG.
@@ -167,7 +166,7 @@ def render_table(recs: list[dict], results_dirs: list | None = None) -> list[str
         if sort_col is None:
             return (0.0, key)
         v = cells[key][sort_col][0]
-        sign = 1 if sort_col in LOWER_IS_BETTER else -1
+        sign = 1 if lower_is_better(sort_col) else -1
         return (math.inf if math.isnan(v) else sign * v, key)
 
     labels = row_labels(list(cells))

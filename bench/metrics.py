@@ -23,6 +23,15 @@ import math
 import numpy as np
 
 RANKING_METRICS = ("precision", "recall", "ndcg", "map", "hit_rate", "mrr")
+#: Metrics (and recorded costs) where smaller is better; every other metric is larger-better.
+LOWER_IS_BETTER = frozenset(
+    {"rmse", "mae", "prepare_seconds", "fit_seconds", "predict_seconds", "recommend_seconds"}
+)
+
+
+def lower_is_better(metric: str) -> bool:
+    """Direction of ``metric`` (``ndcg@10`` is judged by its family, ``ndcg``)."""
+    return metric.split("@")[0] in LOWER_IS_BETTER
 
 
 def rmse(estimates: np.ndarray, truth: np.ndarray) -> float:

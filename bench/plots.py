@@ -50,6 +50,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from bench import leaderboard as lb
+from bench.metrics import lower_is_better
 
 DPI = 120
 RING_SIZE = 170.0  # marker area (points^2) of the ring around Pareto-front points
@@ -88,11 +89,11 @@ def metric_label(metric: str) -> str:
 
 
 def _direction(metric: str) -> str:
-    return "lower is better" if metric.split("@")[0] in lb.LOWER_IS_BETTER else "higher is better"
+    return "lower is better" if lower_is_better(metric) else "higher is better"
 
 
 def _higher_better(metric: str) -> bool:
-    return metric.split("@")[0] not in lb.LOWER_IS_BETTER
+    return not lower_is_better(metric)
 
 
 def first_ranking_metric(records: list[dict], name: str = "ndcg") -> str | None:

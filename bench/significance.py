@@ -55,6 +55,7 @@ from pathlib import Path
 import numpy as np
 
 from bench import leaderboard as _lb  # late-bound: leaderboard may import this module
+from bench.metrics import lower_is_better
 
 ALPHA = 0.05
 N_RESAMPLES = 2000
@@ -167,8 +168,6 @@ def per_user_values(
     return None
 
 
-def lower_is_better(metric: str) -> bool:
-    return metric.split("@")[0] in _lb.LOWER_IS_BETTER
 
 
 def _is_test(rec: dict) -> bool:

@@ -21,8 +21,7 @@ import numpy as np
 
 from bench.adapter import Adapter
 from bench.errors import UserError
-
-LOWER_IS_BETTER = ("rmse", "mae")
+from bench.metrics import lower_is_better
 
 
 @dataclass(frozen=True)
@@ -47,7 +46,7 @@ class TuneSpec:
 
     @property
     def lower_is_better(self) -> bool:
-        return self.metric in LOWER_IS_BETTER
+        return lower_is_better(self.metric)
 
 
 def candidates(cls: type[Adapter], fixed: dict, tune: TuneSpec) -> list[dict]:
@@ -73,7 +72,7 @@ def best(records: list[dict], metric: str) -> dict | None:
     scored = [r for r in records if r["status"] == "ok" and r["metrics"].get(metric) is not None]
     if not scored:
         return None
-    sign = 1.0 if metric in LOWER_IS_BETTER else -1.0
+    sign = 1.0 if lower_is_better(metric) else -1.0
     return min(scored, key=lambda r: sign * r["metrics"][metric])
 
 
