@@ -16,6 +16,8 @@ import numba
 import numpy as np
 from numba import njit, prange
 
+from bench.kernels.prefetch import PREFETCH_DISTANCE, prefetch_row
+
 #: tasks per half-step; many more than threads so the static split is balanced
 N_TASKS = 256
 #: rows are copied to a contiguous per-thread buffer before CG, up to this many bytes of
@@ -164,40 +166,48 @@ def explicit_halfstep(
 
 
 @njit(cache=True, fastmath=True, inline="always")
-def _explicit_cg_row(
+def _explicit_residual_init(
+    lam_b: float, lam_f: float, prior_row: np.ndarray, x: np.ndarray, r: np.ndarray
+) -> None:
+    """``r = b - A x`` before any rating: the penalty terms (``prior_row`` empty: none)."""
+    k = x.shape[0] - 1
+    r[0] = -lam_b * x[0]
+    for f in range(k):
+        r[f + 1] = -lam_f * x[f + 1]
+        if prior_row.shape[0] > 0:
+            r[f + 1] += lam_f * prior_row[f]
+
+
+@njit(cache=True, fastmath=True, inline="always")
+def _explicit_residual_add(y: np.ndarray, target: float, x: np.ndarray, r: np.ndarray) -> None:
+    """Add one rating (design ``[1, y]``, ``target``) to the residual ``r = b - A x``."""
+    k = y.shape[0]
+    t = target - x[0]
+    for f in range(k):
+        t -= y[f] * x[f + 1]
+    r[0] += t
+    for f in range(k):
+        r[f + 1] += t * y[f]
+
+
+@njit(cache=True, fastmath=True, inline="always")
+def _explicit_cg_steps(
     ys: np.ndarray,
     rows: np.ndarray,
-    targets: np.ndarray,
     lam_b: float,
     lam_f: float,
-    prior_row: np.ndarray,
     x: np.ndarray,
     r: np.ndarray,
     p: np.ndarray,
     ap: np.ndarray,
     cg_steps: int,
 ) -> None:
-    """CG on one row: entry ``j`` has design ``[1, ys[rows[j]]]`` and target ``targets[j]``.
+    """CG on one row from its residual ``r``: entry ``j`` has design ``[1, ys[rows[j]]]``.
 
-    ``x`` (``[b, p...]``) is updated in place; ``prior_row`` has length 0 for no prior.
+    ``x`` (``[b, p...]``) is updated in place.
     """
     k = ys.shape[1]
     n = rows.shape[0]
-    has_prior = prior_row.shape[0] > 0
-    # r = b - A x
-    r[0] = -lam_b * x[0]
-    for f in range(k):
-        r[f + 1] = -lam_f * x[f + 1]
-        if has_prior:
-            r[f + 1] += lam_f * prior_row[f]
-    for j in range(n):
-        y = ys[rows[j]]
-        t = targets[j] - x[0]
-        for f in range(k):
-            t -= y[f] * x[f + 1]
-        r[0] += t
-        for f in range(k):
-            r[f + 1] += t * y[f]
     rs_old = np.float32(0.0)
     for f in range(k + 1):
         p[f] = r[f]
@@ -284,15 +294,12 @@ def _explicit_cg(
     k = factors.shape[1]
     has_prior = prior.shape[0] > 0
     n_tasks = min(N_TASKS, n_rows)
-    longest, capacity = _gather_capacity(indptr, k, gather_bytes)
+    _, capacity = _gather_capacity(indptr, k, gather_bytes)
     # per-thread scratch allocated once per call: fresh pages per task cost more than CG
     buffers = np.empty((n_threads, capacity, k), dtype=np.float32)
-    all_targets = np.empty((n_threads, longest), dtype=np.float32)
     identity = np.arange(capacity).astype(np.int32)
     for task in prange(n_tasks):
-        thread = numba.get_thread_id()
-        buffer = buffers[thread]
-        targets = all_targets[thread]
+        buffer = buffers[numba.get_thread_id()]
         # index 0 is the bias, 1..k the factors
         x = np.empty(k + 1, dtype=np.float32)
         r = np.empty(k + 1, dtype=np.float32)
@@ -307,23 +314,28 @@ def _explicit_cg(
                 for f in range(k):
                     factors[row, f] = prior[row, f] if has_prior else 0.0
                 continue
-            for j in range(n):
-                i = indices[start + j]
-                targets[j] = values[start + j] - global_mean - other_bias[i]
             x[0] = bias[row]
             for f in range(k):
                 x[f + 1] = factors[row, f]
-            prior_row = prior[row] if has_prior else prior[0:0, 0]
-            if n <= capacity:
-                for j in range(n):
-                    i = indices[start + j]
+            lam_b = reg_bias[row]
+            lam_f = reg_factors[row]
+            _explicit_residual_init(lam_b, lam_f, prior[row] if has_prior else prior[0:0, 0], x, r)
+            # one pass gathers the rows (when they fit) and forms the residual
+            gather = n <= capacity
+            for j in range(n):
+                if j + PREFETCH_DISTANCE < n:
+                    prefetch_row(other_factors, indices[start + j + PREFETCH_DISTANCE])
+                i = indices[start + j]
+                y = other_factors[i]
+                if gather:
                     for f in range(k):
-                        buffer[j, f] = other_factors[i, f]
-                _explicit_cg_row(buffer, identity[:n], targets[:n], reg_bias[row],
-                                 reg_factors[row], prior_row, x, r, p, ap, cg_steps)  # fmt: skip
+                        buffer[j, f] = y[f]
+                _explicit_residual_add(y, values[start + j] - global_mean - other_bias[i], x, r)
+            if gather:
+                _explicit_cg_steps(buffer, identity[:n], lam_b, lam_f, x, r, p, ap, cg_steps)
             else:
-                _explicit_cg_row(other_factors, indices[start:end], targets[:n], reg_bias[row],
-                                 reg_factors[row], prior_row, x, r, p, ap, cg_steps)  # fmt: skip
+                _explicit_cg_steps(other_factors, indices[start:end], lam_b, lam_f, x, r, p, ap,
+                                   cg_steps)  # fmt: skip
             bias[row] = x[0]
             for f in range(k):
                 factors[row, f] = x[f + 1]
@@ -535,6 +547,8 @@ def _implicit_cg(
             x = factors[row]
             if n <= capacity:
                 for j in range(n):
+                    if j + PREFETCH_DISTANCE < n:
+                        prefetch_row(other_factors, indices[start + j + PREFETCH_DISTANCE])
                     i = indices[start + j]
                     for f in range(k):
                         buffer[j, f] = other_factors[i, f]
