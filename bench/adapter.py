@@ -99,6 +99,11 @@ class Adapter:
         """Make ``score`` / ``predict`` use the ``revealed`` ratings of users unseen in fit."""
         raise NotImplementedError(f"{self.name} cannot fold in new users")
 
+    def fitted_info(self) -> dict[str, Any]:
+        """What the fit chose itself (e.g. ``best_iteration`` under early stopping); stored
+        as the record's ``fitted`` field when not empty.  JSON-serialisable values only."""
+        return {}
+
     # -- outputs ----------------------------------------------------------------------------
     def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         raise NotImplementedError(f"{self.name} does not predict ratings")

@@ -30,6 +30,8 @@ from threadpoolctl import threadpool_limits
 
 from bench.data import Features, Ratings
 from bench.kernels import als as kernels
+from bench.metrics import hits_matrix, ranking_metrics
+from bench.ranking import batch_size, exclude, top_k
 
 
 @contextmanager
@@ -67,6 +69,10 @@ class CSR:
 
     def row_counts(self) -> np.ndarray:
         return np.diff(self.indptr)
+
+    def to_scipy(self) -> sp.csr_matrix:
+        """The same matrix as scipy CSR (shares the arrays)."""
+        return sp.csr_matrix((self.values, self.indices, self.indptr), (self.n_rows, self.n_cols))
 
     @classmethod
     def from_coo(cls, rows: np.ndarray, cols: np.ndarray, values: np.ndarray, shape: tuple) -> CSR:
@@ -130,6 +136,34 @@ def _genre_weights(item_features: Features, n_items: int) -> sp.csr_matrix:
     sums = np.asarray(w.sum(axis=1)).ravel()
     scale = np.divide(1.0, sums, out=np.zeros_like(sums), where=sums > 0)
     return sp.csr_matrix(sp.diags(scale.astype(np.float32)) @ w, dtype=np.float32)
+
+
+def validation_ndcg(
+    score: Callable[[np.ndarray], np.ndarray],
+    seen: sp.csr_matrix,
+    validation: sp.csr_matrix,
+    k: int,
+) -> float:
+    """Mean NDCG@k of ``validation``'s stored entries over the users that have any.
+
+    ``score(users)`` gives every item's score; each user's ``seen`` items are excluded, as
+    in the evaluation of a trial (same exclusion, tie order and metric functions).
+    """
+    validation = sp.csr_matrix(validation)
+    validation.sort_indices()
+    n_items = validation.shape[1]
+    counts = np.diff(validation.indptr)
+    users = np.flatnonzero(counts > 0).astype(np.int32)
+    keys = np.repeat(np.arange(validation.shape[0], dtype=np.int64), counts) * n_items
+    keys += validation.indices
+    total = 0.0
+    step = batch_size(n_items)
+    for lo in range(0, len(users), step):
+        block = users[lo : lo + step]
+        scores = exclude(np.array(score(block), dtype=np.float32), block, seen)
+        hits = hits_matrix(top_k(scores, k), block, keys, n_items)
+        total += float(ranking_metrics(hits, counts[block], k)["ndcg"].sum())
+    return total / max(len(users), 1)
 
 
 class ExplicitALS:
@@ -398,6 +432,8 @@ class ImplicitALS:
         alpha: float = 1.0,
         solver: str = "cg",
         cg_steps: int = 3,
+        patience: int = 3,
+        validation_k: int = 10,
         seed: int = 0,
         threads: int = 1,
     ) -> None:
@@ -409,6 +445,8 @@ class ImplicitALS:
         self.alpha = alpha
         self.solver = solver
         self.cg_steps = cg_steps
+        self.patience = patience
+        self.validation_k = validation_k
         self.seed = seed
         self.threads = threads
 
@@ -454,10 +492,19 @@ class ImplicitALS:
     def fit(
         self,
         train: Ratings | Interactions,
+        validation: sp.csr_matrix | None = None,
         track_loss: bool = False,
         callback: Callable[[int], None] | None = None,
     ) -> ImplicitALS:
-        """Fit on ``train``; ``callback(i)`` runs after iteration ``i`` (1-based)."""
+        """Fit on ``train``; with ``validation``, stop early on its NDCG and keep the best.
+
+        ``validation`` is a user x item matrix whose stored entries are held-out positives
+        (disjoint from ``train``).  After every iteration their NDCG@``validation_k``, ranking
+        every item the user has no train entry for, is appended to ``validation_ndcg_``;
+        after ``patience`` iterations without a gain the fit stops and keeps the factors of
+        the best one (``best_iteration_``).  ``callback(i)`` runs after iteration ``i``
+        (1-based).
+        """
         data = train if isinstance(train, Interactions) else self.prepare(train)
         rng = np.random.default_rng(self.seed)
         # implicit's initialisation: uniform [0, 0.01)
@@ -465,8 +512,13 @@ class ImplicitALS:
         self.item_factors_ = rng.random((data.n_items, self.factors), dtype=np.float32) * 0.01
         self.item_counts_ = data.by_item.row_counts()
         self.loss_history_: list[float] = []
+        self.validation_ndcg_: list[float] = []
         self.iteration_seconds_: list[float] = []
         self.iteration_cpu_seconds_: list[float] = []
+        self.best_iteration_ = self.iterations
+        best: tuple[np.ndarray, np.ndarray] | None = None
+        best_ndcg = -np.inf
+        seen = data.by_user.to_scipy() if validation is not None else None
         with thread_limit(self.threads) as used:
             self.threads_used_ = used
             for it in range(self.iterations):
@@ -479,6 +531,16 @@ class ImplicitALS:
                     self.loss_history_.append(self.training_loss(data))
                 if callback is not None:
                     callback(it + 1)
+                if seen is not None and validation.nnz:
+                    ndcg = validation_ndcg(self.score, seen, validation, self.validation_k)
+                    self.validation_ndcg_.append(ndcg)
+                    if ndcg > best_ndcg:
+                        best_ndcg, self.best_iteration_ = ndcg, it + 1
+                        best = (self.user_factors_.copy(), self.item_factors_.copy())
+                    elif it + 1 - self.best_iteration_ >= self.patience:
+                        break
+        if best is not None:
+            self.user_factors_, self.item_factors_ = best
         return self
 
     def fold_in(self, items: np.ndarray, ratings: np.ndarray) -> np.ndarray:

@@ -262,6 +262,9 @@ def run_trial(spec: TrialSpec, results_dir: Path | None) -> tuple[dict, dict[str
         else:
             model.fit_prepared(prepared)
         t2 = time.perf_counter()
+        fitted = model.fitted_info()
+        if fitted:
+            record["fitted"] = fitted
         record["prepare_seconds"] = round(t1 - t0, 6)
         record["fit_seconds"] = round(t2 - t1 - (curve.seconds if curve else 0.0), 6)
         if curve is not None:

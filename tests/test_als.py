@@ -8,9 +8,10 @@ import scipy.sparse as sp
 from recbench_adapters.recbench import ALS, GenreALS
 from recbench_adapters.recbench import ImplicitALS as ImplicitALSAdapter
 
-from bench.als import CSR, ExplicitALS, ImplicitALS, Interactions
+from bench.als import CSR, ExplicitALS, ImplicitALS, Interactions, validation_ndcg
 from bench.data import Dataset, Features, Ratings, TrainSet
 from bench.kernels import als as kernels
+from bench.trial import TrialSpec, run_trial
 
 
 def random_ratings(n_users: int = 60, n_items: int = 40, density: float = 0.3, seed: int = 0):
@@ -247,6 +248,53 @@ def test_early_stopping_keeps_the_best_validation_iteration() -> None:
     pred = model.predict(val.users, val.items)
     final = np.sqrt(np.mean((pred - val.ratings) ** 2))
     assert final == pytest.approx(min(model.validation_rmse_), rel=1e-5)
+
+
+def test_validation_ndcg_matches_a_hand_computed_case() -> None:
+    # 2 users x 4 items.  User 0 has seen item 0; its ranking of the rest is 1, 2, 3 and its
+    # held-out items are 2 and 3: DCG@2 = 1/log2(3), ideal = 1 + 1/log2(3).  User 1 has
+    # nothing held out and does not count; a user with no validation rows never does.
+    scores = np.array([[9.0, 3.0, 2.0, 1.0], [1.0, 2.0, 3.0, 4.0]], dtype=np.float32)
+    seen = sp.csr_matrix(np.array([[1, 0, 0, 0], [0, 0, 0, 0]], dtype=np.float32))
+    held_out = sp.csr_matrix(np.array([[0, 0, 1, 1], [0, 0, 0, 0]], dtype=np.float32))
+    value = validation_ndcg(lambda users: scores[users], seen, held_out, k=2)
+    expected = (1 / np.log2(3)) / (1 + 1 / np.log2(3))
+    assert value == pytest.approx(expected)
+
+
+def test_implicit_early_stopping_keeps_the_best_validation_iteration(ml100k: Dataset) -> None:
+    # 64 factors with light regularisation overfit ML-100k within a few iterations, so the
+    # held-out NDCG peaks early and the fit stops
+    r = ml100k.ratings
+    is_val = np.random.default_rng(0).random(len(r)) < 0.1
+    fit_rows, val_rows = r.take(~is_val), r.take(is_val)
+    held_out = sp.csr_matrix(
+        (np.ones(len(val_rows)), (val_rows.users, val_rows.items)), shape=(r.n_users, r.n_items)
+    )
+    model = ImplicitALS(factors=64, iterations=40, regularization=0.01, patience=2)
+    model.fit(fit_rows, validation=held_out)
+    ndcg = model.validation_ndcg_
+    assert model.best_iteration_ == int(np.argmax(ndcg)) + 1
+    assert len(ndcg) < 40 and len(ndcg) == model.best_iteration_ + 2
+    # the kept factors are the best iteration's: scoring them again gives its NDCG
+    seen = model.prepare(fit_rows).by_user.to_scipy()
+    assert validation_ndcg(model.score, seen, held_out, 10) == pytest.approx(max(ndcg), abs=1e-9)
+
+
+@pytest.mark.parametrize("adapter", ["recbench.ALS", "recbench.ImplicitALS"])
+def test_early_stopping_refits_with_the_chosen_iterations_and_records_them(
+    ml100k: Dataset, adapter: str
+) -> None:
+    split_spec = {"method": "random", "test_fraction": 0.2, "seed": 0}
+    params = {"iterations": 30, "early_stopping": True, "patience": 2}
+    record, _ = run_trial(TrialSpec("ml-100k", split_spec, 0, adapter, params), None)
+    assert record["status"] == "ok", record["error"]
+    chosen = record["fitted"]["best_iteration"]
+    assert 1 <= chosen < 30
+    plain, _ = run_trial(TrialSpec("ml-100k", split_spec, 0, adapter, {"iterations": chosen}), None)
+    assert "fitted" not in plain
+    # the refit on all train rows is an ordinary fit with the chosen count
+    assert record["metrics"] == pytest.approx(plain["metrics"], abs=1e-9)
 
 
 # -- adapters on ML-100k --------------------------------------------------------------------
