@@ -425,7 +425,30 @@ def predict_pairs(
 
 
 @njit(cache=True, fastmath=True, inline="always")
-def _implicit_cg_row(
+def _implicit_residual_init(gram: np.ndarray, x: np.ndarray, r: np.ndarray) -> None:
+    """``r = b - A x`` before any entry: ``-gram x``."""
+    k = x.shape[0]
+    for a in range(k):
+        s = np.float32(0.0)
+        for c in range(k):
+            s += gram[a, c] * x[c]
+        r[a] = -s
+
+
+@njit(cache=True, fastmath=True, inline="always")
+def _implicit_residual_add(y: np.ndarray, conf: float, x: np.ndarray, r: np.ndarray) -> None:
+    """Add one stored entry (factor ``y``, confidence ``conf``, preference 1) to ``r``."""
+    k = y.shape[0]
+    yx = np.float32(0.0)
+    for f in range(k):
+        yx += y[f] * x[f]
+    t = conf - (conf - np.float32(1.0)) * yx
+    for f in range(k):
+        r[f] += t * y[f]
+
+
+@njit(cache=True, fastmath=True, inline="always")
+def _implicit_cg_steps(
     ys: np.ndarray,
     rows: np.ndarray,
     confidence: np.ndarray,
@@ -436,24 +459,9 @@ def _implicit_cg_row(
     ap: np.ndarray,
     cg_steps: int,
 ) -> None:
-    """CG on one row: entry ``j`` has factor ``ys[rows[j]]`` and ``confidence[j]``."""
+    """CG on one row from its residual ``r``: entry ``j`` has factor ``ys[rows[j]]``."""
     k = ys.shape[1]
     n = rows.shape[0]
-    # r = b - A x, with A x = gram x + sum (c - 1) (y.x) y
-    for a in range(k):
-        s = np.float32(0.0)
-        for c in range(k):
-            s += gram[a, c] * x[c]
-        r[a] = -s
-    for j in range(n):
-        y = ys[rows[j]]
-        conf = confidence[j]
-        yx = np.float32(0.0)
-        for f in range(k):
-            yx += y[f] * x[f]
-        t = conf - (conf - np.float32(1.0)) * yx
-        for f in range(k):
-            r[f] += t * y[f]
     rs_old = np.float32(0.0)
     for f in range(k):
         p[f] = r[f]
@@ -545,18 +553,23 @@ def _implicit_cg(
                 factors[row, :] = 0.0
                 continue
             x = factors[row]
-            if n <= capacity:
-                for j in range(n):
-                    if j + PREFETCH_DISTANCE < n:
-                        prefetch_row(other_factors, indices[start + j + PREFETCH_DISTANCE])
-                    i = indices[start + j]
+            conf = confidence[start:end]
+            _implicit_residual_init(gram, x, r)
+            # one pass gathers the rows (when they fit) and forms the residual
+            gather = n <= capacity
+            for j in range(n):
+                if j + PREFETCH_DISTANCE < n:
+                    prefetch_row(other_factors, indices[start + j + PREFETCH_DISTANCE])
+                y = other_factors[indices[start + j]]
+                if gather:
                     for f in range(k):
-                        buffer[j, f] = other_factors[i, f]
-                _implicit_cg_row(buffer, identity[:n], confidence[start:end], gram, x, r, p,
-                                 ap, cg_steps)  # fmt: skip
+                        buffer[j, f] = y[f]
+                _implicit_residual_add(y, conf[j], x, r)
+            if gather:
+                _implicit_cg_steps(buffer, identity[:n], conf, gram, x, r, p, ap, cg_steps)
             else:
-                _implicit_cg_row(other_factors, indices[start:end], confidence[start:end],
-                                 gram, x, r, p, ap, cg_steps)  # fmt: skip
+                _implicit_cg_steps(other_factors, indices[start:end], conf, gram, x, r, p, ap,
+                                   cg_steps)  # fmt: skip
 
 
 @njit(cache=True, parallel=True, fastmath=True)
