@@ -2,8 +2,9 @@
 
 Every half-step solves all rows (users, or items) of one side independently, so a row's
 result does not depend on the thread count: the factors are deterministic for a given
-input.  Rows are handed to threads in interleaved tasks (row ``t, t + n_tasks, ...``) so
-that the heavy rows of a power-law catalogue spread evenly over static ``prange`` chunks.
+input.  Rows are handed to threads in contiguous tasks holding about equal numbers of
+entries (``task_bounds``), so the heavy rows of a power-law catalogue spread evenly over
+static ``prange`` chunks and each task reads its slice of the CSR arrays sequentially.
 
 Notation: a half-step updates the factors ``X`` (``n_rows x K``) of one side from the CSR
 matrix of that side (``indptr``, ``indices``, ``values``) and the fixed factors ``Y`` of the
@@ -23,6 +24,23 @@ N_TASKS = 256
 #: rows are copied to a contiguous per-thread buffer before CG, up to this many bytes of
 #: factors per thread (longer rows gather from the factor matrix on every pass)
 GATHER_BYTES = 64 * 2**20
+
+
+@njit(cache=True)
+def task_bounds(indptr: np.ndarray, n_tasks: int) -> np.ndarray:
+    """Row boundaries of ``n_tasks`` contiguous row blocks with about equal entry counts.
+
+    Task ``t`` solves rows ``bounds[t]:bounds[t + 1]`` (some may be empty when one row
+    holds more than a task's share).
+    """
+    n_rows = indptr.shape[0] - 1
+    total = indptr[n_rows]
+    bounds = np.empty(n_tasks + 1, dtype=np.int64)
+    for t in range(n_tasks + 1):
+        bounds[t] = np.searchsorted(indptr[:n_rows], (total * t) // n_tasks)
+    bounds[0] = 0
+    bounds[n_tasks] = n_rows
+    return bounds
 
 
 @njit(cache=True)
@@ -119,13 +137,14 @@ def explicit_halfstep(
     d = k + 1
     has_prior = prior.shape[0] > 0
     n_tasks = min(N_TASKS, n_rows)
+    bounds = task_bounds(indptr, n_tasks)
     for task in prange(n_tasks):
         yy = np.empty((k, k), dtype=np.float32)
         y_sum = np.empty(k, dtype=np.float32)
         ty = np.empty(k, dtype=np.float32)
         a = np.empty((d, d), dtype=np.float32)
         b = np.empty(d, dtype=np.float32)
-        for row in range(task, n_rows, n_tasks):
+        for row in range(bounds[task], bounds[task + 1]):
             start = indptr[row]
             end = indptr[row + 1]
             yy[:, :] = 0.0
@@ -294,6 +313,7 @@ def _explicit_cg(
     k = factors.shape[1]
     has_prior = prior.shape[0] > 0
     n_tasks = min(N_TASKS, n_rows)
+    bounds = task_bounds(indptr, n_tasks)
     _, capacity = _gather_capacity(indptr, k, gather_bytes)
     # per-thread scratch allocated once per call: fresh pages per task cost more than CG
     buffers = np.empty((n_threads, capacity, k), dtype=np.float32)
@@ -305,7 +325,8 @@ def _explicit_cg(
         r = np.empty(k + 1, dtype=np.float32)
         p = np.empty(k + 1, dtype=np.float32)
         ap = np.empty(k + 1, dtype=np.float32)
-        for row in range(task, n_rows, n_tasks):
+        task_end = indptr[bounds[task + 1]]
+        for row in range(bounds[task], bounds[task + 1]):
             start = indptr[row]
             end = indptr[row + 1]
             n = end - start
@@ -323,7 +344,8 @@ def _explicit_cg(
             # one pass gathers the rows (when they fit) and forms the residual
             gather = n <= capacity
             for j in range(n):
-                if j + PREFETCH_DISTANCE < n:
+                # ahead within the task's slice, so the next rows' first reads start early
+                if start + j + PREFETCH_DISTANCE < task_end:
                     prefetch_row(other_factors, indices[start + j + PREFETCH_DISTANCE])
                 i = indices[start + j]
                 y = other_factors[i]
@@ -537,6 +559,7 @@ def _implicit_cg(
     n_rows = factors.shape[0]
     k = factors.shape[1]
     n_tasks = min(N_TASKS, n_rows)
+    bounds = task_bounds(indptr, n_tasks)
     _, capacity = _gather_capacity(indptr, k, gather_bytes)
     buffers = np.empty((n_threads, capacity, k), dtype=np.float32)
     identity = np.arange(capacity).astype(np.int32)
@@ -545,7 +568,8 @@ def _implicit_cg(
         r = np.empty(k, dtype=np.float32)
         p = np.empty(k, dtype=np.float32)
         ap = np.empty(k, dtype=np.float32)
-        for row in range(task, n_rows, n_tasks):
+        task_end = indptr[bounds[task + 1]]
+        for row in range(bounds[task], bounds[task + 1]):
             start = indptr[row]
             end = indptr[row + 1]
             n = end - start
@@ -558,7 +582,7 @@ def _implicit_cg(
             # one pass gathers the rows (when they fit) and forms the residual
             gather = n <= capacity
             for j in range(n):
-                if j + PREFETCH_DISTANCE < n:
+                if start + j + PREFETCH_DISTANCE < task_end:  # as in _explicit_cg
                     prefetch_row(other_factors, indices[start + j + PREFETCH_DISTANCE])
                 y = other_factors[indices[start + j]]
                 if gather:
@@ -585,10 +609,11 @@ def implicit_cholesky_halfstep(
     n_rows = factors.shape[0]
     k = factors.shape[1]
     n_tasks = min(N_TASKS, n_rows)
+    bounds = task_bounds(indptr, n_tasks)
     for task in prange(n_tasks):
         a = np.empty((k, k), dtype=np.float32)
         b = np.empty(k, dtype=np.float32)
-        for row in range(task, n_rows, n_tasks):
+        for row in range(bounds[task], bounds[task + 1]):
             start = indptr[row]
             end = indptr[row + 1]
             if start == end:
