@@ -82,7 +82,8 @@ def row_labels(keys: list[tuple]) -> dict[tuple, str]:
         vary_threads = len({k[3] for k in rows}) > 1
         reference = params[untuned[0]] if len(untuned) == 1 else {}
         for k in rows:
-            parts = [f"{p}={params[k].get(p)}" for p in varying]
+            # a parameter absent from a row (recorded before it existed) is not shown
+            parts = [f"{p}={params[k][p]}" for p in varying if p in params[k]]
             if k[1] != "defaults":
                 parts = [f"{p}={v}" for p, v in sorted(params[k].items())
                          if reference.get(p, object()) != v]

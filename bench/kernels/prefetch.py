@@ -4,6 +4,9 @@ Gathering factor rows ``Y[indices[j]]`` from a table bigger than the caches is b
 memory latency: the out-of-order core keeps only a few row reads in flight.  Asking for
 the row needed ``PREFETCH_DISTANCE`` entries ahead overlaps those reads; on the 2-core
 VM of ``results/als_scaling.md`` it halves the time of the gather at K=32.
+
+numba's on-disk cache keys a kernel on its own source file only: after editing this module,
+delete ``bench/kernels/__pycache__`` so that the cached kernels of ``als.py`` are rebuilt.
 """
 
 from __future__ import annotations
