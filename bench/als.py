@@ -31,7 +31,7 @@ from threadpoolctl import threadpool_limits
 from bench.data import Features, Ratings
 from bench.kernels import als as kernels
 from bench.metrics import hits_matrix, ranking_metrics
-from bench.ranking import batch_size, exclude, top_k
+from bench.ranking import recommend
 
 
 @contextmanager
@@ -156,14 +156,9 @@ def validation_ndcg(
     users = np.flatnonzero(counts > 0).astype(np.int32)
     keys = np.repeat(np.arange(validation.shape[0], dtype=np.int64), counts) * n_items
     keys += validation.indices
-    total = 0.0
-    step = batch_size(n_items)
-    for lo in range(0, len(users), step):
-        block = users[lo : lo + step]
-        scores = exclude(np.array(score(block), dtype=np.float32), block, seen)
-        hits = hits_matrix(top_k(scores, k), block, keys, n_items)
-        total += float(ranking_metrics(hits, counts[block], k)["ndcg"].sum())
-    return total / max(len(users), 1)
+    hits = hits_matrix(recommend(score, users, seen, k), users, keys, n_items)
+    ndcg = ranking_metrics(hits, counts[users], k)["ndcg"]
+    return float(ndcg.mean()) if len(users) else 0.0
 
 
 class ExplicitALS:

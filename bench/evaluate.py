@@ -15,7 +15,7 @@ from bench import metrics
 from bench.adapter import Adapter
 from bench.data import Ratings
 from bench.errors import UserError
-from bench.ranking import batch_size, exclude, top_k
+from bench.ranking import recommend
 
 
 @dataclass(frozen=True)
@@ -100,22 +100,9 @@ def evaluate_ranking(
     k_max = max(spec.ks)
     seen = train.to_csr(np.ones(len(train), np.float32))
     warm = np.flatnonzero(train.item_counts() > 0) if spec.candidates == "cold" else None
-    step = batch_size(n_items)
     start = time.perf_counter()
-    tops = []
-    for lo in range(0, len(users), step):  # blocks of users: memory stays bounded
-        block = users[lo : lo + step]
-        scores = np.array(model.score(block), dtype=np.float32)
-        if scores.shape != (len(block), n_items):
-            raise ValueError(
-                f"{model.name}.score returned shape {scores.shape}, want ({len(block)}, {n_items})"
-            )
-        exclude(scores, block, seen)
-        if warm is not None:
-            scores[:, warm] = -np.inf
-        tops.append(top_k(scores, k_max))
+    top = recommend(model.score, users, seen, k_max, warm, name=f"{model.name}.score")
     out.recommend_seconds = time.perf_counter() - start
-    top = np.concatenate(tops) if tops else np.empty((0, k_max), np.int32)
     hits = metrics.hits_matrix(top, users, keys, n_items)
     n_rel = np.bincount((keys // n_items).astype(np.int64), minlength=train.n_users)[users]
     out.per_user["user"] = users

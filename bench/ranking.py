@@ -9,6 +9,7 @@ reward models that produce many ties (clipped ratings, an all-zero cold-item sco
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 
 import numpy as np
@@ -74,3 +75,35 @@ def top_k_by_position(scores: np.ndarray, k: int) -> np.ndarray:
 def batch_size(n_items: int, budget_bytes: int = 256 * 2**20) -> int:
     """Users per scoring block so one float32 block stays within ``budget_bytes``."""
     return max(1, min(4096, budget_bytes // (4 * max(n_items, 1))))
+
+
+def recommend(
+    score: Callable[[np.ndarray], np.ndarray],
+    users: np.ndarray,
+    seen: sp.csr_matrix,
+    k: int,
+    excluded_items: np.ndarray | None = None,
+    name: str = "score",
+) -> np.ndarray:
+    """Top-``k`` items of each of ``users`` (rows of ``NO_ITEM``-padded item codes).
+
+    ``score(block)`` gives a block of users' scores over the whole catalogue; each user's
+    ``seen`` items (and ``excluded_items``, for every user) are removed before the top-K.
+    Users are scored in blocks of ``batch_size`` so memory stays bounded.  ``name`` says
+    whose scores had the wrong shape in the error.
+    """
+    n_items = seen.shape[1]
+    step = batch_size(n_items)
+    tops = []
+    for lo in range(0, len(users), step):
+        block = users[lo : lo + step]
+        scores = np.array(score(block), dtype=np.float32)
+        if scores.shape != (len(block), n_items):
+            raise ValueError(
+                f"{name} returned shape {scores.shape}, want ({len(block)}, {n_items})"
+            )
+        exclude(scores, block, seen)
+        if excluded_items is not None:
+            scores[:, excluded_items] = -np.inf
+        tops.append(top_k(scores, k))
+    return np.concatenate(tops) if tops else np.empty((0, k), np.int32)
