@@ -184,6 +184,30 @@ def explicit_halfstep(
                 out_factors[row, f] = b[f + 1]
 
 
+@njit(cache=True, inline="always")
+def _fetch_row(
+    other_factors: np.ndarray,
+    indices: np.ndarray,
+    q: int,
+    task_end: int,
+    buffer: np.ndarray,
+    j: int,
+    gather: bool,
+) -> np.ndarray:
+    """Factor row of entry ``q`` (copied to ``buffer[j]`` when ``gather``).
+
+    Prefetches the row of entry ``q + PREFETCH_DISTANCE`` while it is inside the task's
+    slice, so the next rows' first reads start early too.
+    """
+    if q + PREFETCH_DISTANCE < task_end:
+        prefetch_row(other_factors, indices[q + PREFETCH_DISTANCE])
+    y = other_factors[indices[q]]
+    if gather:
+        for f in range(y.shape[0]):
+            buffer[j, f] = y[f]
+    return y
+
+
 @njit(cache=True, fastmath=True, inline="always")
 def _explicit_residual_init(
     lam_b: float, lam_f: float, prior_row: np.ndarray, x: np.ndarray, r: np.ndarray
@@ -344,15 +368,9 @@ def _explicit_cg(
             # one pass gathers the rows (when they fit) and forms the residual
             gather = n <= capacity
             for j in range(n):
-                # ahead within the task's slice, so the next rows' first reads start early
-                if start + j + PREFETCH_DISTANCE < task_end:
-                    prefetch_row(other_factors, indices[start + j + PREFETCH_DISTANCE])
-                i = indices[start + j]
-                y = other_factors[i]
-                if gather:
-                    for f in range(k):
-                        buffer[j, f] = y[f]
-                _explicit_residual_add(y, values[start + j] - global_mean - other_bias[i], x, r)
+                y = _fetch_row(other_factors, indices, start + j, task_end, buffer, j, gather)
+                target = values[start + j] - global_mean - other_bias[indices[start + j]]
+                _explicit_residual_add(y, target, x, r)
             if gather:
                 _explicit_cg_steps(buffer, identity[:n], lam_b, lam_f, x, r, p, ap, cg_steps)
             else:
@@ -582,12 +600,7 @@ def _implicit_cg(
             # one pass gathers the rows (when they fit) and forms the residual
             gather = n <= capacity
             for j in range(n):
-                if start + j + PREFETCH_DISTANCE < task_end:  # as in _explicit_cg
-                    prefetch_row(other_factors, indices[start + j + PREFETCH_DISTANCE])
-                y = other_factors[indices[start + j]]
-                if gather:
-                    for f in range(k):
-                        buffer[j, f] = y[f]
+                y = _fetch_row(other_factors, indices, start + j, task_end, buffer, j, gather)
                 _implicit_residual_add(y, conf[j], x, r)
             if gather:
                 _implicit_cg_steps(buffer, identity[:n], conf, gram, x, r, p, ap, cg_steps)
