@@ -52,6 +52,17 @@ def _gather_capacity(indptr: np.ndarray, k: int, gather_bytes: int) -> tuple[int
     return longest, min(longest, max(1, gather_bytes // (4 * k)))
 
 
+@njit(cache=True, inline="always")
+def _slot_tasks(slot: int, n_slots: int, n_tasks: int) -> tuple[int, int]:
+    """Tasks ``[first, last)`` of scratch slot ``slot``: contiguous runs of about equal size.
+
+    The CG kernels run ``prange(n_slots)`` and each iteration works through its own run of
+    tasks with its own scratch buffer, so no two threads ever share a buffer, whatever the
+    threading layer does with thread ids.
+    """
+    return (slot * n_tasks) // n_slots, ((slot + 1) * n_tasks) // n_slots
+
+
 @njit(cache=True)
 def build_csr(
     rows: np.ndarray, cols: np.ndarray, values: np.ndarray, n_rows: int
@@ -330,55 +341,59 @@ def _explicit_cg(
     bias: np.ndarray,
     cg_steps: int,
     gather_bytes: int,
-    n_threads: int,
+    n_slots: int,
 ) -> None:
-    # n_threads comes from Python: numba.get_num_threads() inside njit defeats cache=True
+    # n_slots comes from Python: numba.get_num_threads() inside njit defeats cache=True
     n_rows = factors.shape[0]
     k = factors.shape[1]
     has_prior = prior.shape[0] > 0
     n_tasks = min(N_TASKS, n_rows)
     bounds = task_bounds(indptr, n_tasks)
     _, capacity = _gather_capacity(indptr, k, gather_bytes)
-    # per-thread scratch allocated once per call: fresh pages per task cost more than CG
-    buffers = np.empty((n_threads, capacity, k), dtype=np.float32)
+    # scratch allocated once per call (fresh pages per task cost more than CG), one slot
+    # per parallel iteration: a slot is owned by its iteration, never looked up by thread id
+    buffers = np.empty((n_slots, capacity, k), dtype=np.float32)
     identity = np.arange(capacity).astype(np.int32)
-    for task in prange(n_tasks):
-        buffer = buffers[numba.get_thread_id()]
+    for slot in prange(n_slots):
+        buffer = buffers[slot]
         # index 0 is the bias, 1..k the factors
         x = np.empty(k + 1, dtype=np.float32)
         r = np.empty(k + 1, dtype=np.float32)
         p = np.empty(k + 1, dtype=np.float32)
         ap = np.empty(k + 1, dtype=np.float32)
-        task_end = indptr[bounds[task + 1]]
-        for row in range(bounds[task], bounds[task + 1]):
-            start = indptr[row]
-            end = indptr[row + 1]
-            n = end - start
-            if n == 0:  # the solution with no ratings: bias 0, factors at the prior
-                bias[row] = 0.0
+        first, last = _slot_tasks(slot, n_slots, n_tasks)
+        for task in range(first, last):
+            task_end = indptr[bounds[task + 1]]
+            for row in range(bounds[task], bounds[task + 1]):
+                start = indptr[row]
+                end = indptr[row + 1]
+                n = end - start
+                if n == 0:  # the solution with no ratings: bias 0, factors at the prior
+                    bias[row] = 0.0
+                    for f in range(k):
+                        factors[row, f] = prior[row, f] if has_prior else 0.0
+                    continue
+                x[0] = bias[row]
                 for f in range(k):
-                    factors[row, f] = prior[row, f] if has_prior else 0.0
-                continue
-            x[0] = bias[row]
-            for f in range(k):
-                x[f + 1] = factors[row, f]
-            lam_b = reg_bias[row]
-            lam_f = reg_factors[row]
-            _explicit_residual_init(lam_b, lam_f, prior[row] if has_prior else prior[0:0, 0], x, r)
-            # one pass gathers the rows (when they fit) and forms the residual
-            gather = n <= capacity
-            for j in range(n):
-                y = _fetch_row(other_factors, indices, start + j, task_end, buffer, j, gather)
-                target = values[start + j] - global_mean - other_bias[indices[start + j]]
-                _explicit_residual_add(y, target, x, r)
-            if gather:
-                _explicit_cg_steps(buffer, identity[:n], lam_b, lam_f, x, r, p, ap, cg_steps)
-            else:
-                _explicit_cg_steps(other_factors, indices[start:end], lam_b, lam_f, x, r, p, ap,
-                                   cg_steps)  # fmt: skip
-            bias[row] = x[0]
-            for f in range(k):
-                factors[row, f] = x[f + 1]
+                    x[f + 1] = factors[row, f]
+                lam_b = reg_bias[row]
+                lam_f = reg_factors[row]
+                prior_row = prior[row] if has_prior else prior[0:0, 0]
+                _explicit_residual_init(lam_b, lam_f, prior_row, x, r)
+                # one pass gathers the rows (when they fit) and forms the residual
+                gather = n <= capacity
+                for j in range(n):
+                    y = _fetch_row(other_factors, indices, start + j, task_end, buffer, j, gather)
+                    target = values[start + j] - global_mean - other_bias[indices[start + j]]
+                    _explicit_residual_add(y, target, x, r)
+                if gather:
+                    _explicit_cg_steps(buffer, identity[:n], lam_b, lam_f, x, r, p, ap, cg_steps)
+                else:
+                    _explicit_cg_steps(other_factors, indices[start:end], lam_b, lam_f, x, r, p,
+                                       ap, cg_steps)  # fmt: skip
+                bias[row] = x[0]
+                for f in range(k):
+                    factors[row, f] = x[f + 1]
 
 
 @njit(cache=True, parallel=True, fastmath=True)
@@ -572,41 +587,43 @@ def _implicit_cg(
     factors: np.ndarray,
     cg_steps: int,
     gather_bytes: int,
-    n_threads: int,
+    n_slots: int,
 ) -> None:
     n_rows = factors.shape[0]
     k = factors.shape[1]
     n_tasks = min(N_TASKS, n_rows)
     bounds = task_bounds(indptr, n_tasks)
     _, capacity = _gather_capacity(indptr, k, gather_bytes)
-    buffers = np.empty((n_threads, capacity, k), dtype=np.float32)
+    buffers = np.empty((n_slots, capacity, k), dtype=np.float32)  # see _explicit_cg
     identity = np.arange(capacity).astype(np.int32)
-    for task in prange(n_tasks):
-        buffer = buffers[numba.get_thread_id()]
+    for slot in prange(n_slots):
+        buffer = buffers[slot]
         r = np.empty(k, dtype=np.float32)
         p = np.empty(k, dtype=np.float32)
         ap = np.empty(k, dtype=np.float32)
-        task_end = indptr[bounds[task + 1]]
-        for row in range(bounds[task], bounds[task + 1]):
-            start = indptr[row]
-            end = indptr[row + 1]
-            n = end - start
-            if n == 0:
-                factors[row, :] = 0.0
-                continue
-            x = factors[row]
-            conf = confidence[start:end]
-            _implicit_residual_init(gram, x, r)
-            # one pass gathers the rows (when they fit) and forms the residual
-            gather = n <= capacity
-            for j in range(n):
-                y = _fetch_row(other_factors, indices, start + j, task_end, buffer, j, gather)
-                _implicit_residual_add(y, conf[j], x, r)
-            if gather:
-                _implicit_cg_steps(buffer, identity[:n], conf, gram, x, r, p, ap, cg_steps)
-            else:
-                _implicit_cg_steps(other_factors, indices[start:end], conf, gram, x, r, p, ap,
-                                   cg_steps)  # fmt: skip
+        first, last = _slot_tasks(slot, n_slots, n_tasks)
+        for task in range(first, last):
+            task_end = indptr[bounds[task + 1]]
+            for row in range(bounds[task], bounds[task + 1]):
+                start = indptr[row]
+                end = indptr[row + 1]
+                n = end - start
+                if n == 0:
+                    factors[row, :] = 0.0
+                    continue
+                x = factors[row]
+                conf = confidence[start:end]
+                _implicit_residual_init(gram, x, r)
+                # one pass gathers the rows (when they fit) and forms the residual
+                gather = n <= capacity
+                for j in range(n):
+                    y = _fetch_row(other_factors, indices, start + j, task_end, buffer, j, gather)
+                    _implicit_residual_add(y, conf[j], x, r)
+                if gather:
+                    _implicit_cg_steps(buffer, identity[:n], conf, gram, x, r, p, ap, cg_steps)
+                else:
+                    _implicit_cg_steps(other_factors, indices[start:end], conf, gram, x, r, p,
+                                       ap, cg_steps)  # fmt: skip
 
 
 @njit(cache=True, parallel=True, fastmath=True)
