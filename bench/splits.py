@@ -30,6 +30,8 @@ TRAIN = -1
 REVEALED = -2
 #: Train rows left out by ``train_fraction`` < 1 (the learning-curve ablation): in no set.
 UNUSED = -3
+#: second word of the k-fold permutation's seed (see ``assign``)
+KFOLD_STREAM = 5
 
 
 @dataclass(frozen=True)
@@ -157,7 +159,10 @@ def assign(ratings: Ratings, spec: SplitSpec) -> np.ndarray:
             # (the rule Surprise's KFold uses).
             sizes = np.full(spec.n_folds, n // spec.n_folds)
             sizes[: n % spec.n_folds] += 1
-            fold_of_row[rng.permutation(n)] = np.repeat(np.arange(spec.n_folds), sizes)
+            # Its own stream: from the random hold-out's stream, fold 0 of 5 would be exactly
+            # the random 80/20 test set of the same seed, and the two tables one experiment.
+            permutation = np.random.default_rng([spec.seed, KFOLD_STREAM]).permutation(n)
+            fold_of_row[permutation] = np.repeat(np.arange(spec.n_folds), sizes)
         case "stratified":
             order, rank = _rows_in_user_order(ratings, rng.random(n))
             counts = ratings.user_counts()[ratings.users[order]]

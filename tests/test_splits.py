@@ -166,3 +166,17 @@ def test_train_fraction_subsamples_train_and_keeps_test():
     assert set(part.train_rows) < set(full.train_rows)
     assert abs(len(part.train_rows) / len(full.train_rows) - 0.25) < 0.05
     assert SplitSpec("random").to_dict() == {"method": "random", "seed": 0, "test_fraction": 0.2}
+
+
+@pytest.mark.parametrize("seed", [0, 1, 7])
+def test_random_hold_out_is_not_a_fold_of_the_kfold_split(seed):
+    # Both are cut from a seeded permutation; from one stream fold 0 of 5 was exactly the
+    # random 80/20 test set, so the two tables were one experiment shown twice.
+    r = make_ratings(n=2000)
+    hold_out = splits.fold_rows(splits.assign(r, SplitSpec("random", 0.2, seed=seed)), 0)
+    kfold = splits.assign(r, SplitSpec("kfold", n_folds=5, seed=seed))
+    for f in range(5):
+        test = splits.fold_rows(kfold, f).test_rows
+        assert len(test) == len(hold_out.test_rows)
+        shared = np.intersect1d(test, hold_out.test_rows).size / len(test)
+        assert shared < 0.35  # about 0.2 for independent draws
