@@ -77,6 +77,7 @@ class GlobalMean(RatingBaseline):
     """Predicts the mean train rating for every pair."""
 
     name: ClassVar[str] = "baseline.GlobalMean"
+    stochastic: ClassVar[bool] = False  # no random step: the seed changes nothing
     ranks: ClassVar[bool] = False  # every item ties: a ranking would only show tie-breaking
 
     def __init__(self, seed: int = 0, threads: int = 1) -> None:
@@ -87,6 +88,7 @@ class UserMean(RatingBaseline):
     """Predicts the user's mean train rating (global mean for users without train rows)."""
 
     name: ClassVar[str] = "baseline.UserMean"
+    stochastic: ClassVar[bool] = False  # no random step: the seed changes nothing
     ranks: ClassVar[bool] = False  # constant over a user's items
 
     def __init__(self, seed: int = 0, threads: int = 1) -> None:
@@ -102,6 +104,7 @@ class ItemMean(RatingBaseline):
     """Predicts the item's mean train rating (global mean for items without train rows)."""
 
     name: ClassVar[str] = "baseline.ItemMean"
+    stochastic: ClassVar[bool] = False  # no random step: the seed changes nothing
     scores_cold_users: ClassVar[bool] = True  # a cold user still gets the item ranking
 
     def __init__(self, seed: int = 0, threads: int = 1) -> None:
@@ -122,6 +125,7 @@ class Bias(RatingBaseline):
     """
 
     name: ClassVar[str] = "baseline.Bias"
+    stochastic: ClassVar[bool] = False  # no random step: the seed changes nothing
     scores_cold_users: ClassVar[bool] = True  # mu + b_i
     search_space: ClassVar[dict[str, list[Any]]] = {
         "reg_user": [5.0, 15.0, 25.0],
@@ -171,6 +175,7 @@ class Popularity(Adapter):
     """Ranks items by their number of train ratings; predicts no ratings."""
 
     name: ClassVar[str] = "baseline.Popularity"
+    stochastic: ClassVar[bool] = False  # no random step: the seed changes nothing
     library: ClassVar[str] = "recbench"
     predicts_ratings: ClassVar[bool] = False
     ranks: ClassVar[bool] = True
@@ -224,6 +229,7 @@ class Content(Adapter):
     """
 
     name: ClassVar[str] = "baseline.Content"
+    stochastic: ClassVar[bool] = False  # no random step: the seed changes nothing
     library: ClassVar[str] = "recbench"
     predicts_ratings: ClassVar[bool] = False
     ranks: ClassVar[bool] = True

@@ -212,6 +212,7 @@ class LMF(_FactorAdapter):
 
 class _NeighboursAdapter(_ImplicitAdapter):
     """Item-item K nearest neighbours: score(u, j) = sum_i x_ui * similarity(i, j)."""
+    stochastic: ClassVar[bool] = False  # exact neighbourhoods: nothing random
 
     scores_cold_users: ClassVar[bool] = False
     search_space: ClassVar[dict[str, list[Any]]] = {"K": [20, 50, 100, 200]}

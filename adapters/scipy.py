@@ -53,6 +53,9 @@ def _damped_mean(sums: np.ndarray, counts: np.ndarray, shrinkage: float) -> np.n
 
 class PureSVD(Adapter):
     name = "scipy.PureSVD"
+    #: the seed only picks ARPACK's start vector; the truncated SVD it converges to is
+    #: unique up to signs, which cancel in the scores
+    stochastic: ClassVar[bool] = False
     library = "scipy"
     predicts_ratings = False
     ranks = True
@@ -99,6 +102,9 @@ class PureSVD(Adapter):
 
 class SVD(Adapter):
     name = "scipy.SVD"
+    #: the seed only picks ARPACK's start vector; the truncated SVD it converges to is
+    #: unique up to signs, which cancel in the scores
+    stochastic: ClassVar[bool] = False
     library = "scipy"
     predicts_ratings = True
     ranks = True

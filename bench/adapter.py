@@ -37,6 +37,12 @@ class Adapter:
     ranks: ClassVar[bool] = True
     #: reads ``TrainSet.item_features`` / ``user_features``
     uses_side_features: ClassVar[bool] = False
+    #: ``predict`` / ``score`` are recbench's own vectorised code, equal to the library's
+    #: ``predict`` (whose per-pair loop is far slower); the leaderboard marks those timings
+    scored_by_harness: ClassVar[bool] = False
+    #: results depend on ``seed`` (random initialisation or sampling): a suite runs such a
+    #: model for every seed of a run, a model whose results cannot depend on it once
+    stochastic: ClassVar[bool] = True
     #: can score a user / item with no train rows by something better than a constant
     scores_cold_users: ClassVar[bool] = False
     scores_cold_items: ClassVar[bool] = False

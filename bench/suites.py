@@ -9,7 +9,8 @@ A suite file holds ``description``, optional ``include = ["other suite", ...]``,
     adapters = ["surprise.*", "baseline.Bias"]   # fnmatch patterns over available adapters
     exclude = ["surprise.SVDpp"]                 # optional
     metrics = { ks = [10], threshold = 4.0 }     # threshold = "none": every test item relevant
-    seeds = [0]                                  # optional, model seeds
+    seeds = [0, 1, 2]                            # optional, model seeds (default [0]);
+                                                 # models with ``stochastic = False`` run once
     threads = [1, 2]                             # optional, overrides the suite's threads
     params = { "surprise.SVD" = { n_factors = 50 } }        # optional fixed parameters
     grid = { "recbench.ALS" = { factors = [8, 16, 32] } }   # optional sweeps (product)
@@ -148,10 +149,13 @@ def _combos(suite: Suite, datasets: list[str] | None, adapters: list[str] | None
         if adapters:
             names = [a for a in names if any(fnmatch.fnmatch(a, p) for p in adapters)]
         metrics = threshold_option(run.get("metrics", {}))
-        for dataset, split, adapter, seed in itertools.product(
-            datasets or run["datasets"], run["splits"], names, run.get("seeds", [0])
+        seeds = run.get("seeds", [0])
+        for dataset, split, adapter in itertools.product(
+            datasets or run["datasets"], run["splits"], names
         ):
-            yield run, dataset, SplitSpec.from_dict(split), adapter, seed, metrics
+            # a model the seed cannot change runs once: more seeds would be copies
+            for seed in seeds if registry.get(adapter).stochastic else seeds[:1]:
+                yield run, dataset, SplitSpec.from_dict(split), adapter, seed, metrics
 
 
 def expand(
@@ -192,9 +196,11 @@ def expand(
                 time_limit=time_limit or run.get("time_limit", 900.0),
             )
             if tuned is not None:
-                key = tune_key(dataset, split.to_dict(), adapter, seed)
-                if "tune" in run and key in tuned:
-                    for fold in split.folds:
+                # Nested: each fold's tuned row uses the setting chosen on a validation slice
+                # of that fold's own train rows (another fold's choice saw this fold's test).
+                for fold in split.folds:
+                    key = tune_key(dataset, split.to_dict(), adapter, seed, fold)
+                    if "tune" in run and key in tuned:
                         add(TrialSpec(fold=fold, params=tuned[key], label="tuned", **common))
                 continue
             for params in param_sets(run, adapter):
@@ -204,27 +210,29 @@ def expand(
             tune = TuneSpec.from_dict(run["tune"])
             fixed = dict(run.get("params", {}).get(adapter, {}))
             for params in candidates(registry.get(adapter), fixed, tune):
-                add(TrialSpec(fold=0, params=params, label="validation", stage="validation",
-                              **common))
+                for fold in split.folds:
+                    add(TrialSpec(fold=fold, params=params, label="validation",
+                                  stage="validation", **common))  # fmt: skip
     return specs
 
 
-def tune_key(dataset: str, split: dict, adapter: str, seed: int) -> tuple:
-    return (dataset, json.dumps(split, sort_keys=True), adapter, seed)
+def tune_key(dataset: str, split: dict, adapter: str, seed: int, fold: int) -> tuple:
+    """What one tuning choice is made for: a fold of a split (each fold tunes on its own)."""
+    return (dataset, json.dumps(split, sort_keys=True), adapter, seed, fold)
 
 
 def tuned_params(suite: Suite, records: dict[str, dict]) -> tuple[dict[tuple, dict], list[dict]]:
-    """Best validation parameters per (dataset, split, adapter, seed) and a summary table."""
+    """Best validation parameters per (dataset, split, adapter, seed, fold) and a summary."""
     metric_of = {}
     for run, dataset, split, adapter, seed, _ in _combos(suite, None, None):
         if "tune" in run:
-            metric_of[tune_key(dataset, split.to_dict(), adapter, seed)] = TuneSpec.from_dict(
-                run["tune"]
-            ).metric
+            for fold in split.folds:
+                key = tune_key(dataset, split.to_dict(), adapter, seed, fold)
+                metric_of[key] = TuneSpec.from_dict(run["tune"]).metric
     groups: dict[tuple, list[dict]] = {}
     for rec in records.values():
         if rec.get("stage") == "validation":
-            key = tune_key(rec["dataset"], rec["split"], rec["adapter"], rec["seed"])
+            key = tune_key(rec["dataset"], rec["split"], rec["adapter"], rec["seed"], rec["fold"])
             groups.setdefault(key, []).append(rec)
     chosen: dict[tuple, dict] = {}
     summary: list[dict] = []
@@ -240,6 +248,7 @@ def tuned_params(suite: Suite, records: dict[str, dict]) -> tuple[dict[tuple, di
             "split": json.loads(key[1]),
             "adapter": key[2],
             "seed": key[3],
+            "fold": key[4],
             "metric": metric_of[key],
             "validation_score": winner["metrics"][metric_of[key]],
             "params": winner["params"],

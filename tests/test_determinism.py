@@ -26,3 +26,30 @@ def test_repeated_trials_give_identical_metrics(ml100k, adapter, threads):
     assert first["status"] == second["status"] == "ok", first["error"]
     assert first["metrics"] == second["metrics"]
     assert first["split_fingerprint"] == second["split_fingerprint"]
+
+
+SMALL = "synthetic:users=120,items=80,ratings=2400,seed=4"
+
+
+def _all_adapters() -> list[str]:
+    from bench import registry
+
+    return registry.available()
+
+
+@pytest.mark.parametrize("adapter", _all_adapters())
+def test_one_thread_runs_repeat_and_seed_free_models_ignore_the_seed(adapter):
+    # Published suites run at one thread so that every model is repeatable for its seed;
+    # a model declared ``stochastic = False`` runs once per suite, so its seed must not
+    # matter at all.
+    from bench import registry
+
+    def metrics(seed: int) -> dict:
+        record, _ = run_trial(TrialSpec(SMALL, SPLIT, 0, adapter, {}, seed=seed), None)
+        assert record["status"] == "ok", record["error"]
+        return record["metrics"]
+
+    first = metrics(0)
+    assert metrics(0) == first
+    if not registry.get(adapter).stochastic:
+        assert metrics(1) == first
