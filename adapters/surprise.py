@@ -147,6 +147,7 @@ class SurpriseAdapter(Adapter):
     library: ClassVar[str] = "scikit-surprise"
     predicts_ratings: ClassVar[bool] = True
     ranks: ClassVar[bool] = True
+    scored_by_harness: ClassVar[bool] = True  # vectorised estimate_pairs, not algo.predict
 
     #: For seeded algorithms whose keyword arguments are exactly this adapter's own
     #: parameters (minus the harness's): the Surprise class, built by ``make_algo``.
@@ -421,6 +422,7 @@ class BaselineOnly(SurpriseAdapter):
     """Surprise BaselineOnly: mu + b_u + b_i (ALS or SGD)."""
 
     name: ClassVar[str] = "surprise.BaselineOnly"
+    stochastic: ClassVar[bool] = False  # no random step: the seed changes nothing
     scores_cold_users: ClassVar[bool] = True  # mu + b_i
     search_space: ClassVar[dict[str, list[Any]]] = {
         "bsl_reg_u": [5.0, 15.0, 25.0],
@@ -572,6 +574,7 @@ class SlopeOne(SurpriseAdapter):
     """
 
     name: ClassVar[str] = "surprise.SlopeOne"
+    stochastic: ClassVar[bool] = False  # no random step: the seed changes nothing
     search_space: ClassVar[dict[str, list[Any]]] = {}
 
     def __init__(self, clip: bool = True, seed: int = 0, threads: int = 1) -> None:
@@ -643,6 +646,7 @@ class SlopeOne(SurpriseAdapter):
 
 class KNNAdapter(SurpriseAdapter):
     """Shared k-NN plumbing; subclasses say how to normalise ratings."""
+    stochastic: ClassVar[bool] = False  # exact neighbourhoods: nothing random
 
     algo_class: ClassVar[type] = surprise.KNNBasic
     #: KNNBasic has no estimate without neighbours (global mean); the others keep the base

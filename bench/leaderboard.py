@@ -1,16 +1,30 @@
 """Markdown leaderboard built from stored records only (never from live objects).
 
-One table per (dataset, split, metric options); one row per (adapter, parameters label).
-Each cell is the mean over folds +- the 95% interval half-width: Student-t over folds when
-there are several, otherwise the interval over users (ranking) or ratings (RMSE / MAE)
-stored in the record.  A metric a model does not produce is left blank, never zero.
+One table per (dataset, split, metric options); one row per (adapter, parameters label,
+threads, cold path): a row pools every record of that model over folds AND model seeds.
+Each cell is the mean of the row's records +- the 95% interval half-width:
+
+* one seed (today's suites): Student-t over folds when there are several, otherwise the
+  interval over users (ranking) or ratings (RMSE / MAE) stored in the record;
+* several seeds: the mean over every (seed, fold) record, +- the Student-t half-width over
+  the per-seed means (each seed's mean over its folds), so the interval is seed-to-seed
+  variation; the table then has a ``seeds`` column.
+
+A metric a model does not produce is left blank, never zero.  Marks: ``SIDE_MARK`` after
+the model name when the adapter reads side information (``Adapter.uses_side_features``);
+bold = best of the column, italic = best among pure collaborative rows when that differs;
+``significance.MARKER`` = not significantly different from the best; ``HARNESS_MARK`` on
+the predict / rank times of adapters whose scoring is recbench's vectorised code
+(``Adapter.scored_by_harness``).  Adapter classes are looked up by name in
+``bench.registry``; a name no longer registered is shown as pure collaborative filtering
+and named in a note under its table.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -34,6 +48,60 @@ TIME_COLUMNS = {
     "predict_seconds": "predict s",
     "recommend_seconds": "rank s",
 }
+#: After the model name of a row whose adapter reads side information (genres, demographics).
+SIDE_MARK = " ◆"
+#: After the predict / rank times of adapters scored by recbench's vectorised code.
+HARNESS_MARK = " ‡"
+HARNESS_COLUMNS = ("predict_seconds", "recommend_seconds")
+
+#: Which published figures a table's protocol is comparable with: (split fields, metric
+#: options, text).  A field matches when the record's value is one of the allowed values
+#: (None = absent).  Adding a protocol is one entry.
+PROTOCOL_NOTES: list[tuple[dict[str, tuple], dict[str, tuple], str]] = [
+    (
+        {"method": ("stratified",), "test_fraction": (0.25,), "train_fraction": (None,)},
+        {"threshold": (None,), "candidates": (None, "all")},
+        "Per-user stratified 75/25 split (as Microsoft Recommenders' "
+        "`python_stratified_split` with `filter_by='user'`); their published table's SVD "
+        "(0.096 NDCG@10) used an item-stratified split with 150 factors and their MAP divides "
+        "by #relevant: comparable to their ranking figures for implicit-feedback models only, "
+        "not to their SVD or MAP.",
+    ),
+    (
+        {"method": ("random",), "test_fraction": (0.2,), "train_fraction": (None,)},
+        {"threshold": (4,), "candidates": (None, "all")},
+        "Random 80/20 hold-out, relevant = rating >= 4, full-catalogue ranking: the protocol "
+        "of Cornac's README figures (their seed 123 split differs).",
+    ),
+    (
+        {"method": ("kfold",), "n_folds": (5,), "train_fraction": (None,)},
+        {"candidates": (None, "all")},
+        "5 random folds of one permutation (Surprise's KFold rule, not its random stream): "
+        "comparable to Surprise's README RMSE/MAE table.",
+    ),
+]
+
+
+def protocol_note(split: dict, options: dict) -> str | None:
+    """The published figures a table is comparable with (``PROTOCOL_NOTES``), or None."""
+    for want_split, want_options, text in PROTOCOL_NOTES:
+        if all(split.get(k) in allowed for k, allowed in want_split.items()) and all(
+            options.get(k) in allowed for k, allowed in want_options.items()
+        ):
+            return text
+    return None
+
+
+def adapter_flag(name: str, attr: str) -> bool | None:
+    """Class attribute ``attr`` of the adapter registered as ``name``; None when unknown
+    (no longer registered, or its library is not installed here)."""
+    from bench import registry  # imports the adapter modules: only when a report is built
+
+    try:
+        cls = registry.get(name)
+    except Exception:  # noqa: BLE001 - an unknown adapter must not break the report
+        return None
+    return bool(getattr(cls, attr, False))
 
 
 def table_key(rec: dict) -> tuple:
@@ -118,13 +186,27 @@ def header_name(col: str) -> str:
     return col.upper()
 
 
+def n_seeds(recs: list[dict]) -> int:
+    """Distinct model seeds among a row's records (a record without one counts as one)."""
+    return len({r.get("seed") for r in recs})
+
+
 def aggregate(recs: list[dict], col: str, timing: bool = False) -> tuple[float, float]:
+    """Mean and 95% half-width of ``col`` over a row's records (see the module docstring):
+    over seeds when the records come from several seeds, else over folds / users."""
     values = [r.get(col) if timing else (r.get("metrics") or {}).get(col) for r in recs]
-    vals = np.array([v for v in values if v is not None], dtype=np.float64)
+    present = [(r.get("seed"), v) for r, v in zip(recs, values, strict=True) if v is not None]
+    vals = np.array([v for _, v in present], dtype=np.float64)
     if vals.size == 0:
         return math.nan, math.nan
     if timing:
         return float(vals.mean()), math.nan
+    by_seed: dict = defaultdict(list)
+    for s, v in present:
+        by_seed[s].append(v)
+    if len(by_seed) > 1:  # the interval is over the per-seed means (each over its folds)
+        _, half = t_interval(np.array([np.mean(v) for v in by_seed.values()]))
+        return float(vals.mean()), half
     if vals.size == 1:
         half = (recs[0].get("intervals") or {}).get(col)
         return float(vals[0]), math.nan if half is None else float(half)
@@ -138,6 +220,10 @@ def fmt(mean: float, half: float, digits: int) -> str:
     return s if math.isnan(half) else f"{s} ± {half:.{digits}f}"
 
 
+def _thread_text(n: int | None) -> str:
+    return "unknown" if n is None else f"{n} thread" + ("" if n == 1 else "s")
+
+
 def render_table(recs: list[dict], results_dirs: list | None = None) -> list[str]:
     ok = [r for r in recs if r["status"] == "ok"]
     cols = columns_for(ok)
@@ -149,12 +235,30 @@ def render_table(recs: list[dict], results_dirs: list | None = None) -> list[str
     for key, rs in rows.items():
         cells[key] = {c: aggregate(rs, c) for c in cols}
         cells[key].update({t: aggregate(rs, t, timing=True) for t in TIME_COLUMNS})
-    best: dict[str, float] = {}
-    for c in [*cols, *TIME_COLUMNS]:
-        vals = [cells[k][c][0] for k in cells if not math.isnan(cells[k][c][0])]
-        if vals:
-            best[c] = min(vals) if lower_is_better(c) else max(vals)
-    head = ["model", "params", *map(header_name, cols), *TIME_COLUMNS.values(), "folds"]
+    side = {key: adapter_flag(key[0], "uses_side_features") for key in cells}
+    by_harness = {key: adapter_flag(key[0], "scored_by_harness") for key in cells}
+    seeds = {key: n_seeds(rs) for key, rs in rows.items()}
+    multi_seed = any(n > 1 for n in seeds.values())
+
+    def best_of(keys: list[tuple]) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for c in [*cols, *TIME_COLUMNS]:
+            vals = [cells[k][c][0] for k in keys if not math.isnan(cells[k][c][0])]
+            if vals:
+                out[c] = min(vals) if lower_is_better(c) else max(vals)
+        return out
+
+    best = best_of(list(cells))
+    # Best among pure collaborative rows (an unknown adapter counts as pure CF, see notes).
+    cf_best = best_of([k for k in cells if not side[k]]) if any(side.values()) else best
+    # Thread counts: "fit s" when all at one thread; the count in the header when uniform.
+    thread_rows = Counter(key[3] for key in cells)
+    fit_head = TIME_COLUMNS["fit_seconds"]
+    if len(thread_rows) == 1 and (only := next(iter(thread_rows))) not in (None, 1):
+        fit_head += f" ({_thread_text(only)})"
+    time_heads = [fit_head if t == "fit_seconds" else h for t, h in TIME_COLUMNS.items()]
+    head = ["model", "params", *map(header_name, cols), *time_heads]
+    head += ["seeds", "folds"] if multi_seed else ["folds"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     # Rank by RMSE where most rows predict ratings (the Surprise table), else by NDCG.
     n_rmse = sum(not math.isnan(cells[k].get("rmse", (math.nan,))[0]) for k in cells)
@@ -179,6 +283,8 @@ def render_table(recs: list[dict], results_dirs: list | None = None) -> list[str
     for key in sorted(cells, key=order):
         adapter, cold_path = key[0], key[4]
         model = f"`{adapter}`" + (f" ({cold_path.replace('_', '-')})" if cold_path else "")
+        if side[key]:
+            model += SIDE_MARK
         row = [model, labels[key]]
         for c in [*cols, *TIME_COLUMNS]:
             mean, half = cells[key][c]
@@ -186,13 +292,37 @@ def render_table(recs: list[dict], results_dirs: list | None = None) -> list[str
             text = fmt(mean, half, digits)
             if text and c in best and mean == best[c]:
                 text = f"**{text}**"
+            elif text and c in cf_best and mean == cf_best[c]:
+                text = f"*{text}*"  # best among pure collaborative rows
             if text and c == sort_col:  # significance mark
                 text += significance.marker(marks.get(key))
+            if text and c in HARNESS_COLUMNS and by_harness[key]:
+                text += HARNESS_MARK
             row.append(text)
-        row.append(f"{len(rows[key])}/{n_folds}" if n_folds > 1 else str(len(rows[key])))
+        if multi_seed:
+            row.append(str(seeds[key]))
+        # several seeds: folds counted once per fold, not once per (seed, fold) record
+        n_row = len(rows[key]) if seeds[key] == 1 else len({r["fold"] for r in rows[key]})
+        row.append(f"{n_row}/{n_folds}" if n_folds > 1 else str(n_row))
         lines.append("| " + " | ".join(row) + " |")
     if not cells:
         lines = []
+    if len(thread_rows) > 1:
+        parts = []
+        for n, count in sorted(thread_rows.items(), key=lambda x: (x[0] is None, x[0] or 0)):
+            names = sorted({k[0] for k in cells if k[3] == n})
+            who = ", ".join(f"`{a}`" for a in names) if len(names) <= 4 else f"{count} rows"
+            parts.append(f"{_thread_text(n)} ({who})")
+        lines.append(
+            f"\nfit times in this table come from different thread counts: {'; '.join(parts)}. "
+            "Compare fit times only between rows at the same count."
+        )
+    unknown = sorted({k[0] for k in cells if side[k] is None})
+    if unknown:
+        lines.append(
+            f"\nSide information unknown for {', '.join(f'`{a}`' for a in unknown)} (adapter "
+            "not registered here): shown without the mark and counted as pure collaborative."
+        )
     bad = [r for r in recs if r["status"] not in ("ok", "skipped")]
     for r in sorted(bad, key=lambda r: (r["adapter"], r["fold"])):
         err = str(r.get("error") or "").splitlines()[0][:200] if r.get("error") else ""
@@ -204,6 +334,29 @@ def render_table(recs: list[dict], results_dirs: list | None = None) -> list[str
     for reason, n in sorted(skipped.items()):
         lines.append(f"\n{n} trial(s) skipped: {reason}.")
     return lines
+
+
+def commit_summary(records: list[dict]) -> str:
+    """Every distinct ``env.git_commit`` with its number of records, most records first."""
+    commits = Counter(
+        (r["env"].get("git_commit") or "unknown") for r in records if r.get("env")
+    )
+    if not commits:
+        return ""
+    listed = ", ".join(
+        f"{c} ({n} record{'s' if n != 1 else ''})"
+        for c, n in sorted(commits.items(), key=lambda x: (-x[1], x[0]))
+    )
+    no_env = [r for r in records if not r.get("env")]
+    if no_env:
+        never_run = all(r.get("status") == "skipped" for r in no_env)
+        listed += f"; {len(no_env)} " + (
+            "skipped trial record(s) (never run, no environment)" if never_run
+            else "record(s) without environment"
+        )
+    if len(commits) == 1:
+        return f"- recbench commit: {listed}"
+    return f"- recbench commits: records come from {len(commits)} commits (mixed): {listed}"
 
 
 def env_summary(records: list[dict]) -> list[str]:
@@ -220,8 +373,79 @@ def env_summary(records: list[dict]) -> list[str]:
         f"- Hardware: {env.get('cpu')}, {env.get('cores')} cores, {env.get('memory_gb')} GiB",
         f"- Python {env.get('python')}; {vtext}",
         f"- Threads per trial: {', '.join(map(str, threads))} (BLAS, OpenMP and numba pinned)",
-        f"- recbench commit: {env.get('git_commit')}",
+        commit_summary(records),
     ]
+
+
+def candidate_counts(records: list[dict]) -> dict[str, str]:
+    """Tuning candidates per model: distinct parameter settings among its validation records
+    per (dataset, split, fold); a range when those differ."""
+    settings: dict[tuple, set[str]] = defaultdict(set)
+    for r in records:
+        if r.get("stage", "test") == "validation":
+            where = (r["adapter"], r.get("dataset"), json.dumps(r.get("split"), sort_keys=True),
+                     r.get("fold"))
+            settings[where].add(json.dumps(r.get("params"), sort_keys=True))
+    per_adapter: dict[str, list[int]] = defaultdict(list)
+    for where, params in settings.items():
+        per_adapter[where[0]].append(len(params))
+    return {
+        a: str(min(n)) if min(n) == max(n) else f"{min(n)}–{max(n)}"
+        for a, n in sorted(per_adapter.items())
+    }
+
+
+METRIC_DEFINITIONS = (
+    "Relevant items as each table heading says; Recall@K = hits in the top K / #relevant, "
+    "MAP@K = sum of precision at each hit in the top K / min(#relevant, K), NDCG@K with "
+    "binary gains, log2 discounts and an ideal list of min(#relevant, K) hits; each averaged "
+    "over test users with at least one relevant item."
+)
+DEFAULTS_TEXT = (
+    "`defaults` rows use each library's own defaults (recbench's in-house models: defaults "
+    "chosen on seeded synthetic data, never on a dataset that is scored)."
+)
+HARNESS_TEXT = (
+    f"{HARNESS_MARK.strip()} predictions and rankings computed by recbench's vectorised "
+    "scorer, equal to the library's own predict; the library's own predict loop is slower."
+)
+
+
+def legend(tested: list[dict]) -> list[str]:
+    """Paragraphs explaining the tables' cells and marks (``tested``: stage-test records)."""
+    threads = sorted({r.get("threads") for r in tested}, key=lambda n: (n is None, n or 0))
+    if threads == [1]:
+        thread_text = "All times at one thread."
+    else:
+        thread_text = (
+            f"Times at each trial's thread count ({', '.join(map(_thread_text, threads))}): "
+            "a table whose trials all ran at more than one thread names the count in its "
+            "`fit s` header; a table mixing thread counts says so under it."
+        )
+    out = [
+        "Cells are mean ± 95% interval (Student-t over folds; with one fold, over users for "
+        "ranking metrics and over test ratings for RMSE / MAE). A row run with several model "
+        "seeds (`seeds` column, when a table has one) pools every (seed, fold) record: the "
+        "cell is their mean and ± is over seeds (Student-t over the per-seed means, each "
+        "seed's mean over its folds). Ranking metrics rank every "
+        "item the user has not rated in train; ties broken in one fixed pseudo-random item "
+        f"order. {METRIC_DEFINITIONS} Best value per column in bold; blank = the model does "
+        "not produce that metric. Times are seconds per fold (fit excludes conversion into "
+        f"the library's format). {thread_text} Figures (quality vs fit time, ablations, cold "
+        "start) are listed at the end.",
+    ]
+    adapters = sorted({r["adapter"] for r in tested})
+    if any(adapter_flag(a, "uses_side_features") for a in adapters):
+        out += [
+            "",
+            f"{SIDE_MARK.strip()} after a model: it reads side information (item genres, user "
+            "demographics) besides the ratings; rows without it are pure collaborative "
+            "filtering. Bold = best of the whole table; *italic* = best among the pure "
+            "collaborative rows, shown where that is not the bold cell.",
+        ]
+    if any(adapter_flag(a, "scored_by_harness") for a in adapters):
+        out += ["", HARNESS_TEXT]
+    return out
 
 
 def render(
@@ -229,6 +453,12 @@ def render(
 ) -> str:
     date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     suites = sorted({r.get("suite", "") for r in records})
+    tables: dict[tuple, list[dict]] = defaultdict(list)
+    for r in records:
+        if r.get("stage", "test") == "validation":
+            continue  # tuning candidates: scored on validation, not on test
+        tables[table_key(r)].append(r)
+    tested = [r for rs in tables.values() for r in rs]
     lines = [
         "# recbench leaderboard",
         "",
@@ -238,29 +468,22 @@ def render(
         "",
         *env_summary(records),
         "",
-        "Cells are mean ± 95% interval (Student-t over folds; with one fold, over users for "
-        "ranking metrics and over test ratings for RMSE / MAE). Ranking metrics rank every "
-        "item the user has not rated in train; ties broken in one fixed pseudo-random item "
-        "order. Best value per column in bold; blank = the model does not produce that "
-        "metric. Times are seconds per fold (fit excludes conversion into the library's "
-        "format). Figures (quality vs fit time, ablations, cold start) are listed at the end.",
+        *legend(tested),
         "",
         significance.legend("the sort column (NDCG)"),  # significance marks
     ]
-    tables: dict[tuple, list[dict]] = defaultdict(list)
-    n_validation = 0
-    for r in records:
-        if r.get("stage", "test") == "validation":
-            n_validation += 1  # tuning candidates: scored on validation, not on test
-            continue
-        tables[table_key(r)].append(r)
-    if n_validation:
+    candidates = candidate_counts(records)
+    if candidates:
+        per_model = ", ".join(f"{a} {n}" for a, n in candidates.items())
         lines += [
             "",
-            f"Rows labelled `tuned` use the best of {n_validation} candidate settings scored on "
-            "a validation split carved from each fold's train rows (test rows never read); "
-            "`defaults` rows use each library's defaults.",
+            "Rows labelled `tuned` use the best of the model's candidate settings scored on a "
+            "validation split carved from each fold's train rows (test rows never read); "
+            f"candidate settings per model (per dataset, split and fold): {per_model}. "
+            + DEFAULTS_TEXT,
         ]
+    else:
+        lines += ["", DEFAULTS_TEXT]
     groups = sorted({k[0] for k in tables}, key=lambda g: (g != "quick", g.startswith("abl"), g))
     for group in groups:
         lines += ["", f"## Suite `{group}`"]
@@ -274,6 +497,9 @@ def render(
             if options.get("curve"):
                 extra += f" · {options['curve']} curve recorded per iteration (see figures)"
             lines += ["", f"### {title} · {relevance_text(options)}{extra}", ""]
+            note = protocol_note(first["split"], options)
+            if note:
+                lines += [f"> {note}", ""]
             lines += render_table(recs, significance.results_dirs(sources))  # significance
     if figures:
         lines += ["", "## Figures", "", "Generated from the same records by `bench report`:", ""]

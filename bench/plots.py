@@ -461,7 +461,11 @@ def metric_bars(
 
 def _interval_text(recs: list[dict], metric: str) -> str:
     """What the error bars are, as in the leaderboard (see ``leaderboard.aggregate``)."""
-    folds = max((len({r["fold"] for r in rs}) for rs in _rows(recs).values()), default=1)
+    rows = _rows(recs).values()
+    seeds = max((len({r.get("seed") for r in rs}) for rs in rows), default=1)
+    if seeds > 1:
+        return f"mean over up to {seeds} seeds ± 95% interval (Student-t over seeds)"
+    folds = max((len({r["fold"] for r in rs}) for rs in rows), default=1)
     if folds > 1:
         return f"mean over {folds} folds ± 95% interval (Student-t over folds)"
     over = "users" if "@" in metric else "test ratings"

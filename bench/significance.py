@@ -23,9 +23,26 @@ tests reject at 4-6% for a nominal 5%; with 30 users the bootstrap rejects at ab
 (the percentile bootstrap is anti-conservative for small samples), Wilcoxon at 5.5%: for
 tables of fewer than about 100 evaluated users prefer ``method="wilcoxon"``.
 
-The best model is the row with the best mean over folds, as the leaderboard's bold cell;
-ties go to the first row key.  A model that only ran some folds can be the best on those;
-its comparisons then use only the folds both sides have.
+Rows run with several model seeds (a leaderboard row pools its records over folds AND
+seeds; per-user values are stored per record): a comparison where the model or the best
+row has more than one seed uses a *two-level* bootstrap, whatever ``method`` says.  In
+each resample every such row draws its seeds with replacement (the best row's draw is
+shared by all comparisons of the resample) and its per-(fold, user) value is the average
+of the drawn seeds' values; then users are resampled as clusters, as above, with the same
+user draws for every comparison.  The observed difference averages every seed of each
+side; the p-value and interval are computed from the resampled differences as for
+``bootstrap``.  So a model whose seeds disagree is not declared different from the best
+because averaging its seeds shrinks the user-level noise: the seed-to-seed spread is in the
+resampling distribution.  Only folds run by every seed of both sides are compared (others
+are named in ``note``); with ``missing="zero"`` a user absent from one seed's file scores 0
+for that seed, with ``"drop"`` it is dropped unless present in every seed of both sides.
+With 2-3 seeds the seed level of the bootstrap is coarse (it cannot be more precise than
+the seeds are); such comparisons have ``method == "seed-bootstrap"`` and ``n_seeds``.
+Comparisons where both sides have one seed are exactly the one-level tests above.
+
+The best model is the row with the best mean over folds (and seeds), as the leaderboard's
+bold cell; ties go to the first row key.  A model that only ran some folds can be the best
+on those; its comparisons then use only the folds both sides have.
 
 p-values are Holm-corrected across the comparisons of one table; a model whose corrected
 p-value is not below ``alpha`` is "not significantly different from the best" and the
@@ -76,7 +93,7 @@ class SignificanceResult:
     metric: str
     best: RowKey  # row key (adapter, label, params json) of the table's best model
     is_best: bool
-    method: str  # "bootstrap", "wilcoxon", or "" when not tested
+    method: str  # "bootstrap", "wilcoxon", "seed-bootstrap" (several seeds), "" untested
     mean_diff: float = math.nan  # mean over paired observations of (model - best)
     ci_low: float = math.nan  # 95% interval of mean_diff
     ci_high: float = math.nan
@@ -88,6 +105,7 @@ class SignificanceResult:
     n_unpaired: int = 0  # (fold, user) observations present on one side only
     folds: tuple[int, ...] = ()  # folds compared
     note: str = ""
+    n_seeds: int = 1  # model seeds compared (> 1, or a multi-seed best: "seed-bootstrap")
 
     @property
     def tested(self) -> bool:
@@ -200,11 +218,29 @@ def _fold_values(
     return out
 
 
-def _fingerprints(recs: list[dict]) -> dict[int, tuple]:
-    """Per fold, what identifies its rows: dataset and split fingerprints (when recorded)."""
-    return {
-        int(r["fold"]): (r.get("dataset_fingerprint"), r.get("split_fingerprint")) for r in recs
-    }
+def _seed_values(
+    recs: list[dict], results_dir: Path | str | Sequence[Path | str], metric: str
+) -> dict[object, dict[int, tuple[np.ndarray, np.ndarray]]]:
+    """Per model seed (``record["seed"]``), ``_fold_values`` of that seed's records; seeds
+    without any per-user values are left out."""
+    by_seed: dict[object, list[dict]] = defaultdict(list)
+    for r in recs:
+        by_seed[r.get("seed")].append(r)
+    out = {}
+    for s in sorted(by_seed, key=lambda s: (s is None, str(s))):
+        vals = _fold_values(by_seed[s], results_dir, metric)
+        if vals:
+            out[s] = vals
+    return out
+
+
+def _fold_prints(recs: list[dict]) -> dict[int, set[tuple]]:
+    """Per fold, what identifies its rows in each record: dataset and split fingerprints
+    (when recorded); several records per fold when a row has several seeds."""
+    out: dict[int, set[tuple]] = defaultdict(set)
+    for r in recs:
+        out[int(r["fold"])].add((r.get("dataset_fingerprint"), r.get("split_fingerprint")))
+    return out
 
 
 def _same_rows(a: tuple, b: tuple) -> bool:
@@ -265,6 +301,142 @@ def _pair(
     return _Paired(diff_sum, count, n_pairs, n_unpaired, folds, "; ".join(notes))
 
 
+@dataclass
+class _SeedPaired:
+    """One comparison with several seeds on a side: per user and seed, the sums over the
+    compared folds of each seed's values (columns: the model's seeds, then the best's)."""
+
+    model_sums: np.ndarray  # (n_users, n_model_seeds)
+    best_sums: np.ndarray  # (n_users, n_best_seeds)
+    count: np.ndarray  # (n_users,) compared (fold, user) observations
+    n_pairs: int
+    n_unpaired: int
+    folds: tuple[int, ...]
+    note: str
+
+
+def _pair_seeds(
+    model: dict[object, dict[int, tuple[np.ndarray, np.ndarray]]],
+    best: dict[object, dict[int, tuple[np.ndarray, np.ndarray]]],
+    n_users: int,
+    missing: str,
+    unpairable: Sequence[int] = (),
+) -> _SeedPaired:
+    """Like ``_pair`` for sides with several seeds ({seed: {fold: (user index, values)}})."""
+    sides = [*model.values(), *best.values()]
+    n_model = len(model)
+    every = set.intersection(*(set(d) for d in sides))
+    some = set().union(*(set(d) for d in sides))
+    folds = tuple(sorted(every - set(unpairable)))
+    sums = np.zeros((n_users, len(sides)))
+    count = np.zeros(n_users)
+    n_pairs = n_unpaired = 0
+    for f in folds:
+        users = np.unique(np.concatenate([d[f][0] for d in sides]))
+        full = np.zeros((len(users), len(sides)))
+        present = np.ones(len(users), bool)
+        for j, d in enumerate(sides):
+            u, v = d[f]
+            pos = np.searchsorted(users, u)
+            full[pos, j] = v
+            present &= np.isin(users, u)
+        keep = present if missing == "drop" else np.ones(len(users), bool)
+        n_unpaired += int((~present).sum())
+        n_pairs += int(keep.sum())
+        sums[users[keep]] += full[keep]  # user indices are unique within a fold
+        count[users[keep]] += 1
+    notes = []
+    if unpairable:
+        notes.append(
+            f"fold(s) {', '.join(map(str, unpairable))} left out: dataset or split "
+            "fingerprint differs from the best model's"
+        )
+    if partial := sorted(some - every - set(unpairable)):
+        notes.append(
+            f"fold(s) {', '.join(map(str, partial))} left out: not run by every seed of "
+            "both models"
+        )
+    if n_unpaired:
+        how = "scored 0 for the seeds missing them" if missing == "zero" else "dropped"
+        notes.append(
+            f"{n_unpaired} (fold, user) observations not in every seed of both sides, {how}"
+        )
+    return _SeedPaired(
+        sums[:, :n_model], sums[:, n_model:], count, n_pairs, n_unpaired, folds,
+        "; ".join(notes),
+    )
+
+
+def _seed_weights(rng: np.random.Generator, n_resamples: int, n_seeds: int) -> np.ndarray:
+    """(n_resamples, n_seeds) weights: how often each seed is drawn (with replacement, as
+    many draws as seeds), divided by the number of seeds."""
+    draws = rng.integers(0, n_seeds, size=(n_resamples, n_seeds))
+    flat = (np.arange(n_resamples)[:, None] * n_seeds + draws).ravel()
+    counts = np.bincount(flat, minlength=n_resamples * n_seeds).reshape(n_resamples, n_seeds)
+    return counts / n_seeds
+
+
+def _p_and_interval(
+    stats: np.ndarray, observed: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Centred two-sided bootstrap p-value and 2.5% / 97.5% percentiles per column."""
+    extreme = np.abs(stats - observed) >= np.abs(observed)
+    valid = ~np.isnan(stats)
+    p = (1.0 + (extreme & valid).sum(axis=0)) / (1.0 + valid.sum(axis=0))
+    p = np.where(np.isnan(observed), np.nan, p)
+    with np.errstate(all="ignore"):
+        low, high = np.nanpercentile(stats, [2.5, 97.5], axis=0)
+    return p, low, high
+
+
+def bootstrap_seeds_mean_diff(
+    model_sums: Sequence[np.ndarray],
+    best_sums: Sequence[np.ndarray],
+    count: np.ndarray,
+    n_resamples: int,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Two-level (seeds, then users) bootstrap of mean differences, several comparisons.
+
+    For comparison j, ``model_sums[j]`` is (n_users, S_j): per user, the sum over the
+    compared folds of model seed s's values; ``best_sums[j]`` (n_users, S_best) the same for
+    the best model's seeds (the same seeds in every comparison), and ``count[:, j]`` the
+    number of compared (fold, user) observations.  Each resample draws every model's seeds
+    and the best's seeds with replacement (seed means weighted by draw counts), then users
+    with replacement (shared by all comparisons).  Returns observed mean difference (all
+    seeds averaged), two-sided centred p-value, 2.5% and 97.5% percentiles.
+    """
+    count = np.asarray(count, np.float64)
+    n_users, n_cmp = count.shape
+    total = count.sum(axis=0)
+    observed = np.full(n_cmp, np.nan)
+    for j in range(n_cmp):
+        if total[j] > 0:
+            diff = model_sums[j].mean(axis=1) - best_sums[j].mean(axis=1)
+            observed[j] = diff.sum() / total[j]
+    rng = np.random.default_rng(seed)
+    n_best = best_sums[0].shape[1] if n_cmp else 1
+    best_w = _seed_weights(rng, n_resamples, n_best)
+    model_w = [_seed_weights(rng, n_resamples, m.shape[1]) for m in model_sums]
+    block = max(1, _BLOCK_CELLS // max(n_users, 1))
+    stats = np.empty((n_resamples, n_cmp))
+    for lo in range(0, n_resamples, block):
+        b = min(block, n_resamples - lo)
+        draws = rng.integers(0, n_users, size=(b, n_users))
+        flat = (np.arange(b)[:, None] * n_users + draws).ravel()
+        counts = np.bincount(flat, minlength=b * n_users).reshape(b, n_users).astype(np.float64)
+        den = counts @ count
+        for j in range(n_cmp):
+            num = ((counts @ model_sums[j]) * model_w[j][lo : lo + b]).sum(axis=1) - (
+                (counts @ best_sums[j]) * best_w[lo : lo + b]
+            ).sum(axis=1)
+            stats[lo : lo + b, j] = np.divide(
+                num, den[:, j], out=np.full(b, np.nan), where=den[:, j] > 0
+            )
+    p, low, high = _p_and_interval(stats, observed)
+    return observed, p, low, high
+
+
 def bootstrap_mean_diff(
     diff_sum: np.ndarray, count: np.ndarray, n_resamples: int, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -291,12 +463,7 @@ def bootstrap_mean_diff(
         counts = np.bincount(flat, minlength=b * n_users).reshape(b, n_users).astype(np.float64)
         num, den = counts @ d, counts @ n
         stats[lo : lo + b] = np.divide(num, den, out=np.full_like(num, np.nan), where=den > 0)
-    extreme = np.abs(stats - observed) >= np.abs(observed)
-    valid = ~np.isnan(stats)
-    p = (1.0 + (extreme & valid).sum(axis=0)) / (1.0 + valid.sum(axis=0))
-    p = np.where(np.isnan(observed), np.nan, p)
-    with np.errstate(all="ignore"):
-        low, high = np.nanpercentile(stats, [2.5, 97.5], axis=0)
+    p, low, high = _p_and_interval(stats, observed)
     return observed, p, low, high
 
 
@@ -379,12 +546,12 @@ def mark_table(
     if best is None:
         return {}
     has_metric = [k for k in sorted(rows) if not math.isnan(_table_mean(rows[k], metric))]
-    best_values = _fold_values(rows[best], results_dir, metric)
+    best_seeds = _seed_values(rows[best], results_dir, metric)
 
     def untested(key: RowKey, note: str) -> SignificanceResult:
         return SignificanceResult(metric, best, key == best, "", alpha=alpha, note=note)
 
-    if not best_values:
+    if not best_seeds:
         why = (
             f"{metric} has no per-user values (per-rating errors are not stored)"
             if metric.split("@")[0] in ("rmse", "mae")
@@ -393,75 +560,117 @@ def mark_table(
         return {k: untested(k, why) for k in has_metric}
 
     others = [k for k in has_metric if k != best]
-    all_users = np.unique(np.concatenate([u for u, _ in best_values.values()]))
-    model_values = {k: _fold_values(rows[k], results_dir, metric) for k in others}
-    for vals in model_values.values():
-        for u, _ in vals.values():
-            all_users = np.union1d(all_users, u)
-    index = {f: (np.searchsorted(all_users, u), v) for f, (u, v) in best_values.items()}
-    best_prints = _fingerprints(rows[best])
-    paired: dict[RowKey, _Paired] = {}
+    model_seeds = {k: _seed_values(rows[k], results_dir, metric) for k in others}
+    all_users = np.unique(
+        np.concatenate([u for vals in best_seeds.values() for u, _ in vals.values()])
+    )
+    for seeds in model_seeds.values():
+        for vals in seeds.values():
+            for u, _ in vals.values():
+                all_users = np.union1d(all_users, u)
+
+    def indexed(vals: dict, skip: Sequence[int] = ()) -> dict:
+        return {
+            f: (np.searchsorted(all_users, u), v) for f, (u, v) in vals.items() if f not in skip
+        }
+
+    best_index = {s: indexed(vals) for s, vals in best_seeds.items()}
+    best_prints = _fold_prints(rows[best])
+    paired: dict[RowKey, _Paired] = {}  # one seed on both sides: the one-level tests
+    seed_paired: dict[RowKey, _SeedPaired] = {}  # several seeds on a side: two-level
     out: dict[RowKey, SignificanceResult] = {}
     for k in others:
-        vals = model_values[k]
-        if not vals:
+        seeds = model_seeds[k]
+        if not seeds:
             out[k] = untested(k, f"no per-user values of {metric} stored for this model")
             continue
         # Users of different train / test rows are not pairs: such folds are left out.
-        prints = _fingerprints(rows[k])
+        prints = _fold_prints(rows[k])
         other_rows = sorted(
-            f for f in vals if f in best_prints and not _same_rows(prints[f], best_prints[f])
+            f for f in {f for vals in seeds.values() for f in vals}
+            if f in best_prints
+            and not all(_same_rows(a, b) for a in prints[f] for b in best_prints[f])
         )
-        mine = {
-            f: (np.searchsorted(all_users, u), v)
-            for f, (u, v) in vals.items()
-            if f not in other_rows
-        }
-        p = _pair(mine, index, len(all_users), missing, other_rows)
-        if p.n_pairs == 0:
-            out[k] = untested(k, "no (fold, user) observations shared with the best model")
-            continue
-        paired[k] = p
+        if len(seeds) == 1 and len(best_index) == 1:
+            mine = indexed(next(iter(seeds.values())), other_rows)
+            p = _pair(mine, next(iter(best_index.values())), len(all_users), missing,
+                      other_rows)
+            if p.n_pairs == 0:
+                out[k] = untested(k, "no (fold, user) observations shared with the best model")
+                continue
+            paired[k] = p
+        else:
+            mine_seeds = {s: indexed(vals, other_rows) for s, vals in seeds.items()}
+            sp = _pair_seeds(mine_seeds, best_index, len(all_users), missing, other_rows)
+            if sp.n_pairs == 0:
+                out[k] = untested(
+                    k, "no (fold, user) observations shared by every seed of both models"
+                )
+                continue
+            seed_paired[k] = sp
 
+    # The smallest bootstrap p-value is 1/(B+1); keep it well below alpha / m so a clear
+    # difference survives Holm in a table of m comparisons.
+    n_cmp = len(paired) + len(seed_paired)
+    b = max(n_resamples, math.ceil(4 * n_cmp / alpha))
+    tests: dict[RowKey, tuple[float, float, float, float]] = {}
     keys = list(paired)
     if keys:
         diff_sum = np.stack([paired[k].diff_sum for k in keys], axis=1)
         count = np.stack([paired[k].count for k in keys], axis=1)
-        # The smallest bootstrap p-value is 1/(B+1); keep it well below alpha / m so a
-        # clear difference survives Holm in a table of m comparisons.
-        b = max(n_resamples, math.ceil(4 * len(keys) / alpha))
         observed, p_raw, low, high = paired_test(diff_sum, count, method, b, seed)
-        p_adj = holm(p_raw)
-        for j, k in enumerate(keys):
-            pk = paired[k]
-            out[k] = SignificanceResult(
-                metric=metric,
-                best=best,
-                is_best=False,
-                method=method,
-                mean_diff=float(observed[j]),
-                ci_low=float(low[j]),
-                ci_high=float(high[j]),
-                p_value=float(p_raw[j]),
-                p_holm=float(p_adj[j]),
-                alpha=alpha,
-                n_users=int((pk.count > 0).sum()),
-                n_pairs=pk.n_pairs,
-                n_unpaired=pk.n_unpaired,
-                folds=pk.folds,
-                note=pk.note,
-            )
-    n_best = sum(len(u) for u, _ in best_values.values())
+        tests.update({k: (observed[j], p_raw[j], low[j], high[j]) for j, k in enumerate(keys)})
+    seed_keys = list(seed_paired)
+    if seed_keys:
+        observed, p_raw, low, high = bootstrap_seeds_mean_diff(
+            [seed_paired[k].model_sums for k in seed_keys],
+            [seed_paired[k].best_sums for k in seed_keys],
+            np.stack([seed_paired[k].count for k in seed_keys], axis=1),
+            b,
+            seed,
+        )
+        tests.update(
+            {k: (observed[j], p_raw[j], low[j], high[j]) for j, k in enumerate(seed_keys)}
+        )
+    all_keys = [*keys, *seed_keys]
+    p_adj = holm([tests[k][1] for k in all_keys])
+    for j, k in enumerate(all_keys):
+        pk = paired[k] if k in paired else seed_paired[k]
+        note = pk.note
+        if k in seed_paired and method != "bootstrap":
+            note = "; ".join(filter(None, [
+                note, f"two-level seed bootstrap instead of {method} (seeds vary)"
+            ]))
+        out[k] = SignificanceResult(
+            metric=metric,
+            best=best,
+            is_best=False,
+            method=method if k in paired else "seed-bootstrap",
+            mean_diff=float(tests[k][0]),
+            ci_low=float(tests[k][2]),
+            ci_high=float(tests[k][3]),
+            p_value=float(tests[k][1]),
+            p_holm=float(p_adj[j]),
+            alpha=alpha,
+            n_users=int((pk.count > 0).sum()),
+            n_pairs=pk.n_pairs,
+            n_unpaired=pk.n_unpaired,
+            folds=pk.folds,
+            note=note,
+            n_seeds=len(model_seeds[k]),
+        )
+    n_best = sum(len(u) for vals in best_seeds.values() for u, _ in vals.values())
     out[best] = SignificanceResult(
         metric,
         best,
         True,
-        method,
+        method if len(best_seeds) == 1 else "seed-bootstrap",
         mean_diff=0.0,
         alpha=alpha,
         n_users=int(len(all_users)),
         n_pairs=n_best,
-        folds=tuple(sorted(best_values)),
+        folds=tuple(sorted({f for vals in best_seeds.values() for f in vals})),
+        n_seeds=len(best_seeds),
     )
     return out
 
@@ -492,6 +701,9 @@ def legend(column: str, method: str = "bootstrap", alpha: float = ALPHA) -> str:
     return (
         f"{MARKER.strip()} in {column}: not significantly different from the table's best "
         f"model ({how}; pairs matched by fold and user; Holm-corrected across the table, "
-        f"alpha {alpha:g}). Ranking metrics only: per-rating errors for RMSE / MAE are not "
-        "stored."
+        f"alpha {alpha:g}). A row run with several seeds is compared by a two-level bootstrap: "
+        "each resample draws the row's seeds with replacement and averages their per-user "
+        "values, then resamples users, so seed-to-seed variation counts and a model is not "
+        "called different from the best just because averaging seeds narrows the user-level "
+        "noise. Ranking metrics only: per-rating errors for RMSE / MAE are not stored."
     )

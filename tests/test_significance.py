@@ -31,10 +31,14 @@ def write_trial(
     split: dict | None = None,
     metric: str = "ndcg@10",
     extra_metrics: dict | None = None,
+    seed: int | None = None,
 ) -> dict:
-    """Store one trial record (and its per-user file unless ``values`` is None)."""
+    """Store one trial record (and its per-user file unless ``values`` is None); ``seed``
+    (the model's) is recorded only when given."""
     split = split or SPLIT
     identity = f"{adapter}|{fold}|{json.dumps(split, sort_keys=True)}"
+    if seed is not None:
+        identity += f"|seed={seed}"
     trial_id = f"{zlib.crc32(identity.encode()):08x}"
     metrics = dict(extra_metrics or {})
     per_user_file = None
@@ -59,6 +63,8 @@ def write_trial(
         "fit_seconds": 0.1,
         "per_user_file": per_user_file,
     }
+    if seed is not None:
+        record["seed"] = seed
     store.append(store.run_file(results, "sig"), record)
     return record
 
@@ -270,3 +276,77 @@ def test_folds_scored_on_different_rows_are_not_paired(tmp_path):
     assert res.folds == (0,) and res.n_pairs == 100
     assert "fold(s) 1 left out: dataset or split fingerprint differs" in res.note
     assert "missing for this model" not in res.note
+
+
+def test_seeds_that_disagree_are_not_a_significant_difference(tmp_path):
+    # lib.Seeds ran with two seeds: one as good as lib.Best, one much worse.  Averaged over
+    # the seeds it is 0.05 below lib.Best for every user, which a bootstrap over users alone
+    # calls highly significant; the seed-level resampling must not.
+    rng = np.random.default_rng(11)
+    a = ndcg_like(rng, 400)
+    write_trial(tmp_path, "lib.Best", a + 0.05, seed=0)
+    seeds = {0: a + 0.06 + rng.normal(0, 0.05, a.size), 1: a - 0.06 + rng.normal(0, 0.05, a.size)}
+    for s, values in seeds.items():
+        write_trial(tmp_path, "lib.Seeds", values, seed=s)
+
+    res = marks(tmp_path)
+    assert res["lib.Best"].is_best
+    two = res["lib.Seeds"]
+    assert two.method == "seed-bootstrap" and two.n_seeds == 2
+    assert two.mean_diff == pytest.approx(np.mean((seeds[0] + seeds[1]) / 2 - (a + 0.05)))
+    assert two.tied_with_best, two
+    assert two.ci_low < -0.1 and two.ci_high > 0.0  # the interval spans both seeds
+    # What a test over users only would have said about the seed-averaged values:
+    pooled = ((seeds[0] + seeds[1]) / 2 - (a + 0.05))[:, None]
+    _, p_users, _, _ = significance.paired_test(pooled, np.ones_like(pooled))
+    assert p_users[0] < 0.001
+    # The leaderboard row carries the "not different" mark.
+    table = leaderboard.render_table(store.load([tmp_path]), [tmp_path])
+    row = next(line for line in table if "`lib.Seeds`" in line)
+    assert significance.MARKER in row and "| 2 |" in row  # seeds column
+
+
+def test_a_model_is_not_worse_than_a_best_that_has_one_lucky_seed(tmp_path):
+    # lib.Lucky is the table's best only because one of its two seeds is very good.
+    rng = np.random.default_rng(12)
+    a = ndcg_like(rng, 400)
+    write_trial(tmp_path, "lib.Single", a, seed=0)
+    write_trial(tmp_path, "lib.Lucky", a + 0.15 + rng.normal(0, 0.05, a.size), seed=0)
+    write_trial(tmp_path, "lib.Lucky", a - 0.05 + rng.normal(0, 0.05, a.size), seed=1)
+    res = marks(tmp_path)
+    assert res["lib.Lucky"].is_best and res["lib.Lucky"].n_seeds == 2
+    single = res["lib.Single"]
+    assert single.method == "seed-bootstrap" and single.n_seeds == 1
+    assert single.mean_diff == pytest.approx(-0.05, abs=0.01)
+    assert single.tied_with_best, single
+
+
+def test_seeds_that_agree_keep_a_clear_difference_significant(tmp_path):
+    rng = np.random.default_rng(13)
+    split = {"method": "kfold", "seed": 0, "n_folds": 2}
+    for fold in (0, 1):
+        a = ndcg_like(rng, 300)
+        write_trial(tmp_path, "lib.Best", a, fold, split=split, seed=0)
+        for s in (0, 1, 2):
+            noisy = a - 0.05 + rng.normal(0, 0.02, a.size)
+            write_trial(tmp_path, "lib.Worse", noisy, fold, split=split, seed=s)
+    for method in significance.METHODS:  # several seeds: two-level bootstrap either way
+        worse = marks(tmp_path, method=method)["lib.Worse"]
+        assert worse.method == "seed-bootstrap" and worse.n_seeds == 3
+        assert worse.folds == (0, 1) and worse.n_pairs == 600 and worse.n_users == 300
+        assert worse.different and worse.ci_high < 0
+        assert worse.mean_diff == pytest.approx(-0.05, abs=0.005)
+
+
+def test_a_fold_missing_for_one_seed_is_left_out_and_named(tmp_path):
+    rng = np.random.default_rng(14)
+    split = {"method": "kfold", "seed": 0, "n_folds": 2}
+    for fold in (0, 1):
+        a = ndcg_like(rng, 200)
+        write_trial(tmp_path, "lib.Best", a + 0.1, fold, split=split, seed=0)
+        write_trial(tmp_path, "lib.Model", a, fold, split=split, seed=0)
+        if fold == 0:  # seed 1 failed on fold 1
+            write_trial(tmp_path, "lib.Model", a, fold, split=split, seed=1)
+    model = marks(tmp_path)["lib.Model"]
+    assert model.folds == (0,) and model.n_pairs == 200
+    assert "fold(s) 1 left out: not run by every seed" in model.note
