@@ -8,7 +8,14 @@ import scipy.sparse as sp
 from recbench_adapters.recbench import ALS, GenreALS
 from recbench_adapters.recbench import ImplicitALS as ImplicitALSAdapter
 
-from bench.als import CSR, ExplicitALS, ImplicitALS, Interactions, validation_ndcg
+from bench.als import (
+    CSR,
+    ExplicitALS,
+    ImplicitALS,
+    Interactions,
+    thread_limit,
+    validation_ndcg,
+)
 from bench.data import Dataset, Features, Ratings, TrainSet
 from bench.kernels import als as kernels
 from bench.trial import TrialSpec, run_trial
@@ -173,6 +180,44 @@ def test_gathered_and_direct_rows_solve_the_same_system(gather_bytes: int) -> No
     np.testing.assert_allclose(cg[1], exact[1], rtol=1e-3, atol=1e-4)
 
 
+@pytest.mark.parametrize("gather_bytes", [kernels.GATHER_BYTES, 4 * 8 * 40])
+def test_cg_half_steps_are_bitwise_repeatable_at_any_thread_count(gather_bytes: int) -> None:
+    # A scratch buffer shared by two threads shows as repeated calls that disagree: run each
+    # kernel many times at 2 threads on rows of very different lengths (some too long for
+    # the small gather buffer) and require every result to equal the 1-thread one.
+    rng = np.random.default_rng(21)
+    n_users, n_items, k = 900, 400, 8
+    counts = np.minimum(rng.zipf(1.6, n_users) + 2, n_items)
+    users = np.repeat(np.arange(n_users), counts).astype(np.int32)
+    items = np.concatenate([rng.choice(n_items, c, replace=False) for c in counts])
+    values = rng.integers(1, 6, len(users)).astype(np.float32)
+    r = Ratings(users, items.astype(np.int32), values, None, n_users, n_items)
+    rows = Interactions.from_ratings(r, 1.0 + values).by_user
+    y = (rng.standard_normal((n_items, k)) * 0.3).astype(np.float32)
+    x0 = (rng.standard_normal((n_users, k)) * 0.3).astype(np.float32)
+    gram = kernels.gram(y, np.float32(0.1))
+    no_prior = np.zeros((0, k), dtype=np.float32)
+    reg = np.full(n_users, 0.1, dtype=np.float32)
+    item_bias = (rng.standard_normal(n_items) * 0.1).astype(np.float32)
+
+    def both(threads: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        with thread_limit(threads, blas=False):
+            imp = x0.copy()
+            kernels.implicit_cg_halfstep(rows.indptr, rows.indices, rows.values, gram, y, imp, 3,
+                                         gather_bytes)  # fmt: skip
+            exp, bias = x0.copy(), np.zeros(n_users, dtype=np.float32)
+            kernels.explicit_cg_halfstep(rows.indptr, rows.indices, values_by_row, y, item_bias,
+                                         np.float32(3.5), reg, reg, no_prior, exp, bias, 3,
+                                         gather_bytes)  # fmt: skip
+        return imp, exp, bias
+
+    values_by_row = Interactions.from_ratings(r).by_user.values
+    reference = both(1)
+    for _ in range(25):
+        for got, want in zip(both(2), reference, strict=True):
+            np.testing.assert_array_equal(got, want)
+
+
 # -- models ---------------------------------------------------------------------------------
 def genre_features(n_items: int, n_genres: int = 4, seed: int = 0) -> Features:
     rng = np.random.default_rng(seed)
@@ -281,17 +326,25 @@ def test_implicit_early_stopping_keeps_the_best_validation_iteration(ml100k: Dat
     assert validation_ndcg(model.score, seen, held_out, 10) == pytest.approx(max(ndcg), abs=1e-9)
 
 
+# settings that overfit within 30 iterations on ML-100k, so early stopping has work to do
+OVERFITTING = {
+    "recbench.ALS": {"factors": 32, "reg_factors": 1.25},
+    "recbench.ImplicitALS": {"factors": 64, "regularization": 0.1},
+}
+
+
 @pytest.mark.parametrize("adapter", ["recbench.ALS", "recbench.ImplicitALS"])
 def test_early_stopping_refits_with_the_chosen_iterations_and_records_them(
     ml100k: Dataset, adapter: str
 ) -> None:
     split_spec = {"method": "random", "test_fraction": 0.2, "seed": 0}
-    params = {"iterations": 30, "early_stopping": True, "patience": 2}
+    params = {**OVERFITTING[adapter], "iterations": 30, "early_stopping": True, "patience": 2}
     record, _ = run_trial(TrialSpec("ml-100k", split_spec, 0, adapter, params), None)
     assert record["status"] == "ok", record["error"]
     chosen = record["fitted"]["best_iteration"]
     assert 1 <= chosen < 30
-    plain, _ = run_trial(TrialSpec("ml-100k", split_spec, 0, adapter, {"iterations": chosen}), None)
+    fixed = {**OVERFITTING[adapter], "iterations": chosen}
+    plain, _ = run_trial(TrialSpec("ml-100k", split_spec, 0, adapter, fixed), None)
     assert "fitted" not in plain
     # the refit on all train rows is an ordinary fit with the chosen count
     assert record["metrics"] == pytest.approx(plain["metrics"], abs=1e-9)
