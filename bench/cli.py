@@ -1,7 +1,9 @@
 """Command line: ``python -m bench run | list | report``.
 
-Exit codes: 0 success; 1 some trials failed or timed out (the others are recorded);
-2 usage or input error, reported as one line on stderr before anything is written.
+Exit codes: 0 success; 1 some trials failed or timed out (the others are recorded), or
+every trial was skipped; 2 usage or input error, reported as one line on stderr before
+anything is written; 3 the results store cannot be written (full disk, I/O error): one
+line, nothing recorded for the trial at hand, and the same command resumes later.
 """
 
 from __future__ import annotations
@@ -9,21 +11,28 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import json
+import logging
+import math
 import os
 import shlex
 import sys
 from pathlib import Path
 
 from bench import compare, leaderboard, registry, splits, store, suites, tuning
-from bench.errors import DatasetUnavailable, UserError
+from bench.errors import DatasetUnavailable, StoreFault, UserError
 from bench.splits import SplitSpec
 
-EXIT_OK, EXIT_FAILED_TRIALS, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED_TRIALS, EXIT_USAGE, EXIT_STORE = 0, 1, 2, 3
+#: below this address-space limit (MB) a worker cannot import numpy, numba and the libraries
+MIN_MEMORY_LIMIT_MB = 1024
+#: a trial's time limit must leave time to import the libraries and load the data
+MIN_TIME_LIMIT = 1.0
 
 
 class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, not argparse's usage block
-        raise UserError(f"{message} (see `python -m bench {self.prog.split()[-1]} --help`)")
+        command = " ".join(self.prog.split()[1:])  # "bench run" -> "run"; "bench" -> ""
+        raise UserError(f"{message} (see `python -m bench {command} --help`)".replace("  ", " "))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="absolute tolerance, e.g. rmse=0.01 or ndcg@10=0.002 (repeatable)",
     )
     cmp.add_argument(
-        "--time-ratio", type=float, default=compare.DEFAULT_TIME_RATIO,
+        "--time-ratio", type=positive_ratio, default=compare.DEFAULT_TIME_RATIO,
         help="flag a fit time that grew by more than this factor (calibrated)",
     )
     cmp.add_argument("--all-rows", action="store_true", help="show unchanged metrics too")
@@ -73,6 +82,13 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def positive_ratio(text: str) -> float:
+    value = float(text)
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
+    return value
+
+
 def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
@@ -82,8 +98,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bench.runner import run_trials
     from bench.trial import build_adapter
 
-    if args.threads is not None and args.threads < 1:
-        raise UserError(f"--threads must be at least 1, got {args.threads}")
+    check_run_options(args)
     suite = suites.load(args.suite)
     args.threads = args.threads or suite.threads or os.cpu_count() or 1
     for pattern in args.adapter or []:
@@ -103,6 +118,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     # Fetch and parse every dataset once, before any trial: bad input stops the run here,
     # and an unavailable dataset becomes skipped trials with one line of explanation.
     skip_reasons: dict[str, str] = {}
+    fingerprints: dict[str, str] = {}  # resumption redoes trials recorded on other content
     for name in dict.fromkeys(s.dataset for s in specs):
         try:
             dataset = datasets.load(name)
@@ -111,6 +127,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             log(f"skipping dataset {name}: {exc}")
             continue
         check_usable(name, dataset)
+        check_thresholds(name, dataset, [s for s in specs if s.dataset == name])
+        fingerprints[name] = dataset.fingerprint()[:16]
         # A protocol the data cannot satisfy (more folds than ratings, a time split
         # without timestamps) is an input error: find it before any trial is recorded.
         for split in {json.dumps(s.split, sort_keys=True) for s in specs if s.dataset == name}:
@@ -120,6 +138,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     log(f"suite {suite.name}: {len(specs)} trials, {args.threads} thread(s), results in {run_path}")
     options = dict(
         skip_reasons=skip_reasons,
+        fingerprints=fingerprints,
         retry_failed=args.retry_failed,
         memory_limit_mb=args.memory_limit_mb,
         log=log,
@@ -147,13 +166,57 @@ def cmd_run(args: argparse.Namespace) -> int:
         latest = store.latest(store.read(run_path))
     bad = [latest[s.trial_id] for s in specs if latest.get(s.trial_id, {}).get("status") in (
         "failed", "timeout")]
+    mine = [latest[s.trial_id] for s in specs if s.trial_id in latest]
     if not args.no_report:
         out = write_report([args.results], None, plots=not args.no_plots)
         log(f"leaderboard: {out}")
     if bad:
         log(f"{len(bad)} of {len(specs)} trials failed or timed out (see {run_path})")
         return EXIT_FAILED_TRIALS
+    if mine and all(r["status"] == "skipped" for r in mine):
+        reasons = sorted({str(r.get("error") or "").split(";")[0] for r in mine})
+        log(f"every one of the {len(mine)} trials was skipped: {' | '.join(reasons)[:300]}")
+        return EXIT_FAILED_TRIALS
     return EXIT_OK
+
+
+def check_run_options(args: argparse.Namespace) -> None:
+    """Every numeric option of run / tune, before anything is read or written."""
+    cores = os.cpu_count() or 1
+    if args.threads is not None and not 1 <= args.threads <= cores:
+        raise UserError(f"--threads must be between 1 and the {cores} cores of this machine, "
+                        f"got {args.threads}")
+    if args.time_limit is not None and not (
+        math.isfinite(args.time_limit) and args.time_limit >= MIN_TIME_LIMIT
+    ):
+        raise UserError(f"--time-limit must be a finite number of seconds >= {MIN_TIME_LIMIT:g}, "
+                        f"got {args.time_limit}")
+    if args.memory_limit_mb is not None and args.memory_limit_mb < MIN_MEMORY_LIMIT_MB:
+        raise UserError(f"--memory-limit-mb must be at least {MIN_MEMORY_LIMIT_MB} (the worker "
+                        f"needs that much address space to import the libraries), "
+                        f"got {args.memory_limit_mb}")
+    results = Path(args.results)
+    if results.exists() and not results.is_dir():
+        raise UserError(f"--results {results} is a file, not a directory")
+    existing = next(p for p in (results, *results.absolute().parents) if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"--results {results} is not writable ({existing} is read-only "
+                        "or not a directory)")
+
+
+def check_thresholds(name: str, dataset, specs: list) -> None:
+    """A relevance threshold outside the data's rating scale makes nothing (or everything)
+    relevant: refuse it rather than print a table of empty ranking metrics."""
+    if getattr(dataset, "implicit", False):
+        return  # implicit-only data: every test interaction is relevant
+    low, high = dataset.rating_scale
+    for threshold in {s.metrics.get("threshold", 4.0) for s in specs}:
+        if threshold is not None and not low <= threshold <= high:
+            raise UserError(
+                f"relevance threshold {threshold:g} is outside the rating scale {low:g}..{high:g} "
+                f"of dataset {name}: set metrics.threshold within the scale, or \"none\" to "
+                "count every test item as relevant"
+            )
 
 
 def check_usable(name: str, dataset) -> None:
@@ -174,11 +237,15 @@ def write_report(sources: list[Path], output: Path | None, plots: bool = True) -
     files = store.files(sources)
     if not files:
         raise UserError(f"no results found in {', '.join(map(str, sources))}")
-    records = store.load(files)
+    records, stale = store.split_stale(store.load(files))
+    if stale:
+        log(f"{len(stale)} record(s) computed on earlier contents of their dataset are left "
+            "out of the leaderboard (the leaderboard says which)")
     first = Path(sources[0])
     out = output or (first if first.is_dir() else first.parent) / "LEADERBOARD.md"
-    suites_run = sorted({r.get("suite", "") for r in records})
-    command = " && ".join(f"python -m bench run --suite {s}" for s in suites_run)
+    if out.is_dir():
+        raise UserError(f"--output {out} is a directory; give the path of the markdown file")
+    command = reproduce_command(records)
     figures: list[str] = []
     if plots:
         from bench import plots as figures_module
@@ -189,12 +256,30 @@ def write_report(sources: list[Path], output: Path | None, plots: bool = True) -
         )
         figures = [os.path.relpath(p, out.parent) for p in written]
         log(f"figures: {len(figures)} in {out.parent / 'plots'}")
-    text = leaderboard.render(records, [str(f) for f in files], command, figures)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, out)
+    text = leaderboard.render(records, [str(f) for f in files], command, figures, stale=stale)
+    try:
+        store.write_atomic(out, lambda fh: fh.write(text.encode("utf-8")))
+    except StoreFault as exc:
+        raise UserError(str(exc).split(";")[0]) from None
     return out
+
+
+def reproduce_command(records: list[dict]) -> str:
+    """The shell command(s) that recompute ``records``, arguments quoted; ``--dataset`` is
+    kept when the records cover other datasets than the suite file names."""
+    parts = []
+    for suite in sorted({r.get("suite", "") for r in records}):
+        used = sorted({r["dataset"] for r in records if r.get("suite", "") == suite})
+        try:
+            declared = {d for run in suites.load(suite).runs for d in run["datasets"]}
+        except UserError:
+            declared = set()
+        argv = ["python", "-m", "bench", "run", "--suite", suite]
+        if set(used) != declared:
+            for name in used:
+                argv += ["--dataset", name]
+        parts.append(shlex.join(argv))
+    return " && ".join(parts)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -236,6 +321,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    # library modules log; this decides what the user sees: warnings, one line each
+    logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
     try:
         args = build_parser().parse_args(argv)
         commands = {
@@ -249,6 +336,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except StoreFault as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_STORE
     except KeyboardInterrupt:
         again = shlex.join(["python", "-m", "bench", *argv])
         print(f"interrupted; re-run `{again}` to resume", file=sys.stderr)

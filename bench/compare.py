@@ -78,11 +78,14 @@ def parse_tolerances(items: list[str]) -> dict[str, float]:
     for item in items:
         name, sep, value = item.partition("=")
         try:
-            out[name.strip()] = float(value)
+            number = float(value)
         except ValueError:
             sep = ""
-        if not sep:
+        if not sep or not name.strip():
             raise UserError(f"--tolerance takes METRIC=VALUE, got {item!r}")
+        if not math.isfinite(number) or number < 0:
+            raise UserError(f"--tolerance {item!r}: the value must be a finite number >= 0")
+        out[name.strip()] = number
     return out
 
 

@@ -9,9 +9,23 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 import scipy.sparse as sp
+
+#: What ``Ratings.ratings`` hold in a dataset:
+#:
+#: * ``"rating"``: explicit ratings on ``Dataset.rating_scale`` (MovieLens stars);
+#: * ``"presence"``: implicit-only data (plays, clicks, purchases without a value): every row
+#:   is one interaction and its value is 1.0;
+#: * ``"count"``: implicit-only data with a count per (user, item) (plays, clicks): the value
+#:   is the count (> 0).  ``bench.feedback`` turns counts into interactions / confidences.
+#:
+#: Implicit-only data has no ratings to predict: RMSE / MAE and rating-prediction models do
+#: not apply, and every test row is relevant (see ``bench.evaluate.for_implicit_data``).
+ValueKind = Literal["rating", "presence", "count"]
+VALUE_KINDS: tuple[str, ...] = ("rating", "presence", "count")
 
 
 @dataclass(frozen=True)
@@ -103,6 +117,17 @@ class Dataset:
     user_features: Features | None = None
     item_titles: np.ndarray | None = None
     meta: dict = field(default_factory=dict)
+    #: what the ratings hold (see ``ValueKind``); ``rating_scale`` is 0..max for implicit data
+    value_kind: ValueKind = "rating"
+
+    def __post_init__(self) -> None:
+        if self.value_kind not in VALUE_KINDS:
+            raise ValueError(f"value_kind must be one of {VALUE_KINDS}, got {self.value_kind!r}")
+
+    @property
+    def implicit(self) -> bool:
+        """True for implicit-only data (interactions or counts, no explicit ratings)."""
+        return self.value_kind != "rating"
 
     @property
     def n_users(self) -> int:

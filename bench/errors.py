@@ -7,3 +7,10 @@ class UserError(Exception):
 
 class DatasetUnavailable(Exception):
     """A dataset that cannot be fetched here; its trials are recorded as skipped."""
+
+
+class StoreFault(Exception):
+    """The results store cannot be written or read back (full disk, I/O error, read-only
+    filesystem, a stored file that fails its checksum and cannot be rebuilt).  Not the
+    model's failure: nothing is recorded, the run stops with one line, and a re-run
+    resumes once the fault is gone."""

@@ -7,14 +7,14 @@ the user's own test items only, and train items are excluded here, not by the ad
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from bench import metrics
 from bench.adapter import Adapter
-from bench.data import Ratings
-from bench.errors import UserError
+from bench.data import Dataset, Ratings
+from bench.errors import DatasetUnavailable, UserError
 from bench.ranking import recommend
 
 
@@ -129,3 +129,34 @@ def evaluate(model: Adapter, train: Ratings, test: Ratings, spec: MetricSpec) ->
     if model.ranks:
         evaluate_ranking(model, train, test, spec, out)
     return out
+
+
+# ----------------------------------------------------------------------------------------
+# Implicit-only data
+# ----------------------------------------------------------------------------------------
+
+
+class NotApplicable(DatasetUnavailable):
+    """The trial cannot run on this dataset by design; recorded as ``skipped`` with why."""
+
+
+def for_implicit_data(
+    model: Adapter, spec: MetricSpec, dataset: Dataset, record: dict
+) -> MetricSpec:
+    """The metric spec of a trial on implicit-only data (``Dataset.implicit``).
+
+    Such data has no ratings: a model that predicts ratings (``predicts_ratings``, also one
+    that ranks by its predicted ratings, e.g. ``surprise.SVD``) would only learn that
+    every value is 1, so its trial raises ``NotApplicable`` (recorded ``skipped`` with the
+    reason).  For ranking models every test interaction is relevant whatever the suite's
+    threshold: the returned spec has ``threshold=None`` and ``record["metric_options"]``
+    says so, so the leaderboard heading reads "every test item relevant".
+    """
+    spec = replace(spec, threshold=None)
+    record["metric_options"] = spec.to_dict()
+    if model.predicts_ratings:
+        raise NotApplicable(
+            f"implicit-only data: adapter {model.name} predicts ratings "
+            f"({dataset.name} has {dataset.value_kind} values, no ratings)"
+        )
+    return spec

@@ -14,6 +14,18 @@ arguments:
 
 The result is a user x item CSR matrix over the whole catalogue (users as rows), float32,
 duplicates summed away by keeping one entry per (user, item) pair.
+
+Implicit-only datasets (``Dataset.value_kind``, see ``bench.data``) go through the same
+policy, with their values in place of ratings:
+
+* ``"presence"`` (user, item[, timestamp] rows without a value): every value is 1, so
+  ``all`` is the natural policy; ``confidence`` gives every interaction the same
+  1 + alpha; ``threshold`` keeps every row only with ``feedback_threshold <= 1`` (at the
+  default 4 it would keep none: do not use it on such data).
+* ``"count"`` (a plays / clicks column): a row is an interaction whatever its count; under
+  ``all`` its value is 1; under ``threshold`` only counts ``>= feedback_threshold`` are kept
+  (e.g. "played at least 4 times"); under ``confidence`` the value is
+  ``1 + feedback_alpha * count``, Hu, Koren and Volinsky's confidence for play counts.
 """
 
 from __future__ import annotations

@@ -359,6 +359,15 @@ def commit_summary(records: list[dict]) -> str:
     return f"- recbench commits: records come from {len(commits)} commits (mixed): {listed}"
 
 
+def stale_note(stale: list[dict]) -> list[str]:
+    counts = Counter((r["dataset"], r.get("dataset_fingerprint")) for r in stale)
+    return [
+        f"- Left out: {n} record(s) of `{name}` computed on earlier contents of that dataset "
+        f"(fingerprint {fp}); re-run the suite to replace them"
+        for (name, fp), n in sorted(counts.items())
+    ]
+
+
 def env_summary(records: list[dict]) -> list[str]:
     envs = [r["env"] for r in records if r.get("env")]
     if not envs:
@@ -449,8 +458,14 @@ def legend(tested: list[dict]) -> list[str]:
 
 
 def render(
-    records: list[dict], sources: list[str], command: str, figures: list[str] | None = None
+    records: list[dict],
+    sources: list[str],
+    command: str,
+    figures: list[str] | None = None,
+    stale: list[dict] | None = None,
 ) -> str:
+    """The leaderboard of ``records``; ``stale`` records (computed on earlier contents of
+    their dataset, see ``store.split_stale``) are only counted in a note."""
     date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     suites = sorted({r.get("suite", "") for r in records})
     tables: dict[tuple, list[dict]] = defaultdict(list)
@@ -467,6 +482,7 @@ def render(
         f"Reproduce: `{command}`",
         "",
         *env_summary(records),
+        *stale_note(stale or []),
         "",
         *legend(tested),
         "",

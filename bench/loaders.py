@@ -44,6 +44,8 @@ class RawRatings:
     item_feature_pairs: tuple[np.ndarray, np.ndarray] | None = None
     user_feature_pairs: tuple[np.ndarray, np.ndarray] | None = None
     item_titles: tuple[np.ndarray, np.ndarray] | None = None  # (raw item ids, titles)
+    #: what ``ratings`` hold: explicit ratings, or implicit-only data (``Dataset.value_kind``)
+    value_kind: str = "rating"
     extra_meta: dict[str, Any] = field(default_factory=dict)
 
     def where(self, index: int) -> str:
@@ -453,9 +455,17 @@ COLUMN_SPELLINGS: dict[str, tuple[str, ...]] = {
     "item": ("item", "movieid", "item_id", "itemid", "iid", "movie_id"),
     "rating": ("rating", "ratings", "score", "stars"),
     "timestamp": ("timestamp", "time", "ts", "date", "datetime"),
-}
-TABLE_OPTIONS = ("user", "item", "rating", "timestamp", "scale", "sep", "header")
+    # implicit-only data: how often the user interacted with the item
+    "count": ("count", "counts", "plays", "playcount", "play_count", "clicks", "views",
+              "purchases", "quantity", "frequency"),
+}  # fmt: skip
+TABLE_OPTIONS = ("user", "item", "rating", "timestamp", "count", "scale", "sep", "header")
 _SEPARATORS = ("\t", ",", ";", "|")
+#: compression suffix -> pandas ``compression`` name; the file type is the suffix before it
+COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zst": "zstd"}
+_NO_VALUE = ("none",)
+_INT64_MAX = str(np.iinfo(np.int64).max)  # 19 digits
+_INT64_MIN_ABS = str(np.iinfo(np.int64).min)[1:]  # 19 digits
 
 
 def parse_scale(text: str, where: str) -> tuple[float, float]:
@@ -466,9 +476,65 @@ def parse_scale(text: str, where: str) -> tuple[float, float]:
     return float(m.group(1)), float(m.group(2))
 
 
+def table_type(path: Path) -> tuple[str, str | None]:
+    """(file type suffix, compression or None): ``x.tsv.gz`` -> ``(".tsv", "gzip")``."""
+    suffixes = [s.lower() for s in path.suffixes]
+    compression = COMPRESSIONS.get(suffixes[-1]) if suffixes else None
+    if compression:
+        return (suffixes[-2] if len(suffixes) > 1 else ""), compression
+    return (suffixes[-1] if suffixes else ""), None
+
+
+@contextmanager
+def open_decompressed(path: Path) -> Iterator[IO[bytes]]:
+    """``path`` opened for reading its decompressed bytes (plain files as they are)."""
+    _, compression = table_type(path)
+    if compression == "gzip":
+        import gzip
+
+        f: IO[bytes] = gzip.open(path, "rb")
+    elif compression == "bz2":
+        import bz2
+
+        f = bz2.open(path, "rb")
+    elif compression == "xz":
+        import lzma
+
+        f = lzma.open(path, "rb")
+    elif compression == "zstd":
+        try:
+            import zstandard
+        except ImportError:
+            raise UserError(f"{path}: reading .zst files needs `pip install zstandard`") from None
+        f = zstandard.ZstdDecompressor().stream_reader(open(path, "rb"), closefd=True)  # noqa: SIM115
+    else:
+        f = open(path, "rb")  # noqa: SIM115
+    with f:
+        yield f
+
+
+def _read_head(path: Path, n: int = 65536) -> bytes:
+    """The first ``n`` decompressed bytes (fewer at the end of the file)."""
+    try:
+        with open_decompressed(path) as f:
+            out = b""
+            while len(out) < n:
+                chunk = f.read(n - len(out))
+                if not chunk:
+                    break
+                out += chunk
+            return out
+    except UserError:
+        raise
+    except Exception as exc:  # BadGzipFile, lzma.LZMAError, zstd.ZstdError, EOFError, ...
+        raise UserError(f"{path}: cannot decompress: {exc}".splitlines()[0]) from None
+
+
 def _sniff_separator(path: Path) -> str:
-    with open(path, "rb") as f:
-        head = f.read(65536).decode("utf-8", errors="replace")
+    raw = _read_head(path)
+    if not raw:
+        raise UserError(f"{path}: file is empty")
+    head = raw.decode("utf-8", errors="replace")
     first = head.splitlines()[0] if head.strip() else ""
     counts = {s: first.count(s) for s in _SEPARATORS}
     best = max(counts, key=lambda s: counts[s])
@@ -510,18 +576,106 @@ def _timestamps(values: pd.Series, where: Callable[[int], str]) -> np.ndarray:
     return naive_utc.to_numpy().astype("datetime64[s]").astype(np.int64)
 
 
+# -- ids: opaque labels ---------------------------------------------------------------------
+
+
+def _text(values: pd.Series | np.ndarray) -> Any:
+    """Ids as stripped text (numbers by their ``str``): an arrow ``large_string`` array.
+
+    Arrow's vectorised string kernels keep a many-million-row id column fast.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    values = pd.Series(values) if isinstance(values, np.ndarray) else values
+    if values.dtype == object and pd.api.types.infer_dtype(values, skipna=False) == "string":
+        obj = values.to_numpy(dtype=object)
+    else:
+        obj = values.astype(object).map(str).to_numpy(dtype=object)
+    return pc.utf8_trim_whitespace(pa.array(obj, type=pa.large_string()))
+
+
+def _canonical_int(text: Any) -> np.ndarray:
+    """Mask of the texts (``_text``) that are an integer written canonically within int64.
+
+    Canonical: an optional minus sign, digits without leading zeros ("0" itself, never
+    "-0"), no exponent, no decimal point, no sign "+", no inner spaces.  Only such ids may
+    become numbers: ``007`` and ``7``, ``1e3`` and ``1000`` are different labels.
+    """
+    import pyarrow.compute as pc
+
+    ok = pc.match_substring_regex(text, r"^(?:0|-?[1-9][0-9]*)$")
+    digits = pc.utf8_ltrim(text, characters="-")
+    length = pc.utf8_length(digits)
+    limit = pc.if_else(pc.starts_with(text, "-"), _INT64_MIN_ABS, _INT64_MAX)
+    # 19 digits: the same length as the bound, so text order is numeric order
+    fits = pc.or_(pc.less(length, 19), pc.and_(pc.equal(length, 19), pc.less_equal(digits, limit)))
+    return pc.and_(ok, fits).to_numpy(zero_copy_only=False).astype(bool)
+
+
 def _ids(values: pd.Series) -> np.ndarray:
-    """Integer ids stay int64 (sorted numerically); anything else becomes strings."""
-    if pd.api.types.is_integer_dtype(values.dtype):
-        return values.to_numpy(np.int64)
-    num = pd.to_numeric(values, errors="coerce")
-    if num.notna().all() and (num % 1 == 0).all():
-        return num.to_numpy().astype(np.int64)
-    return values.astype(str).to_numpy(dtype=object)
+    """Raw ids of one column: int64 when every value is an integer id, else strings.
+
+    Integer columns stay int64 (uint64 values above the int64 range make the column text);
+    float columns become int64 only when every value is integral and below 2**53 in
+    magnitude (exact in a float); text columns only when every value is a canonical integer
+    in the int64 range (``_canonical_int``).  Nothing goes through float, so distinct ids
+    always stay distinct.  Text ids are stripped of surrounding spaces.
+    """
+    import pyarrow as pa
+
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        values = values.astype(object)
+    as_text = False
+    if pd.api.types.is_bool_dtype(values.dtype):
+        as_text = True
+    elif pd.api.types.is_integer_dtype(values.dtype):
+        if pd.api.types.is_unsigned_integer_dtype(values.dtype) and len(values):
+            as_text = int(values.max()) > np.iinfo(np.int64).max
+        if not as_text:
+            return values.to_numpy(np.int64)
+    elif pd.api.types.is_float_dtype(values.dtype):
+        a = values.to_numpy(np.float64)
+        if np.isfinite(a).all() and (a == np.floor(a)).all() and (np.abs(a) < 2.0**53).all():
+            return a.astype(np.int64)
+        as_text = True
+    text = _text(values)
+    if not as_text and _canonical_int(text).all():
+        return text.cast(pa.int64()).to_numpy()  # exact: parsed as integers, never floats
+    return text.to_numpy(zero_copy_only=False).astype(object)
+
+
+def _id_dtypes(
+    path: Path, sep: str, no_header: bool, engine: str, options: dict[str, str]
+) -> dict[Any, type]:
+    """``dtype`` for ``read_csv``: the user and item columns read as text, never as numbers
+    (``object``: the C parser keeps each field's text; ``str`` is the same, only slower)."""
+    try:
+        head = pd.read_csv(
+            path, sep=sep, header=None if no_header else 0, nrows=1, engine=engine, dtype=str
+        )
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError):
+        return {}  # the full read reports it
+    labels = list(head.columns)
+    names = [str(c) for c in labels]
+    out: dict[Any, type] = {}
+    for role in ("user", "item"):
+        given = options.get(role)
+        name = given if given in names else _pick_column(names, role, None, path)
+        if name is not None:
+            out[labels[names.index(name)]] = object
+    return out
 
 
 def read_table(path: Path, options: dict[str, str]) -> RawRatings:
-    """A ratings table from CSV / TSV / parquet, columns detected or named in ``options``."""
+    """A ratings table from CSV / TSV / parquet, columns detected or named in ``options``.
+
+    Compressed files (``.gz``, ``.bz2``, ``.xz``, ``.zst``) are read decompressed; the
+    file type is the suffix before the compression suffix.  Without a rating column the
+    table is implicit-only data (``RawRatings.value_kind``): a count column (``?count=``,
+    or a detected one such as ``plays``) gives the counts, otherwise every row is one
+    interaction of value 1 (also with ``?rating=none``).
+    """
     if not path.exists():
         raise UserError(f"{path}: file not found")
     if path.is_dir():
@@ -534,9 +688,19 @@ def read_table(path: Path, options: dict[str, str]) -> RawRatings:
             f"{path}: unknown option(s) {', '.join(unknown)}; known: {', '.join(TABLE_OPTIONS)}"
         )
     no_header = options.get("header", "").lower() in ("none", "no", "false", "0")
-    if path.suffix.lower() in (".parquet", ".pq"):
+    no_rating = options.get("rating", "x").strip().lower() in _NO_VALUE
+    if no_rating and "count" in options:
+        raise UserError(f"{path}: give either ?rating=none or ?count=COLUMN, not both")
+    if "rating" in options and "count" in options:
+        raise UserError(f"{path}: give either ?rating=COLUMN or ?count=COLUMN, not both")
+    kind, compression = table_type(path)
+    if kind in (".parquet", ".pq"):
         try:
-            df = pd.read_parquet(path)
+            if compression:
+                with open_decompressed(path) as f:
+                    df = pd.read_parquet(io.BytesIO(f.read()))
+            else:
+                df = pd.read_parquet(path)
         except Exception as exc:  # pyarrow raises many types for a broken file
             raise UserError(f"{path}: cannot read parquet: {exc}".splitlines()[0]) from None
         first_line = 0
@@ -545,18 +709,23 @@ def read_table(path: Path, options: dict[str, str]) -> RawRatings:
         sep = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "space": r"\s+"}.get(
             sep, sep
         )
+        engine = "python" if len(sep) > 1 and sep != r"\s+" else "c"
         try:
             df = pd.read_csv(
                 path,
                 sep=sep,
                 header=None if no_header else 0,
                 skip_blank_lines=False,  # blank lines stay as empty rows: true line numbers
-                engine="python" if len(sep) > 1 and sep != r"\s+" else "c",
+                engine=engine,
+                dtype=_id_dtypes(path, sep, no_header, engine, options),  # ids as text
+                compression="infer",
             )
         except pd.errors.EmptyDataError:
             raise UserError(f"{path}: file is empty") from None
         except (pd.errors.ParserError, UnicodeDecodeError) as exc:
             raise UserError(f"{path}: cannot parse: {str(exc).strip().splitlines()[-1]}") from None
+        except (OSError, EOFError) as exc:  # a corrupt compressed file
+            raise UserError(f"{path}: cannot read: {exc}".splitlines()[0]) from None
         if no_header:
             df.columns = [str(c) for c in df.columns]
         blank = df.isna().all(axis=1).to_numpy()
@@ -569,13 +738,33 @@ def read_table(path: Path, options: dict[str, str]) -> RawRatings:
     df.columns = columns
     picked = {
         role: _pick_column(columns, role, options.get(role), path)
-        for role in ("user", "item", "rating", "timestamp")
+        for role in ("user", "item", "timestamp", "count")
     }
-    for role in ("user", "item", "rating"):
+    picked["rating"] = (
+        None if no_rating else _pick_column(columns, "rating", options.get("rating"), path)
+    )
+    if "count" in options:
+        picked["rating"] = None  # the named count column is the value, not a rating
+    elif picked["rating"] is not None:
+        picked["count"] = None  # a rating column wins over a detected count column
+    for role in ("user", "item"):
         if picked[role] is None:
             raise UserError(
                 f"{path}: no {role} column (looked for {', '.join(COLUMN_SPELLINGS[role])}; "
                 f"name it with ?{role}=COLUMN); columns are: {', '.join(columns)}"
+            )
+    value_kind = "rating"
+    if picked["rating"] is None:
+        others = [c for c in columns if c not in picked.values()]
+        if picked["count"] is not None:
+            value_kind = "count"
+        elif no_rating or not others:  # only user, item[, timestamp]: interactions
+            value_kind = "presence"
+        else:  # an unrecognised column may be the rating: do not guess
+            raise UserError(
+                f"{path}: no rating column (looked for {', '.join(COLUMN_SPELLINGS['rating'])}; "
+                "name it with ?rating=COLUMN, or ?count=COLUMN or ?rating=none for "
+                f"implicit-only data); columns are: {', '.join(columns)}"
             )
     positions = df.index.to_numpy()
     raw = RawRatings(
@@ -585,25 +774,39 @@ def read_table(path: Path, options: dict[str, str]) -> RawRatings:
     def where(i: int) -> str:
         return raw.where(int(positions[i]))
 
+    ids = {}
     for role in ("user", "item"):
         col = df[picked[role]]
         missing = col.isna().to_numpy()
-        if col.dtype == object:
-            missing |= (col.astype(str).str.strip() == "").to_numpy()
+        if not missing.any():
+            ids[role] = _ids(col)
+            if ids[role].dtype == object:
+                missing = ids[role] == ""  # only spaces (ids are stripped)
         if missing.any():
             raise UserError(f"{where(int(np.flatnonzero(missing)[0]))}: {role} id is missing")
-    rating_text = df[picked["rating"]]
-    ratings = pd.to_numeric(rating_text, errors="coerce").to_numpy(np.float64)
-    bad = np.flatnonzero(~np.isfinite(ratings))
-    if len(bad):
-        i = int(bad[0])
-        value = rating_text.iloc[i]
-        if pd.isna(value) or str(value).strip() == "":
-            raise UserError(f"{where(i)}: rating is missing or NaN")
-        raise UserError(f"{where(i)}: rating {value!r} is not a number")
-    raw.users = _ids(df[picked["user"]])
-    raw.items = _ids(df[picked["item"]])
+    if value_kind == "presence":
+        ratings = np.ones(len(df), dtype=np.float64)
+    else:
+        value_name = value_kind  # "rating" or "count"
+        rating_text = df[picked[value_kind]]
+        ratings = pd.to_numeric(rating_text, errors="coerce").to_numpy(np.float64)
+        bad = np.flatnonzero(~np.isfinite(ratings))
+        if len(bad):
+            i = int(bad[0])
+            value = rating_text.iloc[i]
+            if pd.isna(value) or str(value).strip() == "":
+                raise UserError(f"{where(i)}: {value_name} is missing or NaN")
+            raise UserError(f"{where(i)}: {value_name} {value!r} is not a number")
+        if value_kind == "count":
+            bad = np.flatnonzero(ratings <= 0)
+            if len(bad):
+                i = int(bad[0])
+                raise UserError(
+                    f"{where(i)}: count {ratings[i]:g} is not positive (a row is an interaction)"
+                )
+    raw.users, raw.items = ids["user"], ids["item"]
     raw.ratings = ratings
+    raw.value_kind = value_kind
     if picked["timestamp"] is not None:
         ts_text = df[picked["timestamp"]].reset_index(drop=True)
         raw.timestamps = _timestamps(ts_text, where)
@@ -643,25 +846,45 @@ def check_scale(raw: RawRatings, scale: tuple[float, float]) -> None:
 
 
 def _code(raw_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(sorted unique raw ids, int32 code of every row)."""
+    """(sorted unique raw ids, int32 code of every row).
+
+    Ids are int64 (sorted numerically) or strings (sorted as text), as ``_ids`` makes them;
+    any other array is first brought to one of those two kinds.
+    """
+    raw_ids = np.asarray(raw_ids)
+    if raw_ids.dtype.kind == "i":
+        raw_ids = raw_ids.astype(np.int64, copy=False)
+    elif raw_ids.dtype.kind != "O":  # "O": text ids from ``_ids``
+        raw_ids = _ids(pd.Series(raw_ids))
     uniq, codes = np.unique(raw_ids, return_inverse=True)
     return uniq, codes.astype(np.int32, copy=False)
 
 
 def _lookup(uniq: np.ndarray, raw_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Codes of ``raw_ids`` in ``uniq`` and a mask of those present."""
-    raw_ids = np.asarray(raw_ids)
-    if uniq.dtype.kind != raw_ids.dtype.kind:
-        if uniq.dtype.kind in "iu":
-            raw_ids = pd.to_numeric(pd.Series(raw_ids), errors="coerce").to_numpy()
-            ok = ~np.isnan(raw_ids)
-            raw_ids = np.where(ok, raw_ids, -1).astype(np.int64)
-        else:
-            raw_ids = raw_ids.astype(str).astype(object)
-    pos = np.searchsorted(uniq, raw_ids)
-    pos = np.clip(pos, 0, max(len(uniq) - 1, 0))
-    found = (uniq[pos] == raw_ids) if len(uniq) else np.zeros(len(raw_ids), dtype=bool)
-    return pos.astype(np.int32), np.asarray(found, dtype=bool)
+    """Codes of ``raw_ids`` in ``uniq`` and a mask of those present.
+
+    ``raw_ids`` (e.g. the ids of an items file) match by the same rule as the ratings' ids:
+    with integer ``uniq`` only canonical integers match (``"007"`` is not item 7); with
+    text ``uniq`` an integer id matches its decimal text.
+    """
+    raw = _ids(pd.Series(np.asarray(raw_ids)))
+    if uniq.dtype.kind in "iu":
+        if raw.dtype.kind in "iu":
+            ok = np.ones(len(raw), dtype=bool)
+        else:  # text labels: only canonical integers in range can be one of ``uniq``
+            ok = _canonical_int(_text(raw))
+            values = np.zeros(len(raw), dtype=np.int64)
+            values[ok] = raw[ok].astype(np.int64)
+            raw = values
+        raw = raw.astype(np.int64, copy=False)
+    else:
+        ok = np.ones(len(raw), dtype=bool)
+        raw = raw.astype(str).astype(object) if raw.dtype.kind in "iu" else raw
+    if len(uniq) == 0:
+        return np.zeros(len(raw), dtype=np.int32), np.zeros(len(raw), dtype=bool)
+    pos = np.clip(np.searchsorted(uniq, raw), 0, len(uniq) - 1)
+    found = ok & np.asarray(uniq[pos] == raw, dtype=bool)
+    return pos.astype(np.int32), found
 
 
 def _features(
@@ -721,10 +944,17 @@ def build_dataset(
     genre_order: list[str] | None = None,
     age_order: list[str] | None = None,
 ) -> Dataset:
-    """Validate, code (sorted raw ids -> 0..n-1), drop duplicate pairs, attach features."""
+    """Validate, code (sorted raw ids -> 0..n-1), drop duplicate pairs, attach features.
+
+    Implicit-only data (``raw.value_kind`` "presence" or "count") has the scale 0..max
+    value whatever ``scale`` says: 0 is "no interaction".
+    """
     if len(raw.ratings) == 0:
         raise UserError(f"{raw.label}: no ratings")
-    if scale is None:
+    if raw.value_kind != "rating":
+        scale = (0.0, float(raw.ratings.max()))
+        meta["value_kind"] = raw.value_kind
+    elif scale is None:
         finite = raw.ratings[np.isfinite(raw.ratings)]
         if len(finite) == 0:
             raise UserError(f"{raw.where(0)}: rating is not a number")
@@ -773,4 +1003,5 @@ def build_dataset(
         user_features=_features(user_ids, raw.user_feature_pairs, age_bands),
         item_titles=titles,
         meta=meta,
+        value_kind=raw.value_kind,  # type: ignore[arg-type]
     )

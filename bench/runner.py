@@ -2,7 +2,9 @@
 
 * Each trial runs in a worker process with a time limit (and optional memory limit); a
   crash, exception or time-out becomes a failed / timeout record and the run goes on.
-* Trials already recorded as finished in the run file are not redone (resumption).
+* Trials already recorded as finished in the run file are not redone (resumption), unless
+  their dataset's content changed or their per-user file is damaged.
+* Two runs into one results directory split the trials between them (``store.Claims``).
 * Trials run one at a time so that timings are not distorted by each other.
 """
 
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import store
+from bench.errors import StoreFault
 from bench.trial import TrialSpec, base_record, finish
 
 
@@ -28,6 +31,7 @@ class RunSummary:
     total: int = 0
     skipped_done: int = 0
     counts: dict[str, int] | None = None
+    claimed_elsewhere: int = 0  # trials another run (same results dir) was running
 
     @property
     def failed(self) -> int:
@@ -122,19 +126,45 @@ def run_trials(
     run_path: Path,
     *,
     skip_reasons: dict[str, str] | None = None,
+    fingerprints: dict[str, str] | None = None,
     retry_failed: bool = False,
     memory_limit_mb: int | None = None,
     log: Callable[[str], None] = lambda s: print(s, file=sys.stderr, flush=True),
 ) -> RunSummary:
-    """Run ``specs`` (resuming), appending one record per trial to ``run_path``."""
+    """Run ``specs`` (resuming), appending one record per trial to ``run_path``.
+
+    A trial counts as done when its latest record finished (``ok`` only, with
+    ``retry_failed``), was computed on the dataset's current content (``fingerprints``:
+    dataset name -> ``Dataset.fingerprint()[:16]``) and its per-user file is intact.
+    Another run writing to the same file splits the work (``store.Claims``).  A fault of
+    the results store raises ``StoreFault`` with nothing recorded for the trial.
+    """
     skip_reasons = skip_reasons or {}
-    done = store.finished_ids(run_path)
-    if retry_failed:
-        done = {t for t, r in store.latest(store.read(run_path)).items() if r["status"] == "ok"}
-    todo = [s for s in specs if s.trial_id not in done]
+    fingerprints = fingerprints or {}
+    finished = ("ok",) if retry_failed else store.FINISHED
+    by_id = {s.trial_id: s for s in specs}
+
+    def is_done(rec: dict) -> bool:
+        spec = by_id.get(rec["trial_id"])
+        current = fingerprints.get(spec.dataset) if spec else None
+        recorded = rec.get("dataset_fingerprint")
+        return (
+            rec.get("status") in finished
+            and (current is None or recorded is None or recorded == current)
+            and store.per_user_intact(results_dir, rec)
+        )
+
+    latest = store.latest(store.read(run_path))
+    stale = [t for t in by_id if t in latest and latest[t].get("status") in finished
+             and not is_done(latest[t])]
+    if stale:
+        log(f"{len(stale)} recorded trial(s) are re-run: their dataset changed since (new "
+            "fingerprint) or their per-user file is missing or corrupt")
+    todo = [s for s in specs if not (s.trial_id in latest and is_done(latest[s.trial_id]))]
     summary = RunSummary(total=len(specs), skipped_done=len(specs) - len(todo), counts={})
     if summary.skipped_done:
         log(f"resuming: {summary.skipped_done} of {len(specs)} trials already recorded")
+    claims = store.Claims(run_path)
     max_threads = max((s.threads for s in todo), default=1)
     worker: Worker | None = None
     started = time.perf_counter()
@@ -144,28 +174,42 @@ def run_trials(
     try:
         for n, spec in enumerate(todo, 1):
             t0 = time.perf_counter()
-            if spec.dataset in skip_reasons:
-                record = finish(base_record(spec), "skipped", skip_reasons[spec.dataset])
-            else:
-                if worker is None:
-                    worker = Worker(log_path, max_threads)
-                request = {
-                    "spec": spec.to_dict(),
-                    "results_dir": str(results_dir),
-                    "memory_limit_mb": memory_limit_mb,
-                }
-                answer, problem = worker.run(request, spec.time_limit)
-                if answer is None:
-                    worker.close()
-                    worker = None
-                    status = "timeout" if problem and problem.startswith("timeout") else "failed"
-                    record = finish(base_record(spec), status, problem)
-                    record["duration_seconds"] = round(time.perf_counter() - t0, 3)
+            other = claims.claim(spec.trial_id, is_done)
+            if other is not None:
+                summary.skipped_done += 1
+                if other:
+                    summary.claimed_elsewhere += 1
+                    log(f"[{n}/{len(todo)}] {spec.adapter} f{spec.fold}: run by pid {other}")
+                continue
+            try:
+                if spec.dataset in skip_reasons:
+                    record = finish(base_record(spec), "skipped", skip_reasons[spec.dataset])
                 else:
-                    record = answer
-                run_seconds += time.perf_counter() - t0
-                ran += 1
-            store.append(run_path, record)
+                    if worker is None:
+                        worker = Worker(log_path, max_threads)
+                    request = {
+                        "spec": spec.to_dict(),
+                        "results_dir": str(results_dir),
+                        "memory_limit_mb": memory_limit_mb,
+                    }
+                    answer, problem = worker.run(request, spec.time_limit)
+                    if answer is None:
+                        worker.close()
+                        worker = None
+                        status = (
+                            "timeout" if problem and problem.startswith("timeout") else "failed"
+                        )
+                        record = finish(base_record(spec), status, problem)
+                        record["duration_seconds"] = round(time.perf_counter() - t0, 3)
+                    elif "store_fault" in answer:
+                        raise StoreFault(answer["store_fault"])
+                    else:
+                        record = answer
+                    run_seconds += time.perf_counter() - t0
+                    ran += 1
+                store.append(run_path, record)
+            finally:
+                claims.release(spec.trial_id)
             summary.counts[record["status"]] = summary.counts.get(record["status"], 0) + 1
             left = len(todo) - n
             eta = run_seconds / ran * left if ran else 0.0

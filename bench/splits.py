@@ -13,15 +13,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
+import logging
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
+from bench import store
 from bench.data import Ratings
-from bench.errors import UserError
+from bench.errors import StoreFault, UserError
+
+log = logging.getLogger(__name__)
 
 METHODS = ("random", "stratified", "kfold", "temporal", "leave_last", "cold_users", "cold_items")
 TRAIN = -1
@@ -248,26 +250,60 @@ def split_key(dataset_fingerprint: str, spec: SplitSpec) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
-def load_or_assign(ratings: Ratings, spec: SplitSpec, store: Path | None) -> np.ndarray:
+def load_or_assign(ratings: Ratings, spec: SplitSpec, store_dir: Path | None) -> np.ndarray:
     """The stored assignment for (dataset, spec), computing and storing it on first use.
 
-    A stored file is checked against the dataset fingerprint; a mismatch or an unreadable
-    file is recomputed (the computation is deterministic, so this only repairs the store).
+    The file carries the checksum of its assignment, and a small ``.sha256`` file beside it
+    keeps the same checksum apart.  A file that is unreadable, fails its checksum or belongs
+    to other data is rebuilt from the seed (the computation is deterministic); when the
+    rebuilt assignment does not match the checksum kept beside it, the split code or the
+    data changed under earlier records, and the run stops (``StoreFault``) instead of
+    mixing two splits under one name.
     """
     fingerprint = ratings.fingerprint()
-    if store is None:
+    if store_dir is None:
         return assign(ratings, spec)
-    path = Path(store) / f"{split_key(fingerprint, spec)}.npz"
+    key = split_key(fingerprint, spec)
+    path = Path(store_dir) / f"{key}.npz"
+    kept = Path(store_dir) / f"{key}.sha256"
     try:
         with np.load(path) as z:
-            if str(z["dataset"]) == fingerprint and len(z["fold_of_row"]) == len(ratings):
-                return z["fold_of_row"]
-    except (OSError, KeyError, ValueError, EOFError):
+            fold_of_row = z["fold_of_row"]
+            if (str(z["dataset"]) == fingerprint and len(fold_of_row) == len(ratings)
+                    and str(z["checksum"]) == _checksum(fold_of_row)):
+                if not _read_text(kept):
+                    store.write_atomic(kept, lambda fh: fh.write(str(z["checksum"]).encode()))
+                return fold_of_row
+    except (FileNotFoundError, KeyError):  # not stored yet, or stored before checksums
         pass
+    except Exception as exc:  # noqa: BLE001 - any damage to the file means: rebuild it
+        log.warning("split file %s is damaged (%s); rebuilding it from its seed", path,
+                    type(exc).__name__)
     fold_of_row = assign(ratings, spec)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "wb") as fh:
-        np.savez(fh, fold_of_row=fold_of_row, dataset=fingerprint, spec=json.dumps(asdict(spec)))
-    os.replace(tmp, path)
+    checksum = _checksum(fold_of_row)
+    expected = _read_text(kept)
+    if expected and expected != checksum:
+        raise StoreFault(
+            f"split {path.name} rebuilt from its seed does not reproduce the stored split "
+            f"(checksum {checksum[:12]} vs {expected[:12]}): the split code or the data changed "
+            f"under earlier records; move {path.parent} away to start over"
+        )
+
+    def write(fh) -> None:
+        np.savez(fh, fold_of_row=fold_of_row, dataset=fingerprint, spec=json.dumps(asdict(spec)),
+                 checksum=checksum)
+
+    store.write_atomic(path, write)
+    store.write_atomic(kept, lambda fh: fh.write(checksum.encode()))
     return fold_of_row
+
+
+def _checksum(fold_of_row: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(fold_of_row).tobytes()).hexdigest()
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="ascii", errors="replace").strip()
+    except OSError:
+        return ""

@@ -8,13 +8,28 @@ failure), readers keep the latest record per ``trial_id``.
 
 from __future__ import annotations
 
+import errno
 import fcntl
+import hashlib
 import json
+import logging
 import os
-from collections.abc import Iterable, Iterator
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import IO
+
+from bench.errors import StoreFault, UserError
 
 FINISHED = ("ok", "failed", "timeout")  # resumption does not redo these
+#: a short sha256 of the record's other fields, added on append and checked by readers
+CHECKSUM = "checksum"
+#: fields every reader relies on, with their JSON types
+REQUIRED: dict[str, type | tuple] = {
+    "trial_id": str, "adapter": str, "dataset": str, "split": dict, "fold": int,
+    "status": str, "metrics": dict,
+}
+log = logging.getLogger(__name__)
 
 
 def runs_dir(results_dir: Path) -> Path:
@@ -25,10 +40,23 @@ def run_file(results_dir: Path, suite: str) -> Path:
     return runs_dir(results_dir) / f"{suite}.jsonl"
 
 
+def fault(path: Path, exc: OSError) -> StoreFault:
+    """One line for an environment fault on a store file (full disk, I/O error, ...)."""
+    return StoreFault(f"cannot write {path}: {exc.strerror or exc}; nothing was recorded for "
+                      "the trial, re-run the same command to resume once this is fixed")
+
+
 def append(path: Path, record: dict) -> None:
-    line = (json.dumps(record, sort_keys=True, allow_nan=False, default=str) + "\n").encode()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    """Append one record line; on a write error the file is cut back to its old length,
+    so a full disk leaves no partial line, and ``StoreFault`` is raised."""
+    body = _canonical(record)
+    stamped = {**json.loads(body), CHECKSUM: hashlib.sha256(body).hexdigest()[:16]}
+    line = (json.dumps(stamped, sort_keys=True, allow_nan=False) + "\n").encode()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise fault(path, exc) from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         # A previous writer killed mid-line leaves no newline: start on a fresh line so
@@ -39,29 +67,117 @@ def append(path: Path, record: dict) -> None:
                 fh.seek(size - 1)
                 if fh.read(1) != b"\n":
                     line = b"\n" + line
-        os.write(fd, line)
-        os.fsync(fd)
+        try:
+            written = os.write(fd, line)
+            if written != len(line):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            os.fsync(fd)
+        except OSError as exc:
+            try:
+                os.ftruncate(fd, size)
+            except OSError:
+                pass
+            raise fault(path, exc) from None
     finally:
         os.close(fd)
 
 
-def read(path: Path) -> Iterator[dict]:
-    """Records of one file in order; unparseable (truncated) lines are skipped."""
+def write_atomic(path: Path, write: Callable[[IO[bytes]], None]) -> None:
+    """Write ``path`` through a temporary file renamed into place; on any error the
+    temporary file is removed and an ``OSError`` becomes ``StoreFault``."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise fault(path, exc) from None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(exc, OSError):
+            raise fault(path, exc) from None
+        raise
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _canonical(record: dict) -> bytes:
+    body = {k: v for k, v in record.items() if k != CHECKSUM}
+    return json.dumps(body, sort_keys=True, allow_nan=False, default=str).encode()
+
+
+def _lines(path: Path) -> Iterator[tuple[int, dict | None]]:
+    """(line number, record) for each non-empty line; None for a line that does not parse
+    or fails its checksum."""
     try:
         fh = open(path, encoding="utf-8", errors="replace")
     except FileNotFoundError:
         return
     with fh:
-        for line in fh:
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(rec, dict) and "trial_id" in rec:
-                yield rec
+        for number, line in enumerate(fh, 1):
+            if line.strip():
+                yield number, parse_line(line)
+
+
+def parse_line(line: str) -> dict | None:
+    """The record on one line, or None when it does not parse or fails its checksum (a
+    flipped bit: the trial then counts as not recorded)."""
+    try:
+        rec = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(rec, dict) or "trial_id" not in rec:
+        return None
+    stored = rec.get(CHECKSUM)
+    if stored is not None and stored != hashlib.sha256(_canonical(rec)).hexdigest()[:16]:
+        return None
+    return rec
+
+
+def read(path: Path) -> Iterator[dict]:
+    """Records of one file in order.  A truncated last line (a killed writer) is skipped
+    silently; any other unreadable or corrupt line is skipped with a warning, and its
+    trial counts as not recorded, so resuming runs it again."""
+    entries = list(_lines(path))
+    bad = [n for n, rec in entries if rec is None]
+    if bad and (len(bad) > 1 or bad[0] != entries[-1][0]):
+        log.warning("%s: %d unreadable or corrupt line(s) skipped (first: line %d); their "
+                    "trials count as not recorded", path, len(bad), bad[0])
+    for _, rec in entries:
+        if rec is not None:
+            yield rec
+
+
+def check_record(rec: dict, where: str) -> None:
+    """The fields every reader relies on, with their types; anything else is one line."""
+    for key, kind in REQUIRED.items():
+        if key not in rec:
+            raise UserError(f"{where}: record lacks the field {key!r}")
+        if not isinstance(rec[key], kind) or isinstance(rec[key], bool):
+            raise UserError(f"{where}: field {key!r} is {rec[key]!r}, expected "
+                            f"{' or '.join(k.__name__ for k in _tuple(kind))}")
+    if rec["status"] not in ("ok", "failed", "timeout", "skipped"):
+        raise UserError(f"{where}: unknown status {rec['status']!r}")
+    for name, value in rec["metrics"].items():
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise UserError(f"{where}: metric {name!r} is {value!r}, expected a number")
+
+
+def _tuple(kind: type | tuple) -> tuple:
+    return kind if isinstance(kind, tuple) else (kind,)
 
 
 def files(paths: Iterable[Path]) -> list[Path]:
@@ -72,6 +188,8 @@ def files(paths: Iterable[Path]) -> list[Path]:
             sub = runs_dir(p) if runs_dir(p).is_dir() else p
             out.extend(sorted(sub.glob("*.jsonl")))
         elif p.exists():
+            if p.suffix != ".jsonl":
+                raise UserError(f"{p} is not a results directory or a .jsonl file of records")
             out.append(p)
     return out
 
@@ -85,11 +203,125 @@ def latest(records: Iterable[dict]) -> dict[str, dict]:
 
 
 def load(paths: Iterable[Path]) -> list[dict]:
+    """Latest record per trial of every file, each checked by ``check_record``."""
     recs: list[dict] = []
     for f in files(paths):
+        for number, rec in _lines(f):
+            if rec is not None:
+                check_record(rec, f"{f} line {number}")
         recs.extend(read(f))
     return list(latest(recs).values())
 
 
+def per_user_intact(results_dir: Path, rec: dict) -> bool:
+    """A record's per-user file exists and matches its recorded checksum (records written
+    before checksums were kept only need the file to exist)."""
+    rel = rec.get("per_user_file")
+    if not rel:
+        return True
+    path = Path(results_dir) / rel
+    if not path.is_file():
+        return False
+    expected = rec.get("per_user_sha256")
+    return expected is None or sha256_file(path) == expected
+
+
 def finished_ids(path: Path) -> set[str]:
     return {tid for tid, rec in latest(read(path)).items() if rec.get("status") in FINISHED}
+
+
+class Claims:
+    """Which trials of a run file another live process is running right now.
+
+    Two runs into one results directory split the work instead of doing it twice: before
+    a trial starts, a run claims it (a file named after the trial holding its pid) under
+    an exclusive lock, after checking that no other run has recorded it meanwhile; a claim
+    whose process is gone (killed run) is taken over.  The claim is removed once the
+    record is appended.
+    """
+
+    def __init__(self, run_path: Path) -> None:
+        self.run_path = run_path
+        self.dir = run_path.parent / "claims" / run_path.stem
+        self.pid = os.getpid()
+        self._offset = 0
+        self._recorded: dict[str, dict] = {}
+
+    def recorded(self) -> dict[str, dict]:
+        """Latest record per trial id, reading only what was appended since last time."""
+        try:
+            with open(self.run_path, "rb") as fh:
+                fh.seek(self._offset)
+                chunk = fh.read()
+        except FileNotFoundError:
+            return self._recorded
+        end = chunk.rfind(b"\n") + 1  # a line still being written is read next time
+        self._offset += end
+        for line in chunk[:end].decode("utf-8", errors="replace").splitlines():
+            rec = parse_line(line) if line.strip() else None
+            if rec is not None:
+                self._recorded[rec["trial_id"]] = rec
+        return self._recorded
+
+    def claim(self, trial_id: str, is_done: Callable[[dict], bool]) -> int | None:
+        """Claim ``trial_id``; None when claimed, else the pid that has it, or 0 when
+        another run has recorded it as done since this run started."""
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.dir / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise fault(self.dir, exc) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            rec = self.recorded().get(trial_id)
+            if rec is not None and is_done(rec):
+                return 0
+            path = self.dir / trial_id
+            try:
+                other = int(path.read_text() or 0)
+            except (FileNotFoundError, ValueError):
+                other = 0
+            if other and other != self.pid and _alive(other):
+                return other
+            try:
+                path.write_text(str(self.pid))
+            except OSError as exc:
+                raise fault(path, exc) from None
+            return None
+        finally:
+            os.close(fd)
+
+    def release(self, trial_id: str) -> None:
+        try:
+            os.unlink(self.dir / trial_id)
+        except OSError:
+            pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def split_stale(records: list[dict]) -> tuple[list[dict], list[dict]]:
+    """(current, stale): a record is stale when its dataset name's newest record was
+    computed on other content (another ``dataset_fingerprint``), e.g. an edited CSV;
+    tables never mix the two."""
+    newest: dict[str, tuple[str, str]] = {}
+    for rec in records:
+        fp = rec.get("dataset_fingerprint")
+        if fp:
+            when = str(rec.get("started_at") or "")
+            if rec["dataset"] not in newest or when >= newest[rec["dataset"]][0]:
+                newest[rec["dataset"]] = (when, fp)
+    current, stale = [], []
+    for rec in records:
+        fp = rec.get("dataset_fingerprint")
+        keep = not fp or rec["dataset"] not in newest or newest[rec["dataset"]][1] == fp
+        (current if keep else stale).append(rec)
+    return current, stale

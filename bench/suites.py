@@ -50,6 +50,15 @@ RUN_KEYS = {
 }
 
 
+#: top-level keys of a suite file
+SUITE_KEYS = {"description", "include", "threads", "run"}
+#: run keys that hold lists, with the type of their items (bool is not an int here)
+LIST_KEYS: dict[str, type] = {
+    "datasets": str, "splits": dict, "adapters": str, "exclude": str, "seeds": int,
+    "requires": str, "threads": int,
+}
+
+
 @dataclass(frozen=True)
 class Suite:
     name: str
@@ -96,6 +105,14 @@ def load(name: str, _seen: tuple[str, ...] = ()) -> Suite:
     if name in _seen:
         raise UserError(f"suite {name!r} includes itself ({' -> '.join(_seen + (name,))})")
     doc = parse_file(path)
+    unknown = set(doc) - SUITE_KEYS
+    if unknown:
+        raise UserError(
+            f"suite file {path}: unknown key(s) {', '.join(sorted(unknown))}; a suite has "
+            f"{', '.join(sorted(SUITE_KEYS))} (runs are [[run]] tables)"
+        )
+    if not isinstance(doc.get("run", []), list) or not isinstance(doc.get("include", []), list):
+        raise UserError(f"suite file {path}: 'run' must be [[run]] tables and 'include' a list")
     runs: list[dict] = []
     for inc in doc.get("include", []):
         runs.extend(load(inc, _seen + (name,)).runs)
@@ -108,6 +125,14 @@ def load(name: str, _seen: tuple[str, ...] = ()) -> Suite:
         for key in ("datasets", "splits", "adapters"):
             if not run.get(key):
                 raise UserError(f"suite file {path}: run {i + 1} needs a non-empty {key!r}")
+        for key, kind in LIST_KEYS.items():
+            value = run.get(key, [])
+            if not isinstance(value, list) or not all(isinstance(v, kind) for v in value):
+                raise UserError(
+                    f"suite file {path}: run {i + 1}: {key!r} must be a list of "
+                    f"{'tables' if kind is dict else kind.__name__ + 's'}, "
+                    f"e.g. {key} = [{json.dumps(value) if not isinstance(value, list) else '...'}]"
+                )
         runs.append({**run, "group": name})  # the suite file the run comes from
     threads = doc.get("threads")
     if threads is not None and (not isinstance(threads, int) or threads < 1):

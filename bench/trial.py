@@ -11,8 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
-import tempfile
 import time
 import traceback
 from dataclasses import asdict, dataclass, field, replace
@@ -23,16 +21,20 @@ from typing import Any
 
 import numpy as np
 
-from bench import registry, splits
+from bench import registry, splits, store
 from bench.adapter import Adapter
 from bench.data import Dataset, TrainSet
 from bench.envinfo import environment
-from bench.errors import DatasetUnavailable, UserError
-from bench.evaluate import MetricSpec, evaluate
+from bench.errors import DatasetUnavailable, StoreFault, UserError
+from bench.evaluate import MetricSpec, evaluate, for_implicit_data
 
 #: Version of the record layout; bumped only for incompatible changes (fields are only added).
 SCHEMA_VERSION = 1
 STATUSES = ("ok", "failed", "timeout", "skipped")
+
+
+class NothingToScore(Exception):
+    """The protocol leaves this fold nothing to evaluate: the trial is skipped, not failed."""
 
 
 @dataclass(frozen=True)
@@ -217,6 +219,8 @@ def run_trial(spec: TrialSpec, results_dir: Path | None) -> tuple[dict, dict[str
         record["env"] = environment(model.library or None)
         dataset = load_dataset(spec.dataset)
         record["dataset_fingerprint"] = dataset.fingerprint()[:16]
+        if dataset.implicit:  # implicit-only data: rating models skipped, every test row relevant
+            metric_spec = for_implicit_data(model, metric_spec, dataset, record)
         store = None if results_dir is None else Path(results_dir) / "splits"
         fold_of_row = splits.load_or_assign(dataset.ratings, split_spec, store)
         fold = splits.fold_rows(fold_of_row, spec.fold)
@@ -226,6 +230,12 @@ def run_trial(spec: TrialSpec, results_dir: Path | None) -> tuple[dict, dict[str
         train = dataset.ratings.take(fold.train_rows)
         test = dataset.ratings.take(fold.test_rows)
         record["n_train"], record["n_test"] = len(train), len(test)
+        if len(test) == 0:
+            what = "validation" if spec.stage == "validation" else "test"
+            raise NothingToScore(
+                f"split {split_spec.label} leaves no {what} rows in fold {spec.fold} of "
+                f"{spec.dataset} (e.g. users with too few ratings to hold any out)"
+            )
         # Cold users: a model that folds new users in is fitted without their revealed
         # ratings and then given them; any other model is refitted with them in train.
         fit_rows = fold.train_rows
@@ -283,7 +293,9 @@ def run_trial(spec: TrialSpec, results_dir: Path | None) -> tuple[dict, dict[str
             record["bands"] = result.bands
         per_user = result.per_user
         finish(record, "ok")
-    except DatasetUnavailable as exc:
+    except StoreFault:
+        raise  # the environment's fault, not the model's: nothing is recorded
+    except (DatasetUnavailable, NothingToScore) as exc:
         finish(record, "skipped", str(exc))
     except UserError as exc:
         finish(record, "failed", str(exc))
@@ -330,15 +342,14 @@ def _round(value: float | None) -> float | None:
     return None if math.isnan(value) else round(float(value), 6)
 
 
-def save_per_user(results_dir: Path, trial_id: str, per_user: dict[str, np.ndarray]) -> str | None:
-    """Write per-user metric arrays next to the records; returns the path relative to the store."""
+def save_per_user(
+    results_dir: Path, trial_id: str, per_user: dict[str, np.ndarray]
+) -> tuple[str | None, str | None]:
+    """Write per-user metric arrays next to the records: (path relative to the store, its
+    sha256), which the record keeps so a damaged file is found and the trial re-run."""
     if not per_user:
-        return None
+        return None, None
     rel = Path("runs") / "peruser" / f"{trial_id}.npz"
     path = Path(results_dir) / rel
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "wb") as fh:
-        np.savez_compressed(fh, **per_user)
-    os.replace(tmp, path)
-    return str(rel)
+    store.write_atomic(path, lambda fh: np.savez_compressed(fh, **per_user))
+    return str(rel), store.sha256_file(path)

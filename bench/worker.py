@@ -18,6 +18,7 @@ def main() -> int:
     answers = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)  # library chatter on stdout must not corrupt the protocol
     sys.stdout = sys.stderr
+    from bench.errors import StoreFault
     from bench.trial import TrialSpec, run_trial, save_per_user
 
     for line in sys.stdin:
@@ -32,11 +33,14 @@ def main() -> int:
             resource.setrlimit(resource.RLIMIT_AS, (int(limit) * 2**20, hard))
         try:
             record, per_user = run_trial(spec, results_dir)
+            if results_dir is not None and per_user:
+                rel, digest = save_per_user(results_dir, spec.trial_id, per_user)
+                record["per_user_file"], record["per_user_sha256"] = rel, digest
+        except StoreFault as exc:  # the driver stops the run; nothing is recorded
+            record = {"store_fault": str(exc)}
         finally:
             if limit:
                 resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
-        if results_dir is not None and per_user:
-            record["per_user_file"] = save_per_user(results_dir, spec.trial_id, per_user)
         answers.write(json.dumps(record, default=str) + "\n")
         answers.flush()
     return 0
