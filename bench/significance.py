@@ -65,7 +65,7 @@ from __future__ import annotations
 import math
 import zipfile
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -418,13 +418,8 @@ def bootstrap_seeds_mean_diff(
     n_best = best_sums[0].shape[1] if n_cmp else 1
     best_w = _seed_weights(rng, n_resamples, n_best)
     model_w = [_seed_weights(rng, n_resamples, m.shape[1]) for m in model_sums]
-    block = max(1, _BLOCK_CELLS // max(n_users, 1))
     stats = np.empty((n_resamples, n_cmp))
-    for lo in range(0, n_resamples, block):
-        b = min(block, n_resamples - lo)
-        draws = rng.integers(0, n_users, size=(b, n_users))
-        flat = (np.arange(b)[:, None] * n_users + draws).ravel()
-        counts = np.bincount(flat, minlength=b * n_users).reshape(b, n_users).astype(np.float64)
+    for lo, b, counts in _user_resamples(rng, n_resamples, n_users):
         den = counts @ count
         for j in range(n_cmp):
             num = ((counts @ model_sums[j]) * model_w[j][lo : lo + b]).sum(axis=1) - (
@@ -435,6 +430,20 @@ def bootstrap_seeds_mean_diff(
             )
     p, low, high = _p_and_interval(stats, observed)
     return observed, p, low, high
+
+
+def _user_resamples(
+    rng: np.random.Generator, n_resamples: int, n_users: int
+) -> Iterator[tuple[int, int, np.ndarray]]:
+    """Blocks of user resamples: (first resample, block size, counts) where
+    ``counts[i, u]`` is how often user ``u`` is drawn in resample ``lo + i``."""
+    block = max(1, _BLOCK_CELLS // max(n_users, 1))
+    for lo in range(0, n_resamples, block):
+        b = min(block, n_resamples - lo)
+        draws = rng.integers(0, n_users, size=(b, n_users))
+        flat = (np.arange(b)[:, None] * n_users + draws).ravel()
+        counts = np.bincount(flat, minlength=b * n_users).reshape(b, n_users).astype(np.float64)
+        yield lo, b, counts
 
 
 def bootstrap_mean_diff(
@@ -453,14 +462,8 @@ def bootstrap_mean_diff(
     total = n.sum(axis=0)
     observed = np.divide(d.sum(axis=0), total, out=np.full(n_cmp, np.nan), where=total > 0)
     rng = np.random.default_rng(seed)
-    block = max(1, _BLOCK_CELLS // max(n_users, 1))
     stats = np.empty((n_resamples, n_cmp))
-    for lo in range(0, n_resamples, block):
-        b = min(block, n_resamples - lo)
-        draws = rng.integers(0, n_users, size=(b, n_users))
-        # counts[i, u] = times user u is drawn in resample i
-        flat = (np.arange(b)[:, None] * n_users + draws).ravel()
-        counts = np.bincount(flat, minlength=b * n_users).reshape(b, n_users).astype(np.float64)
+    for lo, b, counts in _user_resamples(rng, n_resamples, n_users):
         num, den = counts @ d, counts @ n
         stats[lo : lo + b] = np.divide(num, den, out=np.full_like(num, np.nan), where=den > 0)
     p, low, high = _p_and_interval(stats, observed)

@@ -34,7 +34,7 @@ def write(results: Path, adapter: str, fold: int = 0, split: dict = KFOLD, param
     if ndcg is not None:
         users = np.arange(120, dtype=np.int32)
         values = np.clip(ndcg + rng.normal(0, 0.2, users.size), 0, 1)
-        per_user_file = save_per_user(results, trial_id, {"user": users, "ndcg@10": values})
+        per_user_file, _ = save_per_user(results, trial_id, {"user": users, "ndcg@10": values})
         metrics["ndcg@10"] = float(values.mean())
         intervals["ndcg@10"] = 0.03
     record = {

@@ -44,7 +44,7 @@ def write_trial(
     per_user_file = None
     if values is not None:
         users = np.arange(len(values), dtype=np.int32) if users is None else users
-        per_user_file = save_per_user(results, trial_id, {"user": users, metric: values})
+        per_user_file, _ = save_per_user(results, trial_id, {"user": users, metric: values})
         metrics[metric] = float(np.mean(values))
     record = {
         "trial_id": trial_id,
