@@ -120,28 +120,60 @@ def table_order(key: tuple) -> tuple:
     return (key[1], split.get("method", ""), numbers, key[3])
 
 
+#: the parameters field of a tuned row's key: nested tuning chooses per fold, and one
+#: row pools every fold's tuned trial whatever each chose
+TUNED_PER_FOLD = json.dumps("per fold")
+
+
 def row_key(rec: dict) -> tuple:
+    label = rec.get("label", "defaults")
     return (
         rec["adapter"],
-        rec.get("label", "defaults"),
-        json.dumps(rec["params"], sort_keys=True),
+        label,
+        TUNED_PER_FOLD if label == "tuned" else json.dumps(rec["params"], sort_keys=True),
         rec.get("threads"),
         rec.get("cold_path", ""),
     )
 
 
-def row_labels(keys: list[tuple]) -> dict[tuple, str]:
+def key_params(key: tuple) -> dict:
+    """The parameters of a row key; a nested tuned row has none of its own (``{}``)."""
+    return {} if key[2] == TUNED_PER_FOLD else json.loads(key[2])
+
+
+def _tuned_text(choices: list[dict], reference: dict) -> str:
+    """What nested tuning chose, against the defaults: ``factors=64`` when every fold chose
+    it, ``factors=64 (3 folds) / 32 (2)`` when folds differ."""
+    names = sorted({p for c in choices for p, v in c.items() if reference.get(p, object()) != v})
+    parts = []
+    for p in names:
+        counts = Counter(json.dumps(c.get(p)) for c in choices)
+        if len(counts) == 1:
+            parts.append(f"{p}={json.loads(next(iter(counts)))}")
+        else:
+            ranked = counts.most_common()
+            first, n = ranked[0]
+            rest = " / ".join(f"{json.loads(v)} ({m})" for v, m in ranked[1:])
+            parts.append(f"{p}={json.loads(first)} ({n} folds) / {rest}")
+    return ", ".join(parts)
+
+
+def row_labels(
+    keys: list[tuple], tuned_choices: dict[tuple, list[dict]] | None = None
+) -> dict[tuple, str]:
     """What tells rows of one adapter apart: the parameters (and threads) that vary.
 
     ``defaults`` when an adapter has a single untuned row; ``tuned: ...`` lists the
-    parameters where the tuned row differs from the same adapter's defaults row.
+    parameters where the tuned row differs from the same adapter's defaults row
+    (``tuned_choices``: the parameters of each of a tuned row's records, one per fold).
     """
+    tuned_choices = tuned_choices or {}
     by_adapter: dict[str, list[tuple]] = defaultdict(list)
     for key in keys:
         by_adapter[key[0]].append(key)
     out: dict[tuple, str] = {}
     for rows in by_adapter.values():
-        params = {k: json.loads(k[2]) for k in rows}
+        params = {k: key_params(k) for k in rows}
         untuned = [k for k in rows if k[1] == "defaults"]
         varying = sorted({
             p for k in untuned for p, v in params[k].items()
@@ -153,8 +185,8 @@ def row_labels(keys: list[tuple]) -> dict[tuple, str]:
             # a parameter absent from a row (recorded before it existed) is not shown
             parts = [f"{p}={params[k][p]}" for p in varying if p in params[k]]
             if k[1] != "defaults":
-                parts = [f"{p}={v}" for p, v in sorted(params[k].items())
-                         if reference.get(p, object()) != v]
+                parts = [_tuned_text(tuned_choices.get(k, [params[k]]), reference)]
+                parts = [p for p in parts if p]
             if vary_threads:
                 parts.append(f"threads={k[3]}")
             text = ", ".join(parts)
@@ -274,7 +306,10 @@ def render_table(recs: list[dict], results_dirs: list | None = None) -> list[str
         sign = 1 if lower_is_better(sort_col) else -1
         return (math.inf if math.isnan(v) else sign * v, key)
 
-    labels = row_labels(list(cells))
+    labels = row_labels(list(cells), {
+        k: [r["params"] for r in sorted(rs, key=lambda r: r["fold"])]
+        for k, rs in rows.items() if k[1] == "tuned"
+    })
     # --- significance marks (bench.significance): per-user paired test vs the best row ---
     marks = {}
     if results_dirs and sort_col:

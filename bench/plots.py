@@ -121,7 +121,7 @@ def row_names(keys: list[tuple], short: bool = False) -> dict[tuple, str]:
         model_libs[adapter.split(".", 1)[-1]].add(_library(adapter))
     names = {}
     for adapter, ks in by_adapter.items():
-        params = [json.loads(k[2]) for k in ks]
+        params = [lb.key_params(k) for k in ks]
         varying = sorted(
             {p for ps in params for p in ps if len({json.dumps(q.get(p)) for q in params}) > 1}
         )
@@ -513,7 +513,7 @@ def ablation(
     recs = _ok_test(records)
     for key, rs in _rows(recs).items():
         name = param_of(key[0])
-        params = json.loads(key[2])
+        params = lb.key_params(key)
         if name is None or name not in params:
             continue
         mean, half = lb.aggregate(rs, metric)

@@ -230,3 +230,19 @@ def test_legend_states_the_metric_definitions_the_code_uses():
     assert "MAP@K = sum of precision at each hit in the top K / min(#relevant, K)" in text
     assert "Recall@K = hits in the top K / #relevant" in text
     assert "± is over seeds" in text
+
+
+def test_a_nested_tuned_row_pools_every_fold_whatever_each_chose():
+    kfold = {"method": "kfold", "seed": 0, "n_folds": 3}
+    recs = [rec("baseline.Bias", rmse=0.95, fold=f, split=kfold, params={"reg_user": 15.0})
+            for f in range(3)]
+    chosen = [5.0, 5.0, 25.0]
+    recs += [rec("baseline.Bias", rmse=0.94 - f / 100, fold=f, split=kfold, label="tuned",
+                 params={"reg_user": chosen[f]}) for f in range(3)]
+    lines = leaderboard.render_table(recs)
+    tuned = [li for li in lines if "tuned" in li]
+    assert len(tuned) == 1  # one row, not one per distinct choice
+    cells = [c.strip() for c in tuned[0].strip("|").split("|")]
+    assert cells[1] == "tuned: reg_user=5.0 (2 folds) / 25.0 (1)"
+    assert cells[-1] == "3/3"
+    assert cells[2].strip("*").startswith("0.9300")  # mean of 0.94, 0.93, 0.92
