@@ -262,6 +262,9 @@ def run_trial(spec: TrialSpec, results_dir: Path | None) -> tuple[dict, dict[str
                 model, metric_spec, train_set.ratings, train,
                 dataset.ratings.take(inner.test_rows), test,
             )  # fmt: skip
+        warmup = warm_up(spec, train_set, test, metric_spec)
+        if warmup is not None:
+            record["warmup_seconds"] = round(warmup, 6)
         peak = PeakMemory()
         peak.reset()
         t0 = time.perf_counter()
@@ -304,6 +307,34 @@ def run_trial(spec: TrialSpec, results_dir: Path | None) -> tuple[dict, dict[str
         finish(record, "failed", f"{type(exc).__name__}: {exc} | {' / '.join(tb[-3:])}")
     record["duration_seconds"] = round(time.perf_counter() - start, 3)
     return record, per_user
+
+
+#: adapters whose one-time costs (JIT compilation, lazy imports) this worker has paid
+_WARMED: set[str] = set()
+#: rows of train (and of test) the warm-up fit sees: enough for every code path to run
+WARMUP_ROWS = 2000
+
+
+def warm_up(spec: TrialSpec, train_set: TrainSet, test, metric_spec: MetricSpec) -> float | None:
+    """Fit and evaluate a throw-away copy of the adapter on a slice of the train rows, once
+    per adapter per worker, so numba's compilation (or loading its cache) and lazy imports
+    are not timed as the first trial's fit or ranking.  Returns its seconds (None when this
+    worker had already warmed the adapter).  A failure here is ignored: the real fit
+    reports it."""
+    if spec.adapter in _WARMED:
+        return None
+    _WARMED.add(spec.adapter)
+    start = time.perf_counter()
+    try:
+        model = build_adapter(spec.adapter, spec.params, spec.seed, spec.threads)
+        rows = np.arange(min(WARMUP_ROWS, len(train_set.ratings)))
+        small = replace(train_set, ratings=train_set.ratings.take(rows))
+        model.fit(small)
+        evaluate(model, small.ratings, test.take(np.arange(min(WARMUP_ROWS, len(test)))),
+                 metric_spec)  # fmt: skip
+    except Exception:  # noqa: BLE001 - the timed fit below meets and records any real error
+        pass
+    return time.perf_counter() - start
 
 
 class Curve:
