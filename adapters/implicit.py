@@ -27,6 +27,7 @@ from threadpoolctl import threadpool_limits
 from bench.adapter import Adapter
 from bench.data import Ratings, TrainSet
 from bench.feedback import FeedbackPolicy, fill_cold_users, item_popularity, to_interactions
+from bench.ranking import FactorScores
 
 
 class _ImplicitAdapter(Adapter):
@@ -89,8 +90,16 @@ class _FactorAdapter(_ImplicitAdapter):
             random_state=self.seed,
         )
 
+    def factor_scores(self, users: np.ndarray) -> FactorScores:
+        users = np.asarray(users, dtype=np.int32)
+        return FactorScores(
+            self.model_.user_factors[users],
+            self.model_.item_factors,
+            score_rows=~self.user_has_train_[users],  # scored by popularity in ``score``
+        )
+
     def _raw_scores(self, users: np.ndarray) -> np.ndarray:
-        return self.model_.user_factors[users] @ self.model_.item_factors.T
+        return self.factor_scores(users).block()  # user_factors[users] @ item_factors.T
 
 
 class ALS(_FactorAdapter):

@@ -18,10 +18,11 @@ from typing import Any, ClassVar
 import numpy as np
 
 from bench.adapter import Adapter
-from bench.als import ExplicitALS, Interactions
+from bench.als import ExplicitALS, Interactions, thread_limit
 from bench.als import ImplicitALS as ImplicitALSModel
 from bench.data import Ratings, TrainSet
 from bench.feedback import FeedbackPolicy, fill_cold_users, to_interactions
+from bench.ranking import FactorScores
 
 #: score of items that have no train rows in implicit mode: rank them after every other item
 COLD_ITEM_SCORE = np.float32(np.finfo(np.float32).min)
@@ -330,9 +331,20 @@ class ImplicitALS(_ReportsBestIteration, Adapter):
         scores[:, self.item_is_cold_] = COLD_ITEM_SCORE
         return scores
 
+    def factor_scores(self, users: np.ndarray) -> FactorScores:
+        users = np.asarray(users, dtype=np.int32)
+        return FactorScores(
+            self.model_.user_vectors(users),
+            self.model_.item_factors_,
+            fixed_items=np.flatnonzero(self.item_is_cold_),  # as ``_finish``
+            fixed_score=COLD_ITEM_SCORE,
+            score_rows=~self.user_has_train_[users],  # scored by popularity in ``score``
+        )
+
     def score(self, users: np.ndarray) -> np.ndarray:
         users = np.asarray(users, dtype=np.int32)
-        scores = self._finish(self.model_.score(users))
+        with thread_limit(self.threads):
+            scores = self.factor_scores(users).block()  # _finish(model_.score(users))
         return fill_cold_users(scores, users, self.user_has_train_, self.popularity_)
 
     def fold_in(self, items: np.ndarray, ratings: np.ndarray) -> np.ndarray:

@@ -25,6 +25,7 @@ from bench.adapter import Adapter
 from bench.data import TrainSet
 from bench.errors import UserError
 from bench.feedback import FeedbackPolicy, fill_cold_users, item_popularity, to_interactions
+from bench.ranking import FactorScores
 
 
 def truncated_svd(
@@ -92,10 +93,18 @@ class PureSVD(Adapter):
         self.popularity_ = item_popularity(prepared)
         return self
 
+    def factor_scores(self, users: np.ndarray) -> FactorScores:
+        users = np.asarray(users, dtype=np.int32)
+        return FactorScores(
+            self.user_factors_[users],
+            self.item_factors_.T,
+            score_rows=~self.user_has_train_[users],  # scored by popularity in ``score``
+        )
+
     def score(self, users: np.ndarray) -> np.ndarray:
         users = np.asarray(users, dtype=np.int32)
         with threadpool_limits(limits=self.threads, user_api="blas"):
-            scores = self.user_factors_[users] @ self.item_factors_
+            scores = self.factor_scores(users).block()  # user_factors_[users] @ item_factors_
         # A user without train rows has a zero row in U: rank by popularity instead.
         return fill_cold_users(scores, users, self.user_has_train_, self.popularity_)
 

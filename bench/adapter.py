@@ -12,16 +12,24 @@ Stages the harness times separately:
 * ``predict(users, items)`` -> float32 rating estimates, one per pair (rating models).
 * ``score(users)`` -> float32 block ``(len(users), n_items)``; higher means recommend first.
   Rating models inherit a default built on ``predict``; ranking models override it.
+* ``factor_scores(users)`` -> ``bench.ranking.FactorScores`` or ``None`` (the default),
+  optional: scores that are ``user_vectors @ item_vectors.T`` (+ an item bias) described
+  as those factors, so ranking scores and selects an item chunk at a time instead of
+  materialising the user x item block.  An adapter that offers it builds ``score`` on
+  ``FactorScores.block`` (then both give bit for bit the same scores).
 """
 
 from __future__ import annotations
 
 import inspect
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from bench.data import Ratings, TrainSet
+
+if TYPE_CHECKING:
+    from bench.ranking import FactorScores
 
 
 class Adapter:
@@ -123,6 +131,14 @@ class Adapter:
         u = np.repeat(users, n_items)
         i = np.tile(np.arange(n_items, dtype=np.int32), len(users))
         return self.predict(u, i).reshape(len(users), n_items)
+
+    def factor_scores(self, users: np.ndarray) -> FactorScores | None:
+        """``score(users)`` as factors (see ``FactorScores``), or ``None``: not a product.
+
+        Rows ``score`` fills otherwise (e.g. users without train rows scored by popularity)
+        are flagged in ``FactorScores.score_rows``; the harness takes them from ``score``.
+        """
+        return None
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())

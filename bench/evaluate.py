@@ -101,7 +101,10 @@ def evaluate_ranking(
     seen = train.to_csr(np.ones(len(train), np.float32))
     warm = np.flatnonzero(train.item_counts() > 0) if spec.candidates == "cold" else None
     start = time.perf_counter()
-    top = recommend(model.score, users, seen, k_max, warm, name=f"{model.name}.score")
+    top = recommend(
+        model.score, users, seen, k_max, warm, name=f"{model.name}.score",
+        factors=model.factor_scores,
+    )  # fmt: skip
     out.recommend_seconds = time.perf_counter() - start
     hits = metrics.hits_matrix(top, users, keys, n_items)
     n_rel = np.bincount((keys // n_items).astype(np.int64), minlength=train.n_users)[users]
