@@ -19,6 +19,14 @@ from numba import njit, prange
 
 from bench.kernels.prefetch import PREFETCH_DISTANCE, prefetch_row
 
+#: Whether the parallel fastmath kernels use numba's on-disk cache: they do not.  Code loaded
+#: from the cache is not the code a fresh compilation produces (numba issue #10617 shows the
+#: speed side): the same half-step gave other float32 bits in a process that compiled it
+#: than in one that loaded it, so a run's numbers depended on whether ``__pycache__`` was
+#: warm (NDCG@10 up to 0.05 apart for ill-conditioned settings such as ``biases=False``).
+#: Every process compiles them once instead (a few seconds, outside timed fits: see
+#: ``bench.trial.warm_up``), and equal inputs give equal bits in every process.
+CACHE = False
 #: tasks per half-step; many more than threads so the static split is balanced
 N_TASKS = 256
 #: rows are copied to a contiguous per-thread buffer before CG, up to this many bytes of
@@ -121,7 +129,7 @@ def _cholesky_solve(a: np.ndarray, b: np.ndarray, d: int) -> None:
         b[j] = s / a[j, j]
 
 
-@njit(cache=True, parallel=True, fastmath=True)
+@njit(cache=CACHE, parallel=True, fastmath=True)
 def explicit_halfstep(
     indptr: np.ndarray,
     indices: np.ndarray,
@@ -326,7 +334,7 @@ def explicit_cg_halfstep(
                  numba.get_num_threads())  # fmt: skip
 
 
-@njit(cache=True, parallel=True, fastmath=True)
+@njit(cache=CACHE, parallel=True, fastmath=True)
 def _explicit_cg(
     indptr: np.ndarray,
     indices: np.ndarray,
@@ -396,7 +404,7 @@ def _explicit_cg(
                     factors[row, f] = x[f + 1]
 
 
-@njit(cache=True, parallel=True, fastmath=True)
+@njit(cache=CACHE, parallel=True, fastmath=True)
 def gram(factors: np.ndarray, reg: float) -> np.ndarray:
     """``Y^T Y + reg I`` (float32), summed over fixed row blocks so it is deterministic.
 
@@ -427,7 +435,7 @@ def gram(factors: np.ndarray, reg: float) -> np.ndarray:
     return result
 
 
-@njit(cache=True, parallel=True, fastmath=True)
+@njit(cache=CACHE, parallel=True, fastmath=True)
 def explicit_squared_error(
     indptr: np.ndarray,
     indices: np.ndarray,
@@ -455,7 +463,7 @@ def explicit_squared_error(
     return total
 
 
-@njit(cache=True, parallel=True, fastmath=True)
+@njit(cache=CACHE, parallel=True, fastmath=True)
 def predict_pairs(
     users: np.ndarray,
     items: np.ndarray,
@@ -577,7 +585,7 @@ def implicit_cg_halfstep(
                  gather_bytes, numba.get_num_threads())  # fmt: skip
 
 
-@njit(cache=True, parallel=True, fastmath=True)
+@njit(cache=CACHE, parallel=True, fastmath=True)
 def _implicit_cg(
     indptr: np.ndarray,
     indices: np.ndarray,
@@ -626,7 +634,7 @@ def _implicit_cg(
                                        ap, cg_steps)  # fmt: skip
 
 
-@njit(cache=True, parallel=True, fastmath=True)
+@njit(cache=CACHE, parallel=True, fastmath=True)
 def implicit_cholesky_halfstep(
     indptr: np.ndarray,
     indices: np.ndarray,
@@ -666,7 +674,7 @@ def implicit_cholesky_halfstep(
                 factors[row, f] = b[f]
 
 
-@njit(cache=True, parallel=True, fastmath=True)
+@njit(cache=CACHE, parallel=True, fastmath=True)
 def implicit_loss_terms(
     indptr: np.ndarray,
     indices: np.ndarray,
