@@ -155,6 +155,7 @@ class BPR(_FactorAdapter):
 
     name = "implicit.BPR"
     model_class = BayesianPersonalizedRanking
+    parallel_sgd: ClassVar[bool] = True  # lock-free SGD across its threads
     extra_model_kwargs: ClassVar[dict[str, Any]] = {"verify_negative_samples": True}
     search_space: ClassVar[dict[str, list[Any]]] = {
         "factors": [32, 64, 128],
@@ -189,6 +190,7 @@ class LMF(_FactorAdapter):
 
     name = "implicit.LMF"
     model_class = LogisticMatrixFactorization
+    parallel_sgd: ClassVar[bool] = True  # lock-free SGD across its threads
     search_space: ClassVar[dict[str, list[Any]]] = {
         "factors": [30, 64],
         "learning_rate": [0.3, 1.0],

@@ -75,6 +75,7 @@ def hybrid_features(
 
 class _LightFMAdapter(Adapter):
     library: ClassVar[str] = "rectools-lightfm"
+    parallel_sgd: ClassVar[bool] = True  # Hogwild SGD over num_threads
     predicts_ratings: ClassVar[bool] = False
     ranks: ClassVar[bool] = True
     loss: ClassVar[str] = ""

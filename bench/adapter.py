@@ -51,6 +51,9 @@ class Adapter:
     #: results depend on ``seed`` (random initialisation or sampling): a suite runs such a
     #: model for every seed of a run, a model whose results cannot depend on it once
     stochastic: ClassVar[bool] = True
+    #: trains by parallel SGD without locks (Hogwild): on more than one thread the result
+    #: changes run to run; records then say ``reproducible: false``
+    parallel_sgd: ClassVar[bool] = False
     #: can score a user / item with no train rows by something better than a constant
     scores_cold_users: ClassVar[bool] = False
     scores_cold_items: ClassVar[bool] = False

@@ -50,6 +50,8 @@ TIME_COLUMNS = {
 }
 #: After the model name of a row whose adapter reads side information (genres, demographics).
 SIDE_MARK = " ◆"
+#: After the model name of a row trained by lock-free parallel SGD on several threads.
+DRAW_MARK = " ≈"
 #: After the predict / rank times of adapters scored by recbench's vectorised code.
 HARNESS_MARK = " ‡"
 HARNESS_COLUMNS = ("predict_seconds", "recommend_seconds")
@@ -320,6 +322,8 @@ def render_table(recs: list[dict], results_dirs: list | None = None) -> list[str
         model = f"`{adapter}`" + (f" ({cold_path.replace('_', '-')})" if cold_path else "")
         if side[key]:
             model += SIDE_MARK
+        if not reproducible(key):
+            model += DRAW_MARK
         row = [model, labels[key]]
         for c in [*cols, *TIME_COLUMNS]:
             mean, half = cells[key][c]
@@ -489,7 +493,18 @@ def legend(tested: list[dict]) -> list[str]:
         ]
     if any(adapter_flag(a, "scored_by_harness") for a in adapters):
         out += ["", HARNESS_TEXT]
+    if any(not reproducible(row_key(r)) for r in tested):
+        out += ["", f"{DRAW_MARK.strip()} after a model: trained by lock-free parallel SGD "
+                "(Hogwild) on several threads, so the same trial gives other numbers on every "
+                "run (records say `reproducible: false`): a single draw, not a result."]
     return out
+
+
+def reproducible(key: tuple) -> bool:
+    """Whether a row's numbers repeat run to run (records before the field existed: from
+    the adapter's ``parallel_sgd`` and the row's thread count)."""
+    threads = key[3] or 1
+    return not (threads > 1 and adapter_flag(key[0], "parallel_sgd"))
 
 
 def render(

@@ -216,6 +216,8 @@ def run_trial(spec: TrialSpec, results_dir: Path | None) -> tuple[dict, dict[str
         record["params"] = {
             k: v for k, v in model.get_params().items() if k not in ("seed", "threads")
         }
+        # the same spec gives the same numbers, except Hogwild SGD on several threads
+        record["reproducible"] = not (model.parallel_sgd and spec.threads > 1)
         record["env"] = environment(model.library or None)
         dataset = load_dataset(spec.dataset)
         record["dataset_fingerprint"] = dataset.fingerprint()[:16]

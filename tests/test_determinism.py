@@ -53,3 +53,11 @@ def test_one_thread_runs_repeat_and_seed_free_models_ignore_the_seed(adapter):
     assert metrics(0) == first
     if not registry.get(adapter).stochastic:
         assert metrics(1) == first
+
+
+def test_records_say_when_a_thread_count_makes_them_unrepeatable():
+    for adapter, threads, expected in (("lightfm.WARP", 1, True), ("lightfm.WARP", 2, False),
+                                       ("implicit.ALS", 2, True)):
+        record, _ = run_trial(TrialSpec(SMALL, SPLIT, 0, adapter, {}, threads=threads), None)
+        assert record["status"] == "ok", record["error"]
+        assert record["reproducible"] is expected, (adapter, threads)

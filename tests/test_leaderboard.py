@@ -246,3 +246,13 @@ def test_a_nested_tuned_row_pools_every_fold_whatever_each_chose():
     assert cells[1] == "tuned: reg_user=5.0 (2 folds) / 25.0 (1)"
     assert cells[-1] == "3/3"
     assert cells[2].strip("*").startswith("0.9300")  # mean of 0.94, 0.93, 0.92
+
+
+def test_hogwild_rows_on_several_threads_are_marked_as_draws():
+    needs("lightfm.WARP")
+    recs = [rec("lightfm.WARP", 0.30, threads=1), rec("lightfm.WARP", 0.31, threads=2)]
+    lines = leaderboard.render_table(recs)
+    marked = [li for li in lines if li.startswith("| `lightfm.WARP`")]
+    assert sum(leaderboard.DRAW_MARK in li for li in marked) == 1
+    assert leaderboard.DRAW_MARK in next(li for li in marked if "threads=2" in li)
+    assert any("Hogwild" in p for p in leaderboard.legend(recs))
