@@ -25,6 +25,7 @@ import surprise
 from threadpoolctl import ThreadpoolController
 
 from bench.adapter import Adapter
+from bench.admission import DataShape
 from bench.data import TrainSet
 from bench.kernels.neighbours import (
     TASKS_PER_THREAD,
@@ -584,6 +585,10 @@ class SlopeOne(SurpriseAdapter):
     def make_algo(self) -> surprise.AlgoBase:
         return surprise.SlopeOne()
 
+    def estimate_bytes(self, shape: DataShape) -> int:
+        # Surprise's freq and dev (items x items, 8 bytes each), then our dev_ and related_
+        return (8 + 8 + 8 + 1) * shape.n_items * shape.n_items
+
     def index_fitted(self) -> None:
         a = self.algo_
         # Surprise only averages dev[i, j] over items j with freq[i, j] > 0
@@ -644,6 +649,12 @@ class SlopeOne(SurpriseAdapter):
 # --------------------------------------------------------------------------------------
 
 
+#: n x n float64 arrays Surprise's similarity code keeps alive at once, per measure
+#: (cosine: prods, freq, sqi, sqj, sim; msd: sq_diff, freq, sim; pearson: freq, prods,
+#: sqi, sqj, si, sj, sim; pearson_baseline: freq, prods, sq_diff_i, sq_diff_j, sim)
+SIMILARITY_ARRAYS = {"cosine": 5, "msd": 3, "pearson": 7, "pearson_baseline": 5}
+
+
 class KNNAdapter(SurpriseAdapter):
     """Shared k-NN plumbing; subclasses say how to normalise ratings."""
     stochastic: ClassVar[bool] = False  # exact neighbourhoods: nothing random
@@ -690,6 +701,11 @@ class KNNAdapter(SurpriseAdapter):
 
     def algo_kwargs(self) -> dict[str, Any]:
         return {}
+
+    def estimate_bytes(self, shape: DataShape) -> int:
+        # Surprise's similarities.pyx holds these n x n float64 arrays at once (sim included)
+        n = shape.n_users if self.user_based else shape.n_items
+        return SIMILARITY_ARRAYS.get(self.sim_name, 7) * n * n * 8
 
     def make_algo(self) -> surprise.AlgoBase:
         return self.algo_class(

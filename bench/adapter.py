@@ -29,6 +29,7 @@ import numpy as np
 from bench.data import Ratings, TrainSet
 
 if TYPE_CHECKING:
+    from bench.admission import DataShape
     from bench.ranking import FactorScores
 
 
@@ -115,6 +116,12 @@ class Adapter:
     def fold_in_users(self, revealed: Ratings) -> None:
         """Make ``score`` / ``predict`` use the ``revealed`` ratings of users unseen in fit."""
         raise NotImplementedError(f"{self.name} cannot fold in new users")
+
+    def estimate_bytes(self, shape: DataShape) -> int | None:
+        """Peak bytes the model needs on train data of ``shape`` beyond the harness's own
+        structures (see ``bench.admission``); None: no more than a few copies of the train
+        set.  Admission control skips a trial whose estimate exceeds the memory limit."""
+        return None
 
     def fitted_info(self) -> dict[str, Any]:
         """What the fit chose itself (e.g. ``best_iteration`` under early stopping); stored

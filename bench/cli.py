@@ -50,6 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--time-limit", type=float, help="seconds per trial (default: suite's)")
     run.add_argument("--memory-limit-mb", type=int, help="address-space limit per trial")
     run.add_argument("--retry-failed", action="store_true", help="re-run failed trials too")
+    run.add_argument(
+        "--no-admission", action="store_true",
+        help="run trials even when their estimated memory or time exceeds the limit",
+    )
     run.add_argument("--no-report", action="store_true", help="do not rewrite the leaderboard")
     run.add_argument("--no-plots", action="store_true", help="leaderboard without figures")
 
@@ -129,6 +133,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         check_usable(name, dataset)
         check_thresholds(name, dataset, [s for s in specs if s.dataset == name])
         fingerprints[name] = dataset.fingerprint()[:16]
+        if not args.no_admission:
+            skip_reasons.update(not_admitted(
+                dataset, [s for s in specs if s.dataset == name], args.results,
+                args.memory_limit_mb))
         # A protocol the data cannot satisfy (more folds than ratings, a time split
         # without timestamps) is an input error: find it before any trial is recorded.
         for split in {json.dumps(s.split, sort_keys=True) for s in specs if s.dataset == name}:
@@ -178,6 +186,29 @@ def cmd_run(args: argparse.Namespace) -> int:
         log(f"every one of the {len(mine)} trials was skipped: {' | '.join(reasons)[:300]}")
         return EXIT_FAILED_TRIALS
     return EXIT_OK
+
+
+def not_admitted(dataset, specs: list, results: Path, memory_limit_mb: int | None
+                 ) -> dict[str, str]:
+    """Trial id -> why it cannot fit the memory or time limit (``bench.admission``)."""
+    from bench import admission
+    from bench.trial import build_adapter
+
+    history = store.load([results]) if Path(results).is_dir() else []
+    budget, label = admission.memory_budget(memory_limit_mb)
+    reasons: dict[str, str] = {}
+    for spec in specs:
+        shape = admission.train_shape(dataset.n_users, dataset.n_items, len(dataset.ratings),
+                                      spec.split)
+        model = build_adapter(spec.adapter, spec.params, spec.seed, spec.threads)
+        reason = admission.refusal(admission.estimate(model, shape, history), budget,
+                                   spec.time_limit, label)
+        if reason is not None:
+            reasons[spec.trial_id] = reason
+    if reasons:
+        log(f"{len(reasons)} trial(s) on {dataset.name} not admitted: "
+            f"{next(iter(reasons.values()))}")
+    return reasons
 
 
 def check_run_options(args: argparse.Namespace) -> None:

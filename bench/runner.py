@@ -125,7 +125,7 @@ def run_trials(
     results_dir: Path,
     run_path: Path,
     *,
-    skip_reasons: dict[str, str] | None = None,
+    skip_reasons: dict[str, str] | None = None,  # by dataset name or trial id
     fingerprints: dict[str, str] | None = None,
     retry_failed: bool = False,
     memory_limit_mb: int | None = None,
@@ -182,8 +182,9 @@ def run_trials(
                     log(f"[{n}/{len(todo)}] {spec.adapter} f{spec.fold}: run by pid {other}")
                 continue
             try:
-                if spec.dataset in skip_reasons:
-                    record = finish(base_record(spec), "skipped", skip_reasons[spec.dataset])
+                reason = skip_reasons.get(spec.trial_id) or skip_reasons.get(spec.dataset)
+                if reason is not None:
+                    record = finish(base_record(spec), "skipped", reason)
                 else:
                     if worker is None:
                         worker = Worker(log_path, max_threads)
