@@ -77,6 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cmp.add_argument("--all-rows", action="store_true", help="show unchanged metrics too")
 
+    lay = sub.add_parser(
+        "write-layout", help="write a dataset (e.g. synthetic:...) in a real release's file layout"
+    )
+    lay.add_argument("layout", help="ml-1m, ml-25m, ml-32m or netflix-prize")
+    lay.add_argument("--data", required=True, help="dataset to write, e.g. synthetic:users=...")
+    lay.add_argument("--out", type=Path, required=True, help="directory for the files")
+
     sub.add_parser("list", help="datasets, adapters and suites, and whether each is available")
 
     rep = sub.add_parser("report", help="rebuild the leaderboard from stored results only")
@@ -333,6 +340,20 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return EXIT_OK if result.ok else EXIT_FAILED_TRIALS
 
 
+def cmd_write_layout(args: argparse.Namespace) -> int:
+    from bench import datasets, formats
+
+    if args.layout not in formats.WRITERS:
+        raise UserError(f"unknown layout {args.layout!r}; known: "
+                        f"{', '.join(sorted(formats.WRITERS))}")
+    name, toml = formats.write(datasets.load(args.data), args.layout, args.out)
+    log(f"wrote {args.data} in the {args.layout} layout to {args.out}")
+    log(f"load it through the {args.layout} parser as dataset {name} with "
+        f"RECBENCH_DATASETS_PATH={toml.parent}")
+    print(name)
+    return EXIT_OK
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from bench import datasets
 
@@ -360,6 +381,7 @@ def main(argv: list[str] | None = None) -> int:
             "run": cmd_run,
             "tune": cmd_run,
             "list": cmd_list,
+            "write-layout": cmd_write_layout,
             "report": cmd_report,
             "compare": cmd_compare,
         }
