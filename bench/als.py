@@ -28,6 +28,7 @@ import numpy as np
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
+from bench import progress
 from bench.data import Features, Ratings
 from bench.kernels import als as kernels
 from bench.metrics import hits_matrix, ranking_metrics
@@ -323,6 +324,7 @@ class ExplicitALS:
         with thread_limit(self.threads) as used:
             self.threads_used_ = used
             for it in range(self.iterations):
+                progress.report("fit iteration", it + 1, self.iterations)
                 start, cpu = time.perf_counter(), time.process_time()
                 self._half_steps(data)
                 self.iteration_seconds_.append(time.perf_counter() - start)
@@ -517,6 +519,7 @@ class ImplicitALS:
         with thread_limit(self.threads) as used:
             self.threads_used_ = used
             for it in range(self.iterations):
+                progress.report("fit iteration", it + 1, self.iterations)
                 start, cpu = time.perf_counter(), time.process_time()
                 self._half_step(data.by_user, self.item_factors_, self.user_factors_)
                 self._half_step(data.by_item, self.user_factors_, self.item_factors_)

@@ -23,6 +23,7 @@ import numpy as np
 import scipy.sparse as sp
 from threadpoolctl import ThreadpoolController
 
+from bench import progress
 from bench.kernels import topk as kernels
 
 NO_ITEM = kernels.NO_ITEM  # padding where a user has fewer than K candidate items
@@ -306,6 +307,7 @@ def recommend(
     excluded = _excluded_mask(n_items, excluded_items)
     tops = []
     for lo in range(0, len(users), step):
+        progress.report("ranking users", lo, len(users))
         block = users[lo : lo + step]
         indptr, indices = seen_rows(seen, block)
         fs = factors(block) if factors is not None else None

@@ -60,25 +60,35 @@ class Worker:
             start_new_session=True,
         )
 
-    def run(self, request: dict, timeout: float) -> tuple[dict | None, str | None]:
-        """The worker's answer, or (None, reason) when it crashed or timed out."""
+    def run(
+        self, request: dict, timeout: float, on_progress: Callable[[str], None] | None = None
+    ) -> tuple[dict | None, str | None]:
+        """The worker's answer, or (None, reason) when it crashed or timed out.  Progress
+        lines the trial sends before its answer go to ``on_progress``."""
         assert self.proc.stdin and self.proc.stdout
         try:
             self.proc.stdin.write((json.dumps(request) + "\n").encode())
             self.proc.stdin.flush()
         except BrokenPipeError:
             return None, self._death()
-        sel = selectors.DefaultSelector()
-        sel.register(self.proc.stdout, selectors.EVENT_READ)
-        ready = sel.select(timeout)
-        sel.close()
-        if not ready:
-            self.kill()
-            return None, f"timeout: exceeded the time limit of {timeout:g} s"
-        line = self.proc.stdout.readline()
-        if not line:
-            return None, self._death()
-        return json.loads(line), None
+        deadline = time.monotonic() + timeout
+        while True:
+            sel = selectors.DefaultSelector()
+            sel.register(self.proc.stdout, selectors.EVENT_READ)
+            ready = sel.select(max(deadline - time.monotonic(), 0.0))
+            sel.close()
+            if not ready:
+                self.kill()
+                return None, f"timeout: exceeded the time limit of {timeout:g} s"
+            line = self.proc.stdout.readline()
+            if not line:
+                return None, self._death()
+            answer = json.loads(line)
+            if set(answer) == {"progress"}:
+                if on_progress is not None:
+                    on_progress(answer["progress"])
+                continue
+            return answer, None
 
     def _death(self) -> str:
         code = self.proc.wait()
@@ -193,7 +203,13 @@ def run_trials(
                         "results_dir": str(results_dir),
                         "memory_limit_mb": memory_limit_mb,
                     }
-                    answer, problem = worker.run(request, spec.time_limit)
+                    def show(text: str, n: int = n, spec: TrialSpec = spec,
+                             t0: float = t0) -> None:
+                        log(f"[{n:>{len(str(len(todo)))}}/{len(todo)}] ...     {spec.adapter} "
+                            f"{spec.dataset} f{spec.fold}: {text}  "
+                            f"(trial {format_seconds(time.perf_counter() - t0)})")
+
+                    answer, problem = worker.run(request, spec.time_limit, show)
                     if answer is None:
                         worker.close()
                         worker = None

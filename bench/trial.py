@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from bench import registry, splits, store
+from bench import progress, registry, splits, store
 from bench.adapter import Adapter
 from bench.data import Dataset, TrainSet
 from bench.envinfo import environment
@@ -219,11 +219,13 @@ def run_trial(spec: TrialSpec, results_dir: Path | None) -> tuple[dict, dict[str
         # the same spec gives the same numbers, except Hogwild SGD on several threads
         record["reproducible"] = not (model.parallel_sgd and spec.threads > 1)
         record["env"] = environment(model.library or None)
+        progress.report("loading the dataset", force=True)
         dataset = load_dataset(spec.dataset)
         record["dataset_fingerprint"] = dataset.fingerprint()[:16]
         if dataset.implicit:  # implicit-only data: rating models skipped, every test row relevant
             metric_spec = for_implicit_data(model, metric_spec, dataset, record)
         store = None if results_dir is None else Path(results_dir) / "splits"
+        progress.report("splitting", force=True)
         fold_of_row = splits.load_or_assign(dataset.ratings, split_spec, store)
         fold = splits.fold_rows(fold_of_row, spec.fold)
         if spec.stage == "validation":
@@ -264,11 +266,13 @@ def run_trial(spec: TrialSpec, results_dir: Path | None) -> tuple[dict, dict[str
                 model, metric_spec, train_set.ratings, train,
                 dataset.ratings.take(inner.test_rows), test,
             )  # fmt: skip
+        progress.report("warming up (untimed: compilation, imports)", force=True)
         warmup = warm_up(spec, train_set, test, metric_spec)
         if warmup is not None:
             record["warmup_seconds"] = round(warmup, 6)
         peak = PeakMemory()
         peak.reset()
+        progress.report(f"fitting on {len(train_set.ratings):,} ratings", force=True)
         t0 = time.perf_counter()
         prepared = model.bind(train_set)
         t1 = time.perf_counter()
@@ -288,6 +292,7 @@ def run_trial(spec: TrialSpec, results_dir: Path | None) -> tuple[dict, dict[str
             model.fold_in_users(dataset.ratings.take(fold.revealed_rows))
             record["fold_in_seconds"] = round(time.perf_counter() - t2, 6)
         # Exclusion uses every train row the user has, revealed ones included.
+        progress.report("evaluating", force=True)
         result = evaluate(model, train, test, metric_spec)
         record["peak_rss_mb"] = round(peak.read_mb(), 1)
         record["predict_seconds"] = _round(result.predict_seconds)

@@ -18,8 +18,15 @@ def main() -> int:
     answers = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)  # library chatter on stdout must not corrupt the protocol
     sys.stdout = sys.stderr
+    from bench import progress
     from bench.errors import StoreFault
     from bench.trial import TrialSpec, run_trial, save_per_user
+
+    def send_progress(text: str) -> None:  # lines the driver reads before the answer
+        answers.write(json.dumps({"progress": text}) + "\n")
+        answers.flush()
+
+    progress.set_sink(send_progress)
 
     for line in sys.stdin:
         if not line.strip():

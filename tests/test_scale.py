@@ -1,4 +1,5 @@
-"""Admission control: a trial that cannot fit a limit is skipped before it starts."""
+"""Running at scale: admission control skips a trial that cannot fit a limit before it
+starts; long stages report progress on the run's progress line."""
 
 from __future__ import annotations
 
@@ -73,3 +74,16 @@ def test_run_skips_a_trial_over_the_memory_limit_before_it_starts(tmp_path: Path
     assert knn["error"].endswith("exceeds the limit (--memory-limit-mb) of 1.0 GiB")
     assert knn.get("fit_seconds") is None  # never started
     assert recs["baseline.Popularity"]["status"] == "ok"
+
+
+def test_long_stages_report_progress_on_the_run_line(tmp_path: Path, capsys):
+    # stage changes are always reported; within a stage at most every progress.INTERVAL s
+    suite = tmp_path / "prog.toml"
+    suite.write_text(SUITE.replace('"baseline.Popularity", "surprise.KNNBasic"',
+                                   '"baseline.Popularity"'))
+    assert main(["run", "--suite", str(suite), "--results", str(tmp_path / "r"),
+                 "--no-report"]) == 0
+    err = capsys.readouterr().err
+    for stage in ("loading the dataset", "splitting", "fitting on 16,000 ratings",
+                  "evaluating"):
+        assert f"baseline.Popularity {SUITE.split(chr(34))[1]} f0: {stage}" in err
