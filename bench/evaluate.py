@@ -13,9 +13,9 @@ import numpy as np
 
 from bench import metrics
 from bench.adapter import Adapter
-from bench.data import Dataset, Ratings
+from bench.data import Dataset, Features, Ratings
 from bench.errors import DatasetUnavailable, UserError
-from bench.ranking import recommend
+from bench.ranking import batch_size, recommend, tie_rank
 
 
 @dataclass(frozen=True)
@@ -27,14 +27,25 @@ class MetricSpec:
     ``curve`` (a metric name such as ``"rmse"`` or ``"ndcg@10"``) records that metric on a
     validation slice and on test after every iteration of one fit (adapters with
     ``records_curve``); the model is then fitted on train minus the validation slice.
+    ``sampled_negatives=N`` adds the sampled protocol's metrics (each relevant item ranked
+    among N sampled unseen items; ``sampled_ndcg@K`` / ``sampled_hit_rate@K``) beside the
+    full-catalogue ones; ``beyond_accuracy`` adds novelty, intra-list diversity (genres),
+    average recommendation popularity and the Gini of exposure (see ``bench.metrics``).
     """
 
     ks: tuple[int, ...] = (10,)
     threshold: float | None = 4.0
     candidates: str = "all"
     curve: str | None = None
+    sampled_negatives: int | None = None
+    beyond_accuracy: bool = False
 
     def __post_init__(self) -> None:
+        n = self.sampled_negatives
+        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+            raise UserError(f"sampled_negatives must be a positive integer, got {n!r}")
+        if not isinstance(self.beyond_accuracy, bool):
+            raise UserError(f"beyond_accuracy must be true or false, got {self.beyond_accuracy!r}")
         if not self.ks or any(int(k) != k or k < 1 for k in self.ks):
             raise UserError(f"metric cut-offs must be positive integers, got {list(self.ks)}")
         if self.candidates not in ("all", "cold"):
@@ -42,12 +53,14 @@ class MetricSpec:
 
     @classmethod
     def from_dict(cls, d: dict) -> MetricSpec:
-        unknown = set(d) - {"ks", "threshold", "candidates", "curve"}
+        unknown = set(d) - {"ks", "threshold", "candidates", "curve", "sampled_negatives",
+                            "beyond_accuracy"}
         if unknown:
             raise UserError(f"unknown metric option(s): {', '.join(sorted(unknown))}")
         ks = d.get("ks", (10,))
         ks = (ks,) if isinstance(ks, int) else tuple(ks)
-        return cls(ks, d.get("threshold", 4.0), d.get("candidates", "all"), d.get("curve"))
+        return cls(ks, d.get("threshold", 4.0), d.get("candidates", "all"), d.get("curve"),
+                   d.get("sampled_negatives"), d.get("beyond_accuracy", False))
 
     def to_dict(self) -> dict:
         d = {"ks": list(self.ks), "threshold": self.threshold}
@@ -55,6 +68,10 @@ class MetricSpec:
             d["candidates"] = self.candidates
         if self.curve:
             d["curve"] = self.curve
+        if self.sampled_negatives:
+            d["sampled_negatives"] = self.sampled_negatives
+        if self.beyond_accuracy:
+            d["beyond_accuracy"] = True
         return d
 
 
@@ -93,7 +110,8 @@ def evaluate_ratings(model: Adapter, test: Ratings, out: Evaluation) -> None:
 
 
 def evaluate_ranking(
-    model: Adapter, train: Ratings, test: Ratings, spec: MetricSpec, out: Evaluation
+    model: Adapter, train: Ratings, test: Ratings, spec: MetricSpec, out: Evaluation,
+    item_features: Features | None = None,
 ) -> None:
     keys, users = relevant_pairs(test, spec.threshold)
     n_items = train.n_items
@@ -117,6 +135,10 @@ def evaluate_ranking(
             out.intervals[f"{name}@{k}"] = half
         out.metrics[f"coverage@{k}"] = metrics.coverage(top[:, :k], n_items)
     out.metrics["n_eval_users"] = int(len(users))
+    if spec.beyond_accuracy:
+        beyond_accuracy(top, train, spec.ks, item_features, out)
+    if spec.sampled_negatives:
+        sampled(model, train, test, keys, users, spec, out)
     counts = train.user_counts()[users]
     out.per_user["train_count"] = counts
     k0 = spec.ks[0]
@@ -125,12 +147,58 @@ def evaluate_ranking(
     )
 
 
-def evaluate(model: Adapter, train: Ratings, test: Ratings, spec: MetricSpec) -> Evaluation:
+def beyond_accuracy(top: np.ndarray, train: Ratings, ks: tuple[int, ...],
+                    item_features: Features | None, out: Evaluation) -> None:
+    item_counts = train.item_counts()
+    per_user: dict[str, np.ndarray] = {}
+    for k in ks:
+        t = top[:, :k]
+        per_user[f"novelty@{k}"] = metrics.novelty(t, item_counts, train.n_users)
+        per_user[f"arp@{k}"] = metrics.average_popularity(t, item_counts)
+        if item_features is not None and item_features.n_features:
+            per_user[f"ild@{k}"] = metrics.intra_list_diversity(t, item_features.matrix)
+        out.metrics[f"gini@{k}"] = metrics.gini_exposure(t, train.n_items)
+    for name, values in per_user.items():
+        out.per_user[name] = values
+        out.metrics[name], out.intervals[name] = metrics.mean_interval(values)
+
+
+def sampled(model: Adapter, train: Ratings, test: Ratings, keys: np.ndarray,
+            users: np.ndarray, spec: MetricSpec, out: Evaluation) -> None:
+    """The sampled protocol's metrics; the negatives depend on the fold, not the model."""
+    n_items = train.n_items
+    interacted = np.unique(np.concatenate([
+        train.users.astype(np.int64) * n_items + train.items,
+        test.users.astype(np.int64) * n_items + test.items,
+    ]))
+    pair_users, pair_items = keys // n_items, (keys % n_items).astype(np.int32)
+    negatives = metrics.sample_negatives(pair_users, interacted, n_items,
+                                         int(spec.sampled_negatives), seed=0)
+    tie = tie_rank(n_items)
+    rank = np.empty(len(keys), np.int64)
+    step = batch_size(n_items)
+    for lo in range(0, len(users), step):
+        block = users[lo:lo + step]
+        a, b = np.searchsorted(pair_users, [block[0], block[-1] + 1])
+        scores = np.nan_to_num(np.asarray(model.score(block), np.float32), nan=-np.inf)
+        row = np.searchsorted(block, pair_users[a:b])
+        items, negs = pair_items[a:b], negatives[a:b]
+        rank[a:b] = metrics.sampled_rank(scores[row, items], scores[row[:, None], negs],
+                                         tie[items], tie[negs])
+    for k in spec.ks:
+        for name, values in metrics.sampled_metrics(rank, pair_users, users, k).items():
+            out.per_user[f"{name}@{k}"] = values
+            out.metrics[f"{name}@{k}"], out.intervals[f"{name}@{k}"] = (
+                metrics.mean_interval(values))
+
+
+def evaluate(model: Adapter, train: Ratings, test: Ratings, spec: MetricSpec,
+             item_features: Features | None = None) -> Evaluation:
     out = Evaluation()
     if model.predicts_ratings:
         evaluate_ratings(model, test, out)
     if model.ranks:
-        evaluate_ranking(model, train, test, spec, out)
+        evaluate_ranking(model, train, test, spec, out, item_features)
     return out
 
 

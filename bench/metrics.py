@@ -14,6 +14,23 @@ paired tests can be computed.  Definitions (binary relevance, ``n_rel`` relevant
 * HitRate@K = 1 if any hit in top K
 * MRR@K = 1 / (rank of the first hit), 0 if none in top K
 * Coverage@K = distinct items recommended in any top-K list / catalogue size
+
+Beyond accuracy (``beyond_accuracy`` metric option), per user over the top-K list:
+
+* Novelty@K = mean self-information -log2(p_i) of the recommended items, p_i = share of
+  users with item i in train (items with no train rows count as one user)
+* ILD@K (intra-list diversity) = mean over pairs of recommended items of 1 - cosine
+  similarity of their genre vectors (an item without genres is dissimilar to all)
+* ARP@K (average recommendation popularity) = mean train count of the recommended items
+* Gini@K (of exposure, one value per trial) = Gini coefficient of how often each catalogue
+  item appears in the top-K lists of all users: 0 every item equally, near 1 a few items
+
+Sampled metrics (``sampled_negatives = N``; the "1 relevant + N sampled negatives"
+protocol that Krichene & Rendle (KDD 2020) showed can reverse model orders): every relevant
+test item is ranked among N items drawn uniformly from those the user has in neither train
+nor test, the same draws for every model of a fold; rank = 1 + negatives scored above it
+(ties in the fixed tie order).  Sampled-HitRate@K = rank <= K; Sampled-NDCG@K =
+1 / log2(rank + 1) if rank <= K; per user, the mean over its relevant items.
 """
 
 from __future__ import annotations
@@ -130,3 +147,109 @@ def t_interval(values: np.ndarray) -> tuple[float, float]:
         return float(v[0]), math.nan
     half = stats.t.ppf(0.975, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size)
     return float(v.mean()), float(half)
+
+
+# ----------------------------------------------------------------------------------------
+# Beyond accuracy
+# ----------------------------------------------------------------------------------------
+
+
+def novelty(top_items: np.ndarray, item_counts: np.ndarray, n_users: int) -> np.ndarray:
+    """Per-user mean self-information -log2(share of users with the item in train)."""
+    info = -np.log2(np.maximum(item_counts, 1) / max(n_users, 1))
+    return _mean_over_list(top_items, info)
+
+
+def average_popularity(top_items: np.ndarray, item_counts: np.ndarray) -> np.ndarray:
+    """Per-user mean train count of the recommended items (ARP)."""
+    return _mean_over_list(top_items, np.asarray(item_counts, np.float64))
+
+
+def _mean_over_list(top_items: np.ndarray, per_item: np.ndarray) -> np.ndarray:
+    valid = top_items >= 0
+    values = np.where(valid, per_item[np.maximum(top_items, 0)], 0.0)
+    n = valid.sum(axis=1)
+    return np.where(n > 0, values.sum(axis=1) / np.maximum(n, 1), np.nan)
+
+
+def intra_list_diversity(top_items: np.ndarray, features, block: int = 4096) -> np.ndarray:
+    """Per-user mean pairwise 1 - cosine similarity of the items' feature (genre) vectors.
+
+    ``features`` is an items x features sparse matrix; the lists are handled in blocks of
+    users so the (users, K, features) array stays small."""
+    import scipy.sparse as sp
+
+    f = sp.csr_matrix(features, dtype=np.float64)
+    norms = np.sqrt(np.asarray(f.multiply(f).sum(axis=1)).ravel())
+    unit = sp.diags(np.where(norms > 0, 1.0 / np.maximum(norms, 1e-300), 0.0)) @ f
+    dense = np.vstack([unit.toarray(), np.zeros((1, f.shape[1]))])  # last row: no item
+    n_users, k = top_items.shape
+    out = np.full(n_users, np.nan)
+    for lo in range(0, n_users, block):
+        t = top_items[lo:lo + block]
+        v = dense[np.where(t >= 0, t, len(dense) - 1)]  # (b, k, g)
+        sim = np.einsum("bkg,bjg->bkj", v, v)
+        n = (t >= 0).sum(axis=1)
+        pairs = n * (n - 1)
+        valid = (t >= 0)[:, :, None] & (t >= 0)[:, None, :]
+        off_diag = valid & ~np.eye(k, dtype=bool)[None]
+        dist = np.where(off_diag, 1.0 - sim, 0.0).sum(axis=(1, 2))
+        out[lo:lo + block] = np.where(pairs > 0, dist / np.maximum(pairs, 1), np.nan)
+    return out
+
+
+def gini_exposure(top_items: np.ndarray, n_items: int) -> float:
+    """Gini coefficient of item exposure in the top-K lists over the whole catalogue."""
+    rec = top_items[top_items >= 0]
+    x = np.sort(np.bincount(rec, minlength=n_items).astype(np.float64))
+    if n_items == 0 or x.sum() == 0:
+        return math.nan
+    i = np.arange(1, n_items + 1)
+    return float(((2 * i - n_items - 1) * x).sum() / (n_items * x.sum()))
+
+
+# ----------------------------------------------------------------------------------------
+# Sampled metrics (1 relevant + N negatives)
+# ----------------------------------------------------------------------------------------
+
+
+def sample_negatives(
+    pair_users: np.ndarray, interacted_keys: np.ndarray, n_items: int, n_negatives: int,
+    seed: int = 0,
+) -> np.ndarray:
+    """(pairs, n_negatives) items drawn uniformly, with replacement, among the items the
+    pair's user has not interacted with (``interacted_keys``: sorted user * n_items + item
+    keys of train and test rows).  Depends only on its arguments, never on a model."""
+    rng = np.random.default_rng(seed)
+    users = np.asarray(pair_users, np.int64)[:, None]
+    draws = rng.integers(0, n_items, size=(len(users), n_negatives))
+    for _ in range(1000):  # rejection: redraw the ones that hit an interacted item
+        keys = users * n_items + draws
+        pos = np.minimum(np.searchsorted(interacted_keys, keys), len(interacted_keys) - 1)
+        bad = interacted_keys[pos] == keys if len(interacted_keys) else np.zeros_like(keys, bool)
+        if not bad.any():
+            return draws.astype(np.int32)
+        draws[bad] = rng.integers(0, n_items, size=int(bad.sum()))
+    raise ValueError("cannot sample negatives: users have interacted with almost every item")
+
+
+def sampled_rank(pos_scores: np.ndarray, neg_scores: np.ndarray, pos_tie: np.ndarray,
+                 neg_tie: np.ndarray) -> np.ndarray:
+    """1-based rank of each relevant item among itself and its negatives (ties broken by
+    the fixed tie order: a lower tie rank comes first)."""
+    p = pos_scores[:, None]
+    above = (neg_scores > p) | ((neg_scores == p) & (neg_tie < pos_tie[:, None]))
+    return 1 + above.sum(axis=1)
+
+
+def sampled_metrics(rank: np.ndarray, pair_users: np.ndarray, users: np.ndarray, k: int
+                    ) -> dict[str, np.ndarray]:
+    """Per-user Sampled-HitRate@k and Sampled-NDCG@k: means over each user's pairs."""
+    hit = rank <= k
+    gain = np.where(hit, 1.0 / np.log2(rank + 1.0), 0.0)
+    idx = np.searchsorted(users, pair_users)
+    n = np.bincount(idx, minlength=len(users)).astype(np.float64)
+    return {
+        "sampled_hit_rate": np.bincount(idx, weights=hit, minlength=len(users)) / n,
+        "sampled_ndcg": np.bincount(idx, weights=gain, minlength=len(users)) / n,
+    }

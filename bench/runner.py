@@ -25,6 +25,9 @@ from bench import store
 from bench.errors import StoreFault
 from bench.trial import TrialSpec, base_record, finish
 
+#: a trial's stage progress is shown once it has run this long
+PROGRESS_AFTER_SECONDS = 10.0
+
 
 @dataclass
 class RunSummary:
@@ -205,6 +208,8 @@ def run_trials(
                     }
                     def show(text: str, n: int = n, spec: TrialSpec = spec,
                              t0: float = t0) -> None:
+                        if time.perf_counter() - t0 < PROGRESS_AFTER_SECONDS:
+                            return  # short trials keep to one line each
                         log(f"[{n:>{len(str(len(todo)))}}/{len(todo)}] ...     {spec.adapter} "
                             f"{spec.dataset} f{spec.fold}: {text}  "
                             f"(trial {format_seconds(time.perf_counter() - t0)})")

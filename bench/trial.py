@@ -293,7 +293,7 @@ def run_trial(spec: TrialSpec, results_dir: Path | None) -> tuple[dict, dict[str
             record["fold_in_seconds"] = round(time.perf_counter() - t2, 6)
         # Exclusion uses every train row the user has, revealed ones included.
         progress.report("evaluating", force=True)
-        result = evaluate(model, train, test, metric_spec)
+        result = evaluate(model, train, test, metric_spec, dataset.item_features)
         record["peak_rss_mb"] = round(peak.read_mb(), 1)
         record["predict_seconds"] = _round(result.predict_seconds)
         record["recommend_seconds"] = _round(result.recommend_seconds)

@@ -1,0 +1,112 @@
+"""Headline findings of the protocol ablations, in figures, from stored records only.
+
+For the ``ablation-protocol`` group: per split, each model's full-catalogue NDCG@10 and
+its sampled-protocol NDCG@10 (1 relevant + N sampled negatives) with the rank of the model
+under each, and every pair of models whose order the sampled protocol reverses; then how
+the order of models by full-catalogue NDCG@10 changes between splits (leave-one-out vs
+hold-out, random vs temporal: Kendall's tau and the reversed pairs); and beyond-accuracy
+metrics beside NDCG.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections import defaultdict
+from collections.abc import Iterable
+
+GROUP = "ablation-protocol"
+FULL, SAMPLED = "ndcg@10", "sampled_ndcg@10"
+BEYOND = (("novelty@10", "novelty"), ("ild@10", "ILD"), ("arp@10", "ARP"),
+          ("gini@10", "Gini"), ("coverage@10", "coverage"))
+
+
+def _means(records: Iterable[dict]) -> dict[str, dict[str, dict[str, float]]]:
+    """split label -> adapter -> metric -> mean over the records (seeds, folds)."""
+    sums: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
+    for rec in records:
+        if ((rec.get("group") or rec.get("suite")) != GROUP or rec.get("status") != "ok"
+                or rec.get("stage", "test") != "test" or rec.get("label") != "defaults"):
+            continue
+        for name, value in (rec.get("metrics") or {}).items():
+            if isinstance(value, int | float) and not math.isnan(value):
+                sums[rec.get("split_label", "")][rec["adapter"]][name].append(value)
+    return {s: {a: {m: sum(v) / len(v) for m, v in ms.items()} for a, ms in by_a.items()}
+            for s, by_a in sums.items()}
+
+
+def _order(values: dict[str, float]) -> list[str]:
+    return sorted(values, key=lambda a: (-values[a], a))
+
+
+def _kendall_tau(a: dict[str, float], b: dict[str, float]) -> tuple[float, list[tuple]]:
+    """Kendall's tau-a between two scorings of the same models, and the reversed pairs."""
+    common = sorted(set(a) & set(b))
+    concordant = discordant = 0
+    reversed_pairs = []
+    for x, y in itertools.combinations(common, 2):
+        s = (a[x] - a[y]) * (b[x] - b[y])
+        if s > 0:
+            concordant += 1
+        elif s < 0:
+            discordant += 1
+            reversed_pairs.append((x, y))
+    n = concordant + discordant
+    return ((concordant - discordant) / n if n else math.nan), reversed_pairs
+
+
+def findings(records: Iterable[dict]) -> str:
+    """The markdown section (empty when no record of the group exists)."""
+    means = _means(records)
+    if not means:
+        return ""
+    out = ["## Protocol ablations: what the evaluation protocol does to the model order", ""]
+    out += ["ML-100k, every test item relevant, defaults, one thread.  Full = ranking over "
+            "every item the user has not rated in train; sampled = each relevant item "
+            "ranked among 100 items the user never rated (the same draws for every model).",
+            ""]
+    for split in sorted(means):
+        by_model = means[split]
+        full = {a: m[FULL] for a, m in by_model.items() if FULL in m}
+        samp = {a: m[SAMPLED] for a, m in by_model.items() if SAMPLED in m}
+        if not full:
+            continue
+        rank_full = {a: i + 1 for i, a in enumerate(_order(full))}
+        rank_samp = {a: i + 1 for i, a in enumerate(_order(samp))}
+        out += [f"### {split}", "",
+                "| model | NDCG@10 full | rank | NDCG@10 sampled | rank | "
+                + " | ".join(label for _, label in BEYOND) + " |",
+                "|---|---:|---:|---:|---:|" + "---:|" * len(BEYOND)]
+        for a in _order(full):
+            m = by_model[a]
+            beyond = " | ".join(_fmt(m.get(key)) for key, _ in BEYOND)
+            out.append(f"| {a} | {full[a]:.4f} | {rank_full[a]} | {_fmt(samp.get(a))} | "
+                       f"{rank_samp.get(a, '')} | {beyond} |")
+        tau, flips = _kendall_tau(full, samp)
+        out += ["", f"Kendall's tau between the two orders: {tau:.2f}; "
+                f"{len(flips)} of {math.comb(len(full), 2)} pairs reversed."]
+        for x, y in sorted(flips, key=lambda p: -abs(full[p[0]] - full[p[1]]))[:5]:
+            hi_s, lo_s = (x, y) if samp[x] > samp[y] else (y, x)
+            out.append(f"- With 100 sampled negatives {hi_s} ranks above {lo_s} "
+                       f"({samp[hi_s]:.4f} vs {samp[lo_s]:.4f}); with the full catalogue "
+                       f"{lo_s} is ahead by {full[lo_s] - full[hi_s]:.4f} NDCG@10 "
+                       f"({full[lo_s]:.4f} vs {full[hi_s]:.4f}).")
+        out.append("")
+    splits = sorted(means)
+    if len(splits) > 1:
+        out += ["### The order of models across splits (full-catalogue NDCG@10)", ""]
+        for s1, s2 in itertools.combinations(splits, 2):
+            a = {m: v[FULL] for m, v in means[s1].items() if FULL in v}
+            b = {m: v[FULL] for m, v in means[s2].items() if FULL in v}
+            tau, flips = _kendall_tau(a, b)
+            text = "; ".join(f"{x} / {y}" for x, y in flips[:6]) or "none"
+            out.append(f"- {s1} vs {s2}: Kendall's tau {tau:.2f}, {len(flips)} pair(s) "
+                       f"reversed ({text}{', ...' if len(flips) > 6 else ''}).")
+        out.append("")
+    return "\n".join(out)
+
+
+def _fmt(v: float | None) -> str:
+    if v is None:
+        return ""
+    return f"{v:,.1f}" if abs(v) >= 100 else f"{v:.4f}" if abs(v) < 10 else f"{v:.2f}"

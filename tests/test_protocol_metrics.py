@@ -1,0 +1,88 @@
+"""Beyond-accuracy and sampled metrics against hand-computed cases."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from bench import metrics
+from bench.data import TrainSet
+from bench.evaluate import MetricSpec, evaluate
+from bench.trial import build_adapter
+
+
+def test_novelty_and_average_popularity():
+    counts = np.array([4, 1, 0])  # item 2 has no train rows: counted as one user
+    top = np.array([[0, 1], [2, -1]])
+    np.testing.assert_allclose(metrics.novelty(top, counts, n_users=4), [1.0, 2.0])
+    np.testing.assert_allclose(metrics.average_popularity(top, counts), [2.5, 0.0])
+
+
+def test_intra_list_diversity_by_genre():
+    # items 0 and 1: genre A; item 2: genre B; item 3: A and B; item 4: no genre
+    f = sp.csr_matrix(np.array([[1, 0], [1, 0], [0, 1], [1, 1], [0, 0]], dtype=np.float32))
+    top = np.array([[0, 1, 2], [0, 3, -1], [4, 0, -1], [2, -1, -1]])
+    want = [2 / 3, 1 - 1 / math.sqrt(2), 1.0, math.nan]
+    np.testing.assert_allclose(metrics.intra_list_diversity(top, f, block=2), want)
+
+
+def test_gini_of_exposure():
+    assert metrics.gini_exposure(np.array([[3], [3], [3], [3]]), 4) == pytest.approx(0.75)
+    assert metrics.gini_exposure(np.array([[0, 1], [2, 3]]), 4) == pytest.approx(0.0)
+
+
+def test_sampled_rank_breaks_ties_in_the_fixed_order():
+    pos = np.array([0.5, 0.5, 0.9])
+    neg = np.array([[0.6, 0.5, 0.1], [0.5, 0.5, 0.5], [0.1, 0.2, 0.3]])
+    pos_tie = np.array([5, 0, 1])
+    neg_tie = np.array([[1, 2, 9], [3, 4, 6], [0, 2, 3]])
+    # user 0: one above, one tie ranked first (tie rank 2 < 5); user 1: ties all after
+    np.testing.assert_array_equal(metrics.sampled_rank(pos, neg, pos_tie, neg_tie), [3, 1, 1])
+    m = metrics.sampled_metrics(np.array([3, 1, 12, 1]), np.array([0, 0, 2, 5]),
+                                np.array([0, 2, 5]), k=10)
+    np.testing.assert_allclose(m["sampled_hit_rate"], [1.0, 0.0, 1.0])
+    np.testing.assert_allclose(m["sampled_ndcg"], [(0.5 + 1.0) / 2, 0.0, 1.0])
+
+
+def test_negatives_avoid_every_interacted_item_and_depend_on_the_fold_only():
+    n_items = 50
+    interacted = np.unique(np.array([0 * n_items + i for i in range(45)]
+                                    + [1 * n_items + 3, 1 * n_items + 7]))
+    users = np.array([0, 0, 1])
+    a = metrics.sample_negatives(users, interacted, n_items, 100, seed=0)
+    b = metrics.sample_negatives(users, interacted, n_items, 100, seed=0)
+    np.testing.assert_array_equal(a, b)
+    assert a.shape == (3, 100)
+    assert (a[:2] >= 45).all()  # user 0 has items 0..44
+    assert not np.isin(a[2], [3, 7]).any()
+
+
+def test_sampled_protocol_ranks_higher_than_the_full_catalogue():
+    from bench import datasets, splits
+
+    ds = datasets.load("synthetic:users=300,items=400,ratings=9000,seed=0")
+    spec = splits.SplitSpec.from_dict({"method": "leave_last", "seed": 0})
+    fold = splits.fold_rows(splits.assign(ds.ratings, spec), 0)
+    train, test = ds.ratings.take(fold.train_rows), ds.ratings.take(fold.test_rows)
+    ms = MetricSpec.from_dict({"ks": [10], "threshold": None, "sampled_negatives": 100,
+                               "beyond_accuracy": True})
+    assert ms.to_dict()["sampled_negatives"] == 100
+    out = {}
+    for name in ("baseline.Popularity", "baseline.Random"):
+        model = build_adapter(name, {}, 0, 1).fit(TrainSet(train, ds.rating_scale,
+                                                            ds.item_features))
+        out[name] = evaluate(model, train, test, ms, ds.item_features).metrics
+    pop = out["baseline.Popularity"]
+    # 1 relevant among 101 candidates is far easier than among ~400 unseen items
+    assert pop["sampled_hit_rate@10"] > pop["hit_rate@10"]
+    # Random: about 10 / 101 of relevant items land in the sampled top 10
+    assert out["baseline.Random"]["sampled_hit_rate@10"] == pytest.approx(10 / 101, abs=0.05)
+    assert pop["arp@10"] > out["baseline.Random"]["arp@10"]  # popularity is popular
+    assert pop["novelty@10"] < out["baseline.Random"]["novelty@10"]
+    assert pop["gini@10"] > out["baseline.Random"]["gini@10"]
+    assert 0.0 < pop["ild@10"] <= 1.0
+    with pytest.raises(Exception, match="sampled_negatives must be a positive integer"):
+        MetricSpec.from_dict({"sampled_negatives": 0})
