@@ -248,7 +248,9 @@ def run_trial(spec: TrialSpec, results_dir: Path | None) -> tuple[dict, dict[str
             if model.folds_in_users:
                 fit_rows = np.setdiff1d(fold.train_rows, fold.revealed_rows)
         train_set = TrainSet(
-            dataset.ratings.take(fit_rows),
+            # the same rows as ``train`` unless cold users' revealed rows are left out:
+            # then no second copy of the train ratings is made
+            train if fit_rows is fold.train_rows else dataset.ratings.take(fit_rows),
             dataset.rating_scale,
             dataset.item_features,
             dataset.user_features,
