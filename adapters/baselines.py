@@ -191,6 +191,9 @@ class Popularity(Adapter):
     def score(self, users: np.ndarray) -> np.ndarray:
         return np.broadcast_to(self.item_counts_, (len(users), len(self.item_counts_))).copy()
 
+    def shared_scores(self) -> np.ndarray:
+        return self.item_counts_
+
 
 class Random(Adapter):
     """Seeded uniform random scores, one fixed draw per (user, item) pair.

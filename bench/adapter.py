@@ -150,6 +150,12 @@ class Adapter:
         """
         return None
 
+    def shared_scores(self) -> np.ndarray | None:
+        """The one score vector of every user, when ``score`` gives all users the same
+        scores (e.g. popularity), else ``None`` (the default): ranking then orders the
+        catalogue once instead of scoring users x items."""
+        return None
+
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({args})"

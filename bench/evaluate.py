@@ -121,7 +121,7 @@ def evaluate_ranking(
     start = time.perf_counter()
     top = recommend(
         model.score, users, seen, k_max, warm, name=f"{model.name}.score",
-        factors=model.factor_scores,
+        factors=model.factor_scores, shared=model.shared_scores,
     )  # fmt: skip
     out.recommend_seconds = time.perf_counter() - start
     hits = metrics.hits_matrix(top, users, keys, n_items)
@@ -180,7 +180,8 @@ def sampled(model: Adapter, train: Ratings, test: Ratings, keys: np.ndarray,
     for lo in range(0, len(users), step):
         block = users[lo:lo + step]
         a, b = np.searchsorted(pair_users, [block[0], block[-1] + 1])
-        scores = np.nan_to_num(np.asarray(model.score(block), np.float32), nan=-np.inf)
+        scores = np.nan_to_num(np.asarray(model.score(block), np.float32), nan=-np.inf,
+                               posinf=np.finfo(np.float32).max, neginf=-np.inf)
         row = np.searchsorted(block, pair_users[a:b])
         items, negs = pair_items[a:b], negatives[a:b]
         rank[a:b] = metrics.sampled_rank(scores[row, items], scores[row[:, None], negs],

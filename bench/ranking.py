@@ -29,6 +29,8 @@ from bench.kernels import topk as kernels
 NO_ITEM = kernels.NO_ITEM  # padding where a user has fewer than K candidate items
 #: items per score tile of the factor path: a tile of a user block stays in cache
 ITEM_CHUNK = 2048
+#: users per call of the shared-scores walk (memory is only their seen rows)
+SHARED_BLOCK = 65536
 
 _F32_MAX = np.float32(np.finfo(np.float32).max)
 
@@ -280,6 +282,32 @@ def _check_factors(factors: FactorScores, n_users: int, n_items: int, name: str)
         )
 
 
+def shared_order(scores: np.ndarray, cap: float = np.inf) -> np.ndarray:
+    """Items in ranking order for one score vector every user shares: best first (+inf
+    counts as ``cap``), ties in ``tie_order``; -inf and NaN items are left out, as ``select``
+    never returns them."""
+    s = np.nan_to_num(np.asarray(scores, np.float64), nan=-np.inf, posinf=float(cap),
+                      neginf=-np.inf)
+    keep = np.flatnonzero(s > -np.inf)
+    return keep[np.lexsort((tie_rank(len(s))[keep], -s[keep]))].astype(np.int32)
+
+
+def select_shared(
+    order: np.ndarray, n_items: int, k: int, seen_indptr: np.ndarray, seen_indices: np.ndarray,
+    excluded: np.ndarray | None = None,
+) -> np.ndarray:
+    """``select`` for rows that all have the scores ``order`` was made from."""
+    k = min(k, n_items)
+    n_rows = len(seen_indptr) - 1
+    out = np.empty((n_rows, max(k, 0)), dtype=np.int32)
+    if k <= 0 or n_rows == 0:
+        return out
+    kernels.walk_shared(order, seen_indptr, seen_indices,
+                        np.zeros(0, np.bool_) if excluded is None else excluded, out,
+                        _slots(n_rows))
+    return out
+
+
 def recommend(
     score: Callable[[np.ndarray], np.ndarray],
     users: np.ndarray,
@@ -288,8 +316,14 @@ def recommend(
     excluded_items: np.ndarray | None = None,
     name: str = "score",
     factors: Callable[[np.ndarray], FactorScores | None] | None = None,
+    shared: Callable[[], np.ndarray | None] | None = None,
 ) -> np.ndarray:
     """Top-``k`` items of each of ``users`` (rows of ``NO_ITEM``-padded item codes).
+
+    ``shared()`` (an adapter's ``shared_scores``), when given and not ``None``, is the one
+    score vector of every user (e.g. popularity): the catalogue is then ordered once and
+    each user's list is the first ``k`` items of that order not seen, with the same result
+    as ranking ``score(block)``.
 
     ``score(block)`` gives a block of users' scores over the whole catalogue; each user's
     ``seen`` items (and ``excluded_items``, for every user) are removed before the top-K,
@@ -305,6 +339,18 @@ def recommend(
     n_items = seen.shape[1]
     step = batch_size(n_items)
     excluded = _excluded_mask(n_items, excluded_items)
+    common = shared() if shared is not None else None
+    if common is not None:  # one score vector for everyone: one order, walked per user
+        if np.shape(common) != (n_items,):
+            raise ValueError(f"{name} shared scores have shape {np.shape(common)}, "
+                             f"want ({n_items},)")
+        order = shared_order(common, cap=_F32_MAX)
+        tops = []
+        for lo in range(0, len(users), SHARED_BLOCK):
+            progress.report("ranking users", lo, len(users))
+            block = users[lo : lo + SHARED_BLOCK]
+            tops.append(select_shared(order, n_items, k, *seen_rows(seen, block), excluded))
+        return np.concatenate(tops) if tops else np.empty((0, k), np.int32)
     tops = []
     for lo in range(0, len(users), step):
         progress.report("ranking users", lo, len(users))

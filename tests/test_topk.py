@@ -351,3 +351,28 @@ def test_fitted_factor_models_rank_the_same_by_factors_and_by_score(make, chunk)
             fused = recommend(model.score, users, seen, k, excluded, factors=model.factor_scores)
             np.testing.assert_array_equal(by_score, expected)
             np.testing.assert_array_equal(fused, expected)
+
+
+@SETTINGS
+@given(cases(), st.integers(1, 6), st.booleans(), st.integers(1, 4))
+def test_shared_scores_path_equals_scoring_the_block(case, n_values, with_excluded, step):
+    """One score vector for every user (popularity): ordering the catalogue once and
+    walking it per user gives the block path's result, ties, NaN and infinities included."""
+    rng, n_users, n_items, k, threads = case
+    vector = tied_scores(rng, (n_items,), n_values, nan=True).astype(np.float32)
+    seen = random_seen(rng, n_users, n_items)
+    users = rng.integers(0, n_users, size=rng.integers(0, 2 * n_users + 1)).astype(np.int32)
+    excluded = rng.choice(n_items, size=rng.integers(0, n_items + 1)) if with_excluded else None
+
+    def score(block):
+        return np.broadcast_to(vector, (len(block), n_items)).copy()
+
+    expected = reference_recommend(score, users, seen, k, excluded)
+    with (
+        numba_threads(threads),
+        mock.patch.object(ranking, "batch_size", lambda n: step),
+        mock.patch.object(ranking, "SHARED_BLOCK", step),
+    ):
+        ours = recommend(score, users, seen, k, excluded, shared=lambda: vector)
+    assert ours.dtype == np.int32
+    np.testing.assert_array_equal(ours, expected)

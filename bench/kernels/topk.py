@@ -199,3 +199,37 @@ def drain(heap_s, heap_r, sizes, order, out, n_slots) -> None:
     for slot in prange(n_slots):
         for i in range(slot * n_rows // n_slots, (slot + 1) * n_rows // n_slots):
             _drain_row(heap_s[i], heap_r[i], sizes[i], order, out[i])
+
+
+@njit(parallel=True, cache=True)
+def walk_shared(order, indptr, indices, excluded, out, n_slots) -> None:
+    """Top-k rows when every user has the same scores: walk the one ranking ``order`` and
+    keep the first ``out.shape[1]`` items not in the row's seen set (sorted CSR rows,
+    binary search) nor ``excluded``; pad with ``NO_ITEM``.  O(k + seen items passed) per row
+    instead of O(items)."""
+    n_rows, k = out.shape
+    n_order = len(order)
+    has_excluded = len(excluded) > 0
+    for slot in prange(n_slots):
+        for r in range(slot * n_rows // n_slots, (slot + 1) * n_rows // n_slots):
+            a, b = indptr[r], indptr[r + 1]
+            n = 0
+            j = 0
+            while n < k and j < n_order:
+                item = order[j]
+                j += 1
+                if has_excluded and excluded[item]:
+                    continue
+                lo, hi = a, b
+                while lo < hi:
+                    mid = (lo + hi) // 2
+                    if indices[mid] < item:
+                        lo = mid + 1
+                    else:
+                        hi = mid
+                if lo < b and indices[lo] == item:
+                    continue
+                out[r, n] = item
+                n += 1
+            for m in range(n, k):
+                out[r, m] = NO_ITEM
