@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import selectors
 import signal
@@ -24,6 +25,8 @@ from pathlib import Path
 from bench import store
 from bench.errors import StoreFault
 from bench.trial import TrialSpec, base_record, finish
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -129,7 +132,7 @@ def run_trials(
     fingerprints: dict[str, str] | None = None,
     retry_failed: bool = False,
     memory_limit_mb: int | None = None,
-    log: Callable[[str], None] = lambda s: print(s, file=sys.stderr, flush=True),
+    log: Callable[[str], None] = _log.info,
 ) -> RunSummary:
     """Run ``specs`` (resuming), appending one record per trial to ``run_path``.
 
