@@ -90,7 +90,17 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--results", type=Path, action="append", help="results dirs or .jsonl files")
     rep.add_argument("--output", type=Path, help="default: <first results dir>/LEADERBOARD.md")
     rep.add_argument("--no-plots", action="store_true", help="skip the PNG figures (faster)")
+    add_verbosity(p, default=0)
+    for command in sub.choices.values():  # after the command too: `bench run -q ...`
+        add_verbosity(command, default=argparse.SUPPRESS)
     return p
+
+
+def add_verbosity(p: argparse.ArgumentParser, default: object) -> None:
+    p.add_argument("-v", "--verbose", action="count", default=default,
+                   help="more detail on stderr")
+    p.add_argument("-q", "--quiet", action="count", default=default,
+                   help="only warnings and errors on stderr")
 
 
 def positive_ratio(text: str) -> float:
@@ -100,8 +110,42 @@ def positive_ratio(text: str) -> float:
     return value
 
 
+_log = logging.getLogger("bench.cli")
+#: loggers of our own code; other libraries' loggers stay at WARNING
+OWN_LOGGERS = ("bench", "recbench_adapters")
+
+
+class MessageFormatter(logging.Formatter):
+    """Progress and notes as plain lines; warnings and errors prefixed with their level."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        if record.levelno >= logging.WARNING:
+            return f"{record.levelname.lower()}: {text}"
+        return text
+
+
+class StderrHandler(logging.StreamHandler):
+    """The CLI's one handler (a class of its own so that reconfiguring replaces it)."""
+
+
+def configure_logging(verbosity: int = 0) -> None:
+    """What the user sees on stderr: our INFO lines (progress, notes) and everyone's warnings;
+    ``-q`` leaves warnings only, ``-v`` adds our debug lines.  Idempotent."""
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if isinstance(h, StderrHandler)]:
+        root.removeHandler(old)
+    handler = StderrHandler(sys.stderr)
+    handler.setFormatter(MessageFormatter("%(message)s"))
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)
+    level = logging.WARNING if verbosity < 0 else logging.DEBUG if verbosity > 0 else logging.INFO
+    for name in OWN_LOGGERS:
+        logging.getLogger(name).setLevel(level)
+
+
 def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
+    _log.info(msg)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -373,10 +417,11 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    # library modules log; this decides what the user sees: warnings, one line each
-    logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
+    # library modules log; this decides what the user sees (one line per message)
+    configure_logging()
     try:
         args = build_parser().parse_args(argv)
+        configure_logging(args.verbose - args.quiet)
         commands = {
             "run": cmd_run,
             "tune": cmd_run,

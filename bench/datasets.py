@@ -11,21 +11,24 @@
 * ``synthetic:users=N,items=M,ratings=R,seed=S[,...][,implicit=1]`` for the seeded
   generator (``implicit=1``: the same rows as implicit-only data, every value 1).
 
-A registry dataset is fetched once (each source in turn: a verified file already in the
-cache, the official URL, then fallbacks such as a PyPI wheel that ships the data), parsed
-once, and kept as a checksummed ``.npz`` so later loads take milliseconds.
+Each kind of name is one ``Source`` (``source_for`` picks it): ``RegisteredSource``,
+``CsvSource``, ``SyntheticSource``; each owns how its data is acquired and checked.  A
+registry dataset is fetched once (each of its raw sources in turn, ``bench.fetch``: a
+verified file already in the cache, the official URL, then fallbacks such as a PyPI wheel
+that ships the data), parsed once, and kept as a checksummed ``.npz`` so later loads take
+milliseconds.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
-import shutil
-import sys
 import tempfile
 import tomllib
-import urllib.request
+from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
@@ -38,6 +41,8 @@ from bench import fetch
 from bench.data import Dataset, Features, Ratings
 from bench.errors import DatasetUnavailable, UserError
 from bench.loaders import FORMATS, SourceFiles, build_dataset, parse_scale, read_table
+
+log = logging.getLogger(__name__)
 
 #: Bump when the parsed form changes: every cached ``.npz`` is then rebuilt.
 CACHE_VERSION = 1
@@ -133,185 +138,8 @@ def get_entry(name: str) -> Entry:
 
 
 # ----------------------------------------------------------------------------------------
-# Listing (never downloads)
-# ----------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class EntryStatus:
-    name: str
-    title: str
-    size_hint: str
-    cached: bool  # parsed cache present: loads instantly
-    raw_present: bool  # raw files already in the cache directory
-    fetchable_offline: bool  # obtainable with no network but PyPI (cache, files, wheel)
-    sources: tuple[str, ...]  # kinds of source, in the order they are tried
-    status: str  # one short phrase for ``bench list``
-
-    def __str__(self) -> str:
-        return f"{self.name:<16} {self.status:<46} {self.size_hint}"
-
-
-def _raw_present(entry: Entry) -> bool:
-    for src in entry.sources:
-        kind = src.get("kind", "url")
-        if kind == "url" and (entry.dir / src["filename"]).is_file():
-            return True
-        if kind == "pypi-wheel" and all(
-            (_wheel_dir(entry, src) / Path(m).name).is_file() for m in src["members"].values()
-        ):
-            return True
-        if kind == "manual" and entry.dir.is_dir() and _manual_files(entry, src).has("ratings"):
-            return True
-    return False
-
-
-def list_entries() -> list[EntryStatus]:
-    out = []
-    for entry in sorted(registry().values(), key=lambda e: e.name):
-        cached = _cache_path(entry).is_file()
-        raw = _raw_present(entry)
-        kinds = tuple(s.get("kind", "url") for s in entry.sources)
-        offline = cached or raw or "pypi-wheel" in kinds
-        if cached:
-            status = "cached"
-        elif raw:
-            status = "raw files in cache (parsed on first load)"
-        elif "pypi-wheel" in kinds:
-            status = "fetchable (official URL, else PyPI fallback)"
-        elif "url" in kinds:
-            status = "download from the official URL"
-        else:
-            status = f"unavailable: place the files in {entry.dir}"
-        out.append(
-            EntryStatus(
-                entry.name, entry.title, entry.size_hint, cached, raw, offline, kinds, status
-            )
-        )
-    return out
-
-
-# ----------------------------------------------------------------------------------------
-# Fetching raw files
-# ----------------------------------------------------------------------------------------
-
-
-def _wheel_dir(entry: Entry, src: dict[str, Any]) -> Path:
-    return entry.dir / f"{src['package']}-{src['version']}"
-
-
-def _manual_files(entry: Entry, src: dict[str, Any]) -> SourceFiles:
-    return SourceFiles(entry.dir / src.get("subdir", ""), src["files"])
-
-
-def _published_checksum(src: dict[str, Any]) -> str:
-    """The checksum from the entry, else from the ``.md5`` file published beside the archive."""
-    if src.get("checksum"):
-        return src["checksum"]
-    url = src.get("checksum_url")
-    if not url:
-        raise fetch.FetchError(f"{src['url']}: the entry gives no checksum to verify it against")
-    try:
-        with urllib.request.urlopen(url, timeout=fetch.URL_TIMEOUT_SECONDS) as r:
-            text = r.read(4096).decode("ascii", errors="replace")
-    except Exception as exc:  # any network failure is one line, never a traceback
-        reason = getattr(exc, "reason", exc)
-        raise fetch.FetchError(f"download of {url} failed: {reason}") from None
-    words = [w for w in text.replace("=", " ").split() if len(w) == 32]
-    if not words:
-        raise fetch.FetchError(f"{url}: no md5 found in the published checksum file")
-    return f"md5:{words[0].lower()}"
-
-
-def _try_url(entry: Entry, src: dict[str, Any]) -> tuple[Path, dict[str, Any]]:
-    dest = entry.dir / src["filename"]
-    checksum = src.get("checksum", "")
-    if dest.is_file():
-        if src.get("sha256") and fetch.file_digest(dest) != src["sha256"]:
-            raise fetch.FetchError(f"{dest} does not match sha256:{src['sha256']}")
-        if not checksum:  # e.g. ml-latest-small: the archive is regenerated, no fixed sum
-            digest = fetch.file_digest(dest)
-            return dest, {"checksum": f"sha256:{digest}", "verified": False}
-        if fetch.matches(dest, checksum):
-            return dest, {"checksum": checksum, "verified": True}
-        raise fetch.FetchError(f"{dest} does not match {checksum}; delete or replace it")
-    checksum = _published_checksum(src)
-    fetch.download(src["url"], dest, checksum, also_sha256=src.get("sha256"))
-    return dest, {"checksum": checksum, "verified": True}
-
-
-def _try_wheel(entry: Entry, src: dict[str, Any]) -> tuple[Path, dict[str, Any]]:
-    target = _wheel_dir(entry, src)
-    members: dict[str, str] = src["members"]
-    member_sha: dict[str, str] = src.get("member_sha256", {})
-    extracted = {role: target / Path(m).name for role, m in members.items()}
-    if all(p.is_file() for p in extracted.values()) and all(
-        fetch.file_digest(extracted[r]) == member_sha[r] for r in member_sha
-    ):
-        return target, {"checksum": src["checksum"], "verified": True, "files_sha256": member_sha}
-    entry.dir.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(dir=entry.dir, prefix=".pip-"))
-    try:
-        wheel = fetch.pip_download_wheel(src["package"], src["version"], work)
-        wheel_ok = fetch.matches(wheel, src["checksum"])
-        if not wheel_ok and not member_sha:
-            raise fetch.FetchError(f"{wheel.name} does not match {src['checksum']}")
-        if not wheel_ok:  # a rebuilt wheel; the data files themselves are still checked
-            print(
-                f"{entry.name}: {wheel.name} differs from {src['checksum']}; "
-                "using it because every data file matches its own sha256",
-                file=sys.stderr,
-            )
-        target.mkdir(parents=True, exist_ok=True)
-        fetch.extract_members(wheel, members, member_sha, target)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    return target, {"checksum": src["checksum"], "verified": True, "files_sha256": member_sha}
-
-
-def _acquire(entry: Entry) -> tuple[SourceFiles, str, dict[str, Any]]:
-    """Raw files of ``entry`` from the first source that works, with provenance for ``meta``."""
-    failures: list[str] = []
-    for src in entry.sources:
-        kind = src.get("kind", "url")
-        try:
-            if kind == "url":
-                root, prov = _try_url(entry, src)
-                prov["source"] = src["url"]
-            elif kind == "pypi-wheel":
-                root, prov = _try_wheel(entry, src)
-                prov["source"] = f"pypi:{src['package']}=={src['version']}"
-            elif kind == "manual":
-                files = _manual_files(entry, src)
-                if not files.root.is_dir() or not files.has("ratings"):
-                    raise fetch.FetchError(
-                        f"no {' or '.join(files.missing(['ratings']))} in {files.root}"
-                    )
-                root, prov = files.root, {"source": f"manual:{files.root}", "verified": False}
-            else:
-                raise UserError(f"{entry.path}: unknown source kind {kind!r}")
-        except fetch.FetchError as exc:
-            failures.append(str(exc))
-            continue
-        prov["source_kind"] = kind
-        if failures:
-            prov["failed_sources"] = failures
-            print(f"{entry.name}: {failures[-1]}; using {prov['source']}", file=sys.stderr)
-        return SourceFiles(root, src["files"]), src.get("format", entry.format), prov
-    where = entry.manual.format(cache=entry.dir) if entry.manual else f"the files in {entry.dir}"
-    raise DatasetUnavailable(
-        f"dataset {entry.name} is unavailable: {'; '.join(failures) or 'no source'}; "
-        f"to add it by hand, place {where}"
-    )
-
-
-# ----------------------------------------------------------------------------------------
 # Binary cache
 # ----------------------------------------------------------------------------------------
-
-
-def _cache_path(entry: Entry) -> Path:
-    return entry.dir / f"{entry.name}.npz"
 
 
 def _text_array(values: Any) -> np.ndarray:
@@ -436,43 +264,137 @@ def read_cache(path: Path, name: str, stamp: dict[str, Any]) -> Dataset:
 
 
 # ----------------------------------------------------------------------------------------
-# Loading
+# Sources: one type per kind of dataset name
 # ----------------------------------------------------------------------------------------
 
 
-def _check_expected(entry: Entry, ds: Dataset) -> None:
-    got = {"ratings": len(ds.ratings), "users": ds.n_users, "items": ds.n_items}
-    off = {k: (v, got[k]) for k, v in entry.expect.items() if k in got and got[k] != v}
-    if off:
-        text = ", ".join(f"{k} {g} (expected {e})" for k, (e, g) in off.items())
-        print(f"{entry.name}: {text}; the source files differ from the entry", file=sys.stderr)
-        ds.meta["expect_mismatch"] = {k: list(v) for k, v in off.items()}
+class Source(ABC):
+    """Where the dataset named ``name`` comes from, and how it is acquired and checked."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    @abstractmethod
+    def load(self) -> Dataset:
+        """The dataset; ``UserError`` for bad input, ``DatasetUnavailable`` when absent."""
 
 
-def load_entry(entry: Entry) -> Dataset:
-    """Load a registry entry: the checksummed cache if valid, else fetch + parse + cache."""
-    path = _cache_path(entry)
-    stamp = {"cache_version": CACHE_VERSION, "entry_sha256": entry.digest}
-    if path.is_file():
-        try:
-            return read_cache(path, entry.name, stamp)
-        except CacheInvalid as exc:
-            print(f"{entry.name}: cache {path} {exc}; rebuilding", file=sys.stderr)
-            path.unlink(missing_ok=True)
-    files, fmt, provenance = _acquire(entry)
-    raw = FORMATS[fmt](files, entry.options)
-    meta = {"dataset": entry.name, "format": fmt, **provenance}
-    ages = entry.options.get("age_buckets", {}).get("labels", [])
-    ds = build_dataset(raw, entry.name, entry.rating_scale, meta, list(entry.genres), ages)
-    _check_expected(entry, ds)
-    save_cache(ds, path, stamp)
-    ds.meta.update(stamp, cache=str(path), loaded_from_cache=False)
-    return ds
+@dataclass(frozen=True)
+class EntryStatus:
+    name: str
+    title: str
+    size_hint: str
+    cached: bool  # parsed cache present: loads instantly
+    raw_present: bool  # raw files already in the cache directory
+    fetchable_offline: bool  # obtainable with no network but PyPI (cache, files, wheel)
+    sources: tuple[str, ...]  # kinds of source, in the order they are tried
+    status: str  # one short phrase for ``bench list``
+
+    def __str__(self) -> str:
+        return f"{self.name:<16} {self.status:<46} {self.size_hint}"
+
+
+class RegisteredSource(Source):
+    """A registry entry: its raw sources tried in order, parsed once into the binary cache.
+
+    The cache is valid for this entry only while its ``stamp`` (cache version and the
+    sha256 of the entry's TOML) is unchanged.
+    """
+
+    def __init__(self, entry: Entry) -> None:
+        super().__init__(entry.name)
+        self.entry = entry
+        self.raw_sources = tuple(
+            fetch.raw_source(src, entry.name, entry.dir, entry.path) for src in entry.sources
+        )
+
+    @property
+    def cache_path(self) -> Path:
+        return self.entry.dir / f"{self.entry.name}.npz"
+
+    @property
+    def stamp(self) -> dict[str, Any]:
+        return {"cache_version": CACHE_VERSION, "entry_sha256": self.entry.digest}
+
+    def raw_present(self) -> bool:
+        return any(raw.present() for raw in self.raw_sources)
+
+    def status(self) -> EntryStatus:
+        """What ``bench list`` shows; never downloads."""
+        entry = self.entry
+        cached = self.cache_path.is_file()
+        raw = self.raw_present()
+        kinds = tuple(src.get("kind", "url") for src in entry.sources)
+        offline = cached or raw or any(r.offline for r in self.raw_sources)
+        listings = [r.listing for r in self.raw_sources if r.listing]
+        if cached:
+            status = "cached"
+        elif raw:
+            status = "raw files in cache (parsed on first load)"
+        elif listings:
+            status = max(listings)[1]
+        else:
+            status = f"unavailable: place the files in {entry.dir}"
+        return EntryStatus(
+            entry.name, entry.title, entry.size_hint, cached, raw, offline, kinds, status
+        )
+
+    def acquire(self) -> tuple[SourceFiles, str, dict[str, Any]]:
+        """Raw files from the first source that works, their format, and provenance."""
+        entry = self.entry
+        failures: list[str] = []
+        for raw in self.raw_sources:
+            try:
+                root, prov = raw.acquire()
+            except fetch.FetchError as exc:
+                failures.append(str(exc))
+                continue
+            prov["source_kind"] = raw.spec.get("kind", "url")
+            if failures:
+                prov["failed_sources"] = failures
+                log.info("%s: %s; using %s", entry.name, failures[-1], prov["source"])
+            return raw.files(root), raw.format or entry.format, prov
+        where = (
+            entry.manual.format(cache=entry.dir) if entry.manual else f"the files in {entry.dir}"
+        )
+        raise DatasetUnavailable(
+            f"dataset {entry.name} is unavailable: {'; '.join(failures) or 'no source'}; "
+            f"to add it by hand, place {where}"
+        )
+
+    def check(self, ds: Dataset) -> None:
+        """Counts that differ from the entry's ``expect``: a warning, kept in ``meta``."""
+        got = {"ratings": len(ds.ratings), "users": ds.n_users, "items": ds.n_items}
+        expect = self.entry.expect
+        off = {k: (v, got[k]) for k, v in expect.items() if k in got and got[k] != v}
+        if off:
+            text = ", ".join(f"{k} {g} (expected {e})" for k, (e, g) in off.items())
+            log.warning("%s: %s; the source files differ from the entry", self.name, text)
+            ds.meta["expect_mismatch"] = {k: list(v) for k, v in off.items()}
+
+    def load(self) -> Dataset:
+        """The checksummed cache if valid, else acquire + parse + check + cache."""
+        entry, path, stamp = self.entry, self.cache_path, self.stamp
+        if path.is_file():
+            try:
+                return read_cache(path, entry.name, stamp)
+            except CacheInvalid as exc:
+                log.warning("%s: cache %s %s; rebuilding", entry.name, path, exc)
+                path.unlink(missing_ok=True)
+        files, fmt, provenance = self.acquire()
+        raw = FORMATS[fmt](files, entry.options)
+        meta = {"dataset": entry.name, "format": fmt, **provenance}
+        ages = entry.options.get("age_buckets", {}).get("labels", [])
+        ds = build_dataset(raw, entry.name, entry.rating_scale, meta, list(entry.genres), ages)
+        self.check(ds)
+        save_cache(ds, path, stamp)
+        ds.meta.update(stamp, cache=str(path), loaded_from_cache=False)
+        return ds
 
 
 def parse_csv_spec(spec: str) -> tuple[Path, dict[str, str]]:
     """``csv:PATH?key=value&...`` -> (path, options)."""
-    body = spec[len("csv:") :]
+    body = spec[len(CsvSource.prefix) :]
     path_text, _, query = body.partition("?")
     if not path_text:
         raise UserError(f"{spec!r}: give a file, e.g. csv:ratings.csv?scale=1-5")
@@ -485,44 +407,63 @@ def parse_csv_spec(spec: str) -> tuple[Path, dict[str, str]]:
     return Path(path_text).expanduser(), options
 
 
-def load_csv(spec: str) -> Dataset:
-    path, options = parse_csv_spec(spec)
-    raw = read_table(path, options)
-    if "scale" in options and raw.value_kind != "rating":
-        raise UserError(
-            f"{path}: scale= applies to ratings; this file is implicit-only data "
-            f"({raw.value_kind}), whose values are not on a rating scale"
-        )
-    scale = parse_scale(options["scale"], str(path)) if "scale" in options else None
-    digest = fetch.file_digest(path)
-    meta = {
-        "dataset": spec,
-        "format": "table",
-        "source": str(path.resolve()),
-        "source_kind": "file",
-        "checksum": f"sha256:{digest}",
-        "columns": raw.extra_meta.get("columns", {}),
-    }
-    return build_dataset(raw, f"csv:{path.name}", scale, meta)
+class CsvSource(Source):
+    """``csv:PATH[?options]``: a table file read on every load (never cached); its sha256
+    is recorded in ``meta["checksum"]``."""
+
+    prefix = "csv:"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.path, self.options = parse_csv_spec(name)
+
+    def load(self) -> Dataset:
+        path, options = self.path, self.options
+        raw = read_table(path, options)
+        if "scale" in options and raw.value_kind != "rating":
+            raise UserError(
+                f"{path}: scale= applies to ratings; this file is implicit-only data "
+                f"({raw.value_kind}), whose values are not on a rating scale"
+            )
+        scale = parse_scale(options["scale"], str(path)) if "scale" in options else None
+        meta = {
+            "dataset": self.name,
+            "format": "table",
+            "source": str(path.resolve()),
+            "source_kind": "file",
+            "checksum": f"sha256:{fetch.file_digest(path)}",
+            "columns": raw.extra_meta.get("columns", {}),
+        }
+        return build_dataset(raw, f"csv:{path.name}", scale, meta)
 
 
-def load_synthetic(spec: str) -> Dataset:
-    """The seeded generator; ``implicit=1`` keeps its rows as implicit-only data."""
-    from bench import synthetic
+class SyntheticSource(Source):
+    """``synthetic:users=N,items=M,ratings=R,seed=S[,...][,implicit=1]``: the seeded
+    generator; ``implicit=1`` keeps its rows as implicit-only data."""
 
-    params: dict[str, Any] = {}
-    aliases = {"users": "n_users", "items": "n_items", "ratings": "n_ratings"}
-    for part in filter(None, spec[len("synthetic:") :].split(",")):
-        key, eq, value = part.partition("=")
-        if not eq:
-            raise UserError(f"{spec!r}: parameter {part!r} must look like key=value")
-        key = aliases.get(key.strip(), key.strip())
-        params[key] = value.strip()
-    implicit = params.pop("implicit", "0").lower()
-    if implicit not in ("0", "1", "true", "false"):
-        raise UserError(f"{spec!r}: implicit={implicit!r} must be 0 or 1")
-    ds = synthetic.generate_from_params(params, spec)
-    return as_implicit(ds) if implicit in ("1", "true") else ds
+    prefix = "synthetic:"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        params: dict[str, Any] = {}
+        aliases = {"users": "n_users", "items": "n_items", "ratings": "n_ratings"}
+        for part in filter(None, name[len(self.prefix) :].split(",")):
+            key, eq, value = part.partition("=")
+            if not eq:
+                raise UserError(f"{name!r}: parameter {part!r} must look like key=value")
+            key = aliases.get(key.strip(), key.strip())
+            params[key] = value.strip()
+        implicit = params.pop("implicit", "0").lower()
+        if implicit not in ("0", "1", "true", "false"):
+            raise UserError(f"{name!r}: implicit={implicit!r} must be 0 or 1")
+        self.params = params
+        self.implicit = implicit in ("1", "true")
+
+    def load(self) -> Dataset:
+        from bench import synthetic
+
+        ds = synthetic.generate_from_params(self.params, self.name)
+        return as_implicit(ds) if self.implicit else ds
 
 
 def as_implicit(ds: Dataset) -> Dataset:
@@ -534,10 +475,28 @@ def as_implicit(ds: Dataset) -> Dataset:
     return replace(ds, ratings=ratings, rating_scale=(0.0, 1.0), meta=meta, value_kind="presence")
 
 
+#: Name prefixes with a source of their own; any other name is a registry entry.
+PREFIXED_SOURCES: dict[str, Callable[[str], Source]] = {
+    CsvSource.prefix: CsvSource,
+    SyntheticSource.prefix: SyntheticSource,
+}
+
+
+def source_for(name: str) -> Source:
+    """The one dispatch from a dataset name to its ``Source`` (``UserError`` if unknown)."""
+    if name == "synthetic":
+        name = SyntheticSource.prefix
+    for prefix, source in PREFIXED_SOURCES.items():
+        if name.startswith(prefix):
+            return source(name)
+    return RegisteredSource(get_entry(name))
+
+
 def load(name: str) -> Dataset:
     """A ``Dataset`` by registry name, ``csv:PATH[?options]`` or ``synthetic:params``."""
-    if name.startswith("csv:"):
-        return load_csv(name)
-    if name.startswith("synthetic:") or name == "synthetic":
-        return load_synthetic(name if name != "synthetic" else "synthetic:")
-    return load_entry(get_entry(name))
+    return source_for(name).load()
+
+
+def list_entries() -> list[EntryStatus]:
+    """``bench list``: every registry entry and how it can be obtained (never downloads)."""
+    return [RegisteredSource(e).status() for e in sorted(registry().values(), key=lambda e: e.name)]

@@ -3,21 +3,35 @@
 Every file lands in the cache through a temp file in the same directory that is renamed
 into place only after its checksum matched, so an interrupted or failed fetch never leaves
 a partial file under the final name.
+
+Each ``[[sources]]`` table of a registry entry is one ``RawSource``: ``UrlSource`` (the
+official archive), ``WheelSource`` (a PyPI wheel that ships the data, e.g. RecBole's copy
+of ML-100K) or ``ManualSource`` (files placed by hand).  Each knows whether its files are
+already in the cache and how to acquire and verify them; ``raw_source`` picks the class.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 import urllib.error
 import urllib.request
 import zipfile
+from abc import ABC, abstractmethod
 from pathlib import Path
+from typing import Any, ClassVar
 
 import platformdirs
+
+from bench.errors import UserError
+from bench.loaders import SourceFiles
+
+log = logging.getLogger(__name__)
 
 #: Official servers get one short try: here (and in CI) there is no network but PyPI.
 URL_TIMEOUT_SECONDS = 10.0
@@ -169,3 +183,189 @@ def extract_members(
     finally:
         for tmp, _ in staged:
             tmp.unlink(missing_ok=True)
+
+
+# ----------------------------------------------------------------------------------------
+# Raw sources: one class per ``kind`` of a registry entry's ``[[sources]]`` table
+# ----------------------------------------------------------------------------------------
+
+
+class RawSource(ABC):
+    """One ``[[sources]]`` table of dataset ``dataset``, whose cache directory is ``directory``.
+
+    ``declared_in`` names the TOML file, for messages about the table itself.
+    """
+
+    #: the ``kind`` value this class handles
+    kind: ClassVar[str] = ""
+    #: obtainable with no network but PyPI
+    offline: ClassVar[bool] = False
+    #: what ``bench list`` says of an entry with nothing cached yet, and its precedence when
+    #: an entry has several kinds of source (the highest wins)
+    listing: ClassVar[tuple[int, str] | None] = None
+
+    def __init__(
+        self, spec: dict[str, Any], dataset: str, directory: Path, declared_in: str
+    ) -> None:
+        self.spec = spec
+        self.dataset = dataset
+        self.directory = directory
+        self.declared_in = declared_in
+
+    @property
+    def format(self) -> str | None:
+        """The parser for these files when it differs from the entry's ``format``."""
+        return self.spec.get("format")
+
+    def files(self, root: Path) -> SourceFiles:
+        """The named files (roles -> patterns) under ``root``, as acquired."""
+        return SourceFiles(root, self.spec["files"])
+
+    @abstractmethod
+    def present(self) -> bool:
+        """Its raw files are already in the cache directory (not yet verified)."""
+
+    @abstractmethod
+    def acquire(self) -> tuple[Path, dict[str, Any]]:
+        """(root of the raw files, provenance for the dataset's ``meta``).
+
+        Raises ``FetchError`` (one line) when this source cannot give verified files.
+        """
+
+
+class UrlSource(RawSource):
+    """The official archive: a verified copy in the cache, else a download checked against
+    the entry's checksum or the one published beside the archive."""
+
+    kind = "url"
+    listing = (1, "download from the official URL")
+
+    @property
+    def dest(self) -> Path:
+        return self.directory / self.spec["filename"]
+
+    def present(self) -> bool:
+        return self.dest.is_file()
+
+    def acquire(self) -> tuple[Path, dict[str, Any]]:
+        src, dest = self.spec, self.dest
+        checksum = src.get("checksum", "")
+        if dest.is_file():
+            if src.get("sha256") and file_digest(dest) != src["sha256"]:
+                raise FetchError(f"{dest} does not match sha256:{src['sha256']}")
+            if not checksum:  # e.g. ml-latest-small: the archive is regenerated, no fixed sum
+                prov = {"checksum": f"sha256:{file_digest(dest)}", "verified": False}
+            elif matches(dest, checksum):
+                prov = {"checksum": checksum, "verified": True}
+            else:
+                raise FetchError(f"{dest} does not match {checksum}; delete or replace it")
+        else:
+            checksum = self.published_checksum()
+            download(src["url"], dest, checksum, also_sha256=src.get("sha256"))
+            prov = {"checksum": checksum, "verified": True}
+        return dest, {**prov, "source": src["url"]}
+
+    def published_checksum(self) -> str:
+        """The checksum from the entry, else from the ``.md5`` file published beside it."""
+        src = self.spec
+        if src.get("checksum"):
+            return src["checksum"]
+        url = src.get("checksum_url")
+        if not url:
+            raise FetchError(f"{src['url']}: the entry gives no checksum to verify it against")
+        try:
+            with urllib.request.urlopen(url, timeout=URL_TIMEOUT_SECONDS) as r:
+                text = r.read(4096).decode("ascii", errors="replace")
+        except Exception as exc:  # any network failure is one line, never a traceback
+            reason = getattr(exc, "reason", exc)
+            raise FetchError(f"download of {url} failed: {reason}") from None
+        words = [w for w in text.replace("=", " ").split() if len(w) == 32]
+        if not words:
+            raise FetchError(f"{url}: no md5 found in the published checksum file")
+        return f"md5:{words[0].lower()}"
+
+
+class WheelSource(RawSource):
+    """Data files inside a wheel on PyPI: downloaded (never installed), and each member
+    checked against its own sha256 (a rebuilt wheel changes the wheel's sum, not the data's)."""
+
+    kind = "pypi-wheel"
+    offline = True
+    listing = (2, "fetchable (official URL, else PyPI fallback)")
+
+    @property
+    def target(self) -> Path:
+        return self.directory / f"{self.spec['package']}-{self.spec['version']}"
+
+    def present(self) -> bool:
+        return all((self.target / Path(m).name).is_file() for m in self.spec["members"].values())
+
+    def acquire(self) -> tuple[Path, dict[str, Any]]:
+        src, target = self.spec, self.target
+        members: dict[str, str] = src["members"]
+        member_sha: dict[str, str] = src.get("member_sha256", {})
+        prov = {"checksum": src["checksum"], "verified": True, "files_sha256": member_sha,
+                "source": f"pypi:{src['package']}=={src['version']}"}
+        extracted = {role: target / Path(m).name for role, m in members.items()}
+        if all(p.is_file() for p in extracted.values()) and all(
+            file_digest(extracted[r]) == member_sha[r] for r in member_sha
+        ):
+            return target, prov
+        self.directory.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(dir=self.directory, prefix=".pip-"))
+        try:
+            wheel = pip_download_wheel(src["package"], src["version"], work)
+            wheel_ok = matches(wheel, src["checksum"])
+            if not wheel_ok and not member_sha:
+                raise FetchError(f"{wheel.name} does not match {src['checksum']}")
+            if not wheel_ok:  # a rebuilt wheel; the data files themselves are still checked
+                log.warning(
+                    "%s: %s differs from %s; using it because every data file matches its "
+                    "own sha256", self.dataset, wheel.name, src["checksum"],
+                )
+            target.mkdir(parents=True, exist_ok=True)
+            extract_members(wheel, members, member_sha, target)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        return target, prov
+
+
+class ManualSource(RawSource):
+    """Files placed by hand in the cache directory (optionally in ``subdir``); unverified."""
+
+    kind = "manual"
+
+    @property
+    def root(self) -> Path:
+        return self.directory / self.spec.get("subdir", "")
+
+    def present(self) -> bool:
+        return self.directory.is_dir() and self.files(self.root).has("ratings")
+
+    def acquire(self) -> tuple[Path, dict[str, Any]]:
+        files = self.files(self.root)
+        if not files.root.is_dir() or not files.has("ratings"):
+            raise FetchError(f"no {' or '.join(files.missing(['ratings']))} in {files.root}")
+        return files.root, {"source": f"manual:{files.root}", "verified": False}
+
+
+class UnknownSource(RawSource):
+    """A ``kind`` this version does not know: never present; an error when its turn comes."""
+
+    def present(self) -> bool:
+        return False
+
+    def acquire(self) -> tuple[Path, dict[str, Any]]:
+        kind = self.spec.get("kind", "url")
+        raise UserError(f"{self.declared_in}: unknown source kind {kind!r}")
+
+
+RAW_SOURCES: dict[str, type[RawSource]] = {
+    cls.kind: cls for cls in (UrlSource, WheelSource, ManualSource)
+}
+
+
+def raw_source(spec: dict[str, Any], dataset: str, directory: Path, declared_in: str) -> RawSource:
+    """The ``RawSource`` for one ``[[sources]]`` table (``kind`` defaults to ``url``)."""
+    cls = RAW_SOURCES.get(spec.get("kind", "url"), UnknownSource)
+    return cls(spec, dataset, directory, declared_in)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import re
-import sys
 import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,6 +25,8 @@ import scipy.sparse as sp
 
 from bench.data import Dataset, Features, Ratings
 from bench.errors import UserError
+
+log = logging.getLogger(__name__)
 
 # ----------------------------------------------------------------------------------------
 # Intermediate form shared by all parsers
@@ -969,10 +971,7 @@ def build_dataset(
     meta["rows_read"] = n_rows
     meta["duplicates_dropped"] = int(dropped)
     if dropped:
-        print(
-            f"{raw.label}: dropped {dropped} duplicate (user, item) rows, kept the latest",
-            file=sys.stderr,
-        )
+        log.info("%s: dropped %d duplicate (user, item) rows, kept the latest", raw.label, dropped)
     ts = None if raw.timestamps is None else raw.timestamps[keep].astype(np.int64)
     ratings = Ratings(
         users[keep],

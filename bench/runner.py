@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import selectors
 import signal
@@ -25,6 +26,7 @@ from bench import store
 from bench.errors import StoreFault
 from bench.trial import TrialSpec, base_record, finish
 
+_log = logging.getLogger(__name__)
 #: a trial's stage progress is shown once it has run this long
 PROGRESS_AFTER_SECONDS = 10.0
 
@@ -142,7 +144,7 @@ def run_trials(
     fingerprints: dict[str, str] | None = None,
     retry_failed: bool = False,
     memory_limit_mb: int | None = None,
-    log: Callable[[str], None] = lambda s: print(s, file=sys.stderr, flush=True),
+    log: Callable[[str], None] = _log.info,
 ) -> RunSummary:
     """Run ``specs`` (resuming), appending one record per trial to ``run_path``.
 

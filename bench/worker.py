@@ -8,6 +8,7 @@ libraries print goes to the log (fd 2), never into the answer channel.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import resource
 import sys
@@ -18,6 +19,9 @@ def main() -> int:
     answers = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)  # library chatter on stdout must not corrupt the protocol
     sys.stdout = sys.stderr
+    # the log file gets what library code logs (notes too), one plain line each
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    logging.getLogger("bench").setLevel(logging.INFO)
     from bench import progress
     from bench.errors import StoreFault
     from bench.trial import TrialSpec, run_trial, save_per_user

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -113,14 +114,15 @@ def test_ml100k_raw_file_loads_like_the_registry_entry(ml100k, tmp_path: Path) -
 # -- duplicates -----------------------------------------------------------------------------
 
 
-def test_duplicates_keep_the_latest_by_timestamp(tmp_path: Path, capsys) -> None:
+def test_duplicates_keep_the_latest_by_timestamp(tmp_path: Path, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="bench")
     path = write(tmp_path, "user,item,rating,timestamp\n1,1,5,300\n1,1,2,100\n1,2,4,1\n1,1,3,200\n")
     ds = datasets.load(f"csv:{path}")
     assert len(ds.ratings) == 2
     assert ds.ratings.ratings[0] == 5.0  # the row with timestamp 300
     assert ds.meta["duplicates_dropped"] == 2 and ds.meta["rows_read"] == 4
-    err = capsys.readouterr().err.strip().splitlines()
-    assert err == [f"{path}: dropped 2 duplicate (user, item) rows, kept the latest"]
+    notes = [r.getMessage() for r in caplog.records]
+    assert notes == [f"{path}: dropped 2 duplicate (user, item) rows, kept the latest"]
 
 
 def test_duplicates_without_timestamps_keep_the_last_row(tmp_path: Path) -> None:
