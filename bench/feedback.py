@@ -3,7 +3,8 @@
 Ranking-only libraries (LightFM, implicit, PureSVD) learn from "user interacted with item",
 not from a 1-5 rating.  Which rated items count, and how much, changes their results, so the
 choice is made here, once, and every such adapter exposes it through the same three keyword
-arguments:
+arguments (declared once, by ``bench.adapter.LearnsFromInteractions``; the matrix is built by
+``TrainSet.interactions(policy)`` / ``Ratings.interactions(policy)`` in ``bench.data``):
 
 * ``feedback="all"`` (default, the Microsoft Recommenders protocol): every rated item is an
   interaction with value 1, whatever the rating.
