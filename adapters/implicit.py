@@ -201,6 +201,20 @@ class _NeighboursAdapter(_ImplicitAdapter):
 
     scores_cold_users: ClassVar[bool] = False
     search_space: ClassVar[dict[str, list[Any]]] = {"K": [20, 50, 100, 200]}
+    #: the implicit class, built with ``K`` and ``num_threads``
+    model_class: ClassVar[type]
+
+    def __init__(
+        self,
+        K: int = 20,  # implicit's own parameter name
+        seed: int = 0,
+        threads: int = 1,
+    ) -> None:
+        super().__init__(seed=seed, threads=threads)
+        self.K = K
+
+    def _make_model(self) -> Any:
+        return self.model_class(K=self.K, num_threads=self.threads)
 
     def _raw_scores(self, users: np.ndarray) -> np.ndarray:
         # The same sum implicit's NearestNeighboursScorer computes, for a block of users.
@@ -209,34 +223,12 @@ class _NeighboursAdapter(_ImplicitAdapter):
 
 class CosineKNN(_NeighboursAdapter):
     name = "implicit.CosineKNN"
-
-    def __init__(
-        self,
-        K: int = 20,  # implicit's own parameter name
-        seed: int = 0,
-        threads: int = 1,
-    ) -> None:
-        super().__init__(seed=seed, threads=threads)
-        self.K = K
-
-    def _make_model(self) -> CosineRecommender:
-        return CosineRecommender(K=self.K, num_threads=self.threads)
+    model_class = CosineRecommender
 
 
 class TFIDFKNN(_NeighboursAdapter):
     name = "implicit.TFIDFKNN"
-
-    def __init__(
-        self,
-        K: int = 20,  # implicit's own parameter name
-        seed: int = 0,
-        threads: int = 1,
-    ) -> None:
-        super().__init__(seed=seed, threads=threads)
-        self.K = K
-
-    def _make_model(self) -> TFIDFRecommender:
-        return TFIDFRecommender(K=self.K, num_threads=self.threads)
+    model_class = TFIDFRecommender
 
 
 class BM25KNN(_NeighboursAdapter):
@@ -255,8 +247,7 @@ class BM25KNN(_NeighboursAdapter):
         seed: int = 0,
         threads: int = 1,
     ) -> None:
-        super().__init__(seed=seed, threads=threads)
-        self.K = K
+        super().__init__(K=K, seed=seed, threads=threads)
         self.K1 = K1
         self.B = B
 
