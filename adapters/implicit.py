@@ -24,32 +24,19 @@ from implicit.cpu.lmf import LogisticMatrixFactorization
 from implicit.nearest_neighbours import BM25Recommender, CosineRecommender, TFIDFRecommender
 from threadpoolctl import threadpool_limits
 
-from bench.adapter import Adapter
+from bench.adapter import LearnsFromInteractions
 from bench.data import Ratings, TrainSet
-from bench.feedback import FeedbackPolicy, fill_cold_users, item_popularity, to_interactions
+from bench.feedback import fill_cold_users, item_popularity
 from bench.ranking import FactorScores
 
 
-class _ImplicitAdapter(Adapter):
+class _ImplicitAdapter(LearnsFromInteractions):
     library: ClassVar[str] = "implicit"
     predicts_ratings: ClassVar[bool] = False
     ranks: ClassVar[bool] = True
 
-    feedback: str
-    feedback_threshold: float
-    feedback_alpha: float
-
-    def _set_feedback(
-        self, feedback: str, feedback_threshold: float, feedback_alpha: float
-    ) -> None:
-        self.feedback = feedback
-        self.feedback_threshold = feedback_threshold
-        self.feedback_alpha = feedback_alpha
-        FeedbackPolicy.from_params(feedback, feedback_threshold, feedback_alpha)  # fail early
-
     def prepare(self, train: TrainSet) -> sp.csr_matrix:
-        policy = FeedbackPolicy.of(self)
-        return to_interactions(train.ratings, policy)
+        return self.interactions(train)
 
     def _make_model(self) -> Any:
         raise NotImplementedError
@@ -84,7 +71,7 @@ class _FactorAdapter(_ImplicitAdapter):
 
     def _make_model(self) -> Any:
         return self.model_class(
-            **self.library_params("feedback", "feedback_threshold", "feedback_alpha"),
+            **self.library_params(),
             **self.extra_model_kwargs,
             num_threads=self.threads,
             random_state=self.seed,
@@ -121,9 +108,6 @@ class ALS(_FactorAdapter):
         alpha: float = 1.0,
         iterations: int = 15,
         use_cg: bool = True,
-        feedback: str = "all",
-        feedback_threshold: float = 4.0,
-        feedback_alpha: float = 1.0,
         seed: int = 0,
         threads: int = 1,
     ) -> None:
@@ -133,7 +117,6 @@ class ALS(_FactorAdapter):
         self.alpha = alpha  # implicit's own weight of positive entries (confidence = alpha * x)
         self.iterations = iterations
         self.use_cg = use_cg
-        self._set_feedback(feedback, feedback_threshold, feedback_alpha)
 
 
     folds_in_users: ClassVar[bool] = True
@@ -141,8 +124,7 @@ class ALS(_FactorAdapter):
     def fold_in_users(self, revealed: Ratings) -> None:
         """implicit's own mechanism: ``partial_fit_users`` solves the new users' factors
         against the fixed item factors (``recalculate_user``), without refitting."""
-        policy = FeedbackPolicy.of(self)
-        rows = to_interactions(revealed, policy)
+        rows = self.interactions(revealed)
         users = np.unique(revealed.users)
         with threadpool_limits(limits=1, user_api="blas"):
             self.model_.partial_fit_users(users, rows[users])
@@ -170,9 +152,6 @@ class BPR(_FactorAdapter):
         learning_rate: float = 0.01,
         regularization: float = 0.01,
         iterations: int = 100,
-        feedback: str = "all",
-        feedback_threshold: float = 4.0,
-        feedback_alpha: float = 1.0,
         seed: int = 0,
         threads: int = 1,
     ) -> None:
@@ -181,7 +160,6 @@ class BPR(_FactorAdapter):
         self.learning_rate = learning_rate
         self.regularization = regularization
         self.iterations = iterations
-        self._set_feedback(feedback, feedback_threshold, feedback_alpha)
 
 
 
@@ -205,9 +183,6 @@ class LMF(_FactorAdapter):
         regularization: float = 0.6,
         iterations: int = 30,
         neg_prop: int = 30,
-        feedback: str = "all",
-        feedback_threshold: float = 4.0,
-        feedback_alpha: float = 1.0,
         seed: int = 0,
         threads: int = 1,
     ) -> None:
@@ -217,7 +192,6 @@ class LMF(_FactorAdapter):
         self.regularization = regularization
         self.iterations = iterations
         self.neg_prop = neg_prop
-        self._set_feedback(feedback, feedback_threshold, feedback_alpha)
 
 
 
@@ -227,6 +201,20 @@ class _NeighboursAdapter(_ImplicitAdapter):
 
     scores_cold_users: ClassVar[bool] = False
     search_space: ClassVar[dict[str, list[Any]]] = {"K": [20, 50, 100, 200]}
+    #: the implicit class, built with ``K`` and ``num_threads``
+    model_class: ClassVar[type]
+
+    def __init__(
+        self,
+        K: int = 20,  # implicit's own parameter name
+        seed: int = 0,
+        threads: int = 1,
+    ) -> None:
+        super().__init__(seed=seed, threads=threads)
+        self.K = K
+
+    def _make_model(self) -> Any:
+        return self.model_class(K=self.K, num_threads=self.threads)
 
     def _raw_scores(self, users: np.ndarray) -> np.ndarray:
         # The same sum implicit's NearestNeighboursScorer computes, for a block of users.
@@ -235,42 +223,12 @@ class _NeighboursAdapter(_ImplicitAdapter):
 
 class CosineKNN(_NeighboursAdapter):
     name = "implicit.CosineKNN"
-
-    def __init__(
-        self,
-        K: int = 20,  # implicit's own parameter name
-        feedback: str = "all",
-        feedback_threshold: float = 4.0,
-        feedback_alpha: float = 1.0,
-        seed: int = 0,
-        threads: int = 1,
-    ) -> None:
-        super().__init__(seed=seed, threads=threads)
-        self.K = K
-        self._set_feedback(feedback, feedback_threshold, feedback_alpha)
-
-    def _make_model(self) -> CosineRecommender:
-        return CosineRecommender(K=self.K, num_threads=self.threads)
+    model_class = CosineRecommender
 
 
 class TFIDFKNN(_NeighboursAdapter):
     name = "implicit.TFIDFKNN"
-
-    def __init__(
-        self,
-        K: int = 20,  # implicit's own parameter name
-        feedback: str = "all",
-        feedback_threshold: float = 4.0,
-        feedback_alpha: float = 1.0,
-        seed: int = 0,
-        threads: int = 1,
-    ) -> None:
-        super().__init__(seed=seed, threads=threads)
-        self.K = K
-        self._set_feedback(feedback, feedback_threshold, feedback_alpha)
-
-    def _make_model(self) -> TFIDFRecommender:
-        return TFIDFRecommender(K=self.K, num_threads=self.threads)
+    model_class = TFIDFRecommender
 
 
 class BM25KNN(_NeighboursAdapter):
@@ -286,17 +244,12 @@ class BM25KNN(_NeighboursAdapter):
         K: int = 20,  # implicit's own parameter names
         K1: float = 1.2,
         B: float = 0.75,
-        feedback: str = "all",
-        feedback_threshold: float = 4.0,
-        feedback_alpha: float = 1.0,
         seed: int = 0,
         threads: int = 1,
     ) -> None:
-        super().__init__(seed=seed, threads=threads)
-        self.K = K
+        super().__init__(K=K, seed=seed, threads=threads)
         self.K1 = K1
         self.B = B
-        self._set_feedback(feedback, feedback_threshold, feedback_alpha)
 
     def _make_model(self) -> BM25Recommender:
         return BM25Recommender(K=self.K, K1=self.K1, B=self.B, num_threads=self.threads)

@@ -35,10 +35,10 @@ import scipy.sparse as sp
 from lightfm import LightFM
 from threadpoolctl import threadpool_limits
 
-from bench.adapter import Adapter
+from bench.adapter import LearnsFromInteractions
 from bench.data import Features, TrainSet
 from bench.errors import UserError
-from bench.feedback import FeedbackPolicy, fill_cold_users, item_popularity, to_interactions
+from bench.feedback import FeedbackPolicy, fill_cold_users, item_popularity
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ def hybrid_features(
     return sp.csr_matrix(matrix, dtype=np.float32)
 
 
-class _LightFMAdapter(Adapter):
+class _LightFMAdapter(LearnsFromInteractions):
     library: ClassVar[str] = "rectools-lightfm"
     parallel_sgd: ClassVar[bool] = True  # Hogwild SGD over num_threads
     predicts_ratings: ClassVar[bool] = False
@@ -96,9 +96,6 @@ class _LightFMAdapter(Adapter):
         max_sampled: int = 10,
         learning_schedule: str = "adagrad",
         normalize_features: bool = False,
-        feedback: str = "all",
-        feedback_threshold: float = 4.0,
-        feedback_alpha: float = 1.0,
         seed: int = 0,
         threads: int = 1,
     ) -> None:
@@ -111,23 +108,17 @@ class _LightFMAdapter(Adapter):
         self.max_sampled = max_sampled
         self.learning_schedule = learning_schedule
         self.normalize_features = normalize_features
-        self.feedback = feedback
-        self.feedback_threshold = feedback_threshold
-        self.feedback_alpha = feedback_alpha
-        self._policy()  # fail early on a bad policy
 
-    def _policy(self) -> FeedbackPolicy:
-        policy = FeedbackPolicy.of(self)
+    def check_feedback(self, policy: FeedbackPolicy) -> None:
         if self.loss == "warp-kos" and not policy.binary:
             raise UserError(f"{self.name} cannot weight interactions: use a binary feedback")
-        return policy
 
     def _model_kwargs(self) -> dict[str, Any]:
         return {}
 
     def prepare(self, train: TrainSet) -> LightFMInput:
-        policy = self._policy()
-        weights = to_interactions(train.ratings, policy)
+        policy = self.feedback_policy()
+        weights = train.interactions(policy)
         user_has_train = np.diff(weights.indptr) > 0
         interactions = weights.tocoo()
         sample_weight = None
@@ -244,9 +235,6 @@ class WARPkOS(_LightFMAdapter):
         max_sampled: int = 10,
         learning_schedule: str = "adagrad",
         normalize_features: bool = False,
-        feedback: str = "all",
-        feedback_threshold: float = 4.0,
-        feedback_alpha: float = 1.0,
         seed: int = 0,
         threads: int = 1,
     ) -> None:
@@ -261,9 +249,6 @@ class WARPkOS(_LightFMAdapter):
             max_sampled=max_sampled,
             learning_schedule=learning_schedule,
             normalize_features=normalize_features,
-            feedback=feedback,
-            feedback_threshold=feedback_threshold,
-            feedback_alpha=feedback_alpha,
             seed=seed,
             threads=threads,
         )

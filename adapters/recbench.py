@@ -17,12 +17,13 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from bench.adapter import Adapter
+from bench.adapter import Adapter, LearnsFromInteractions
 from bench.als import ExplicitALS, Interactions, thread_limit
 from bench.als import ImplicitALS as ImplicitALSModel
 from bench.data import Ratings, TrainSet
-from bench.feedback import FeedbackPolicy, fill_cold_users, to_interactions
+from bench.feedback import fill_cold_users
 from bench.ranking import FactorScores
+from bench.registry import Preset
 
 #: score of items that have no train rows in implicit mode: rank them after every other item
 COLD_ITEM_SCORE = np.float32(np.finfo(np.float32).min)
@@ -173,55 +174,20 @@ class ALS(_ReportsBestIteration, Adapter):
             self.model_.user_factors_[user] = vector[1:]
 
 
-class GenreALS(ALS):
-    """``recbench.ALS`` with the genre prior: items without ratings are scored by it."""
-
-    name = "recbench.GenreALS"
-    uses_side_features: ClassVar[bool] = True
-    scores_cold_items: ClassVar[bool] = True
-    search_space: ClassVar[dict[str, list[Any]]] = {
-        **ALS.search_space,
-        "reg_genre": [0.1, 1.0, 10.0],
-    }
-
-    def __init__(
-        self,
-        factors: int = 8,
-        iterations: int = 20,
-        reg_factors: float = 1.0,
-        reg_bias: float = 3.0,
-        reg_exponent: float = 0.5,
-        biases: bool = True,
-        genre_prior: bool = True,
-        reg_genre: float = 1.0,
-        solver: str = "cg",
-        cg_steps: int = 2,
-        early_stopping: bool = False,
-        validation_fraction: float = 0.1,
-        patience: int = 3,
-        seed: int = 0,
-        threads: int = 1,
-    ) -> None:
-        super().__init__(
-            factors=factors,
-            iterations=iterations,
-            reg_factors=reg_factors,
-            reg_bias=reg_bias,
-            reg_exponent=reg_exponent,
-            biases=biases,
-            genre_prior=genre_prior,
-            reg_genre=reg_genre,
-            solver=solver,
-            cg_steps=cg_steps,
-            early_stopping=early_stopping,
-            validation_fraction=validation_fraction,
-            patience=patience,
-            seed=seed,
-            threads=threads,
-        )
+GENRE_ALS = Preset(
+    "recbench.GenreALS",
+    ALS,
+    defaults={"genre_prior": True},
+    traits={
+        "uses_side_features": True,
+        "scores_cold_items": True,  # by the genre prior
+        "search_space": {**ALS.search_space, "reg_genre": [0.1, 1.0, 10.0]},
+    },
+    doc="``recbench.ALS`` with the genre prior: items without ratings are scored by it.",
+)
 
 
-class ImplicitALS(_ReportsBestIteration, Adapter):
+class ImplicitALS(_ReportsBestIteration, LearnsFromInteractions):
     """Hu-Koren-Volinsky ALS, confidence ``1 + alpha * x`` (``x`` from the feedback policy).
 
     Note the convention differs from implicit's, whose confidence is ``alpha * x``: with
@@ -254,9 +220,6 @@ class ImplicitALS(_ReportsBestIteration, Adapter):
         alpha: float = 1.0,
         solver: str = "cg",
         cg_steps: int = 3,
-        feedback: str = "all",
-        feedback_threshold: float = 4.0,
-        feedback_alpha: float = 1.0,
         early_stopping: bool = False,
         validation_fraction: float = 0.1,
         patience: int = 3,
@@ -270,17 +233,10 @@ class ImplicitALS(_ReportsBestIteration, Adapter):
         self.alpha = alpha
         self.solver = solver
         self.cg_steps = cg_steps
-        self.feedback = feedback
-        self.feedback_threshold = feedback_threshold
-        self.feedback_alpha = feedback_alpha
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.patience = patience
-        self._policy()  # fail early on a bad policy
-        self._model(iterations)  # and on a bad solver
-
-    def _policy(self) -> FeedbackPolicy:
-        return FeedbackPolicy.of(self)
+        self._model(iterations)  # fail early on a bad solver
 
     def _model(self, iterations: int) -> ImplicitALSModel:
         return ImplicitALSModel(
@@ -296,7 +252,7 @@ class ImplicitALS(_ReportsBestIteration, Adapter):
         )
 
     def prepare(self, train: TrainSet) -> tuple[Any, Interactions]:
-        user_items = to_interactions(train.ratings, self._policy())
+        user_items = self.interactions(train)
         return user_items, self._model(self.iterations).prepare_interactions(user_items)
 
     def fit_prepared(
@@ -310,14 +266,13 @@ class ImplicitALS(_ReportsBestIteration, Adapter):
         self.item_is_cold_ = self.popularity_ == 0
         iterations = self.iterations
         if self.early_stopping:
-            policy = self._policy()
             fit_rows, val_rows = _carve_validation(
                 self.train_.ratings, self.validation_fraction, self.seed
             )
             probe = self._model(self.iterations)
             probe.fit(
-                probe.prepare_interactions(to_interactions(fit_rows, policy)),
-                validation=to_interactions(val_rows, policy),
+                probe.prepare_interactions(self.interactions(fit_rows)),
+                validation=self.interactions(val_rows),
             )
             iterations = probe.best_iteration_
             self.validation_ndcg_ = probe.validation_ndcg_
@@ -358,7 +313,7 @@ class ImplicitALS(_ReportsBestIteration, Adapter):
             1,
             self.n_items_,
         )
-        row = to_interactions(one_user, self._policy())
+        row = self.interactions(one_user)
         return self.model_.fold_in(row.indices, row.data)
 
     def score_folded(self, vectors: np.ndarray) -> np.ndarray:

@@ -21,10 +21,10 @@ import scipy.sparse as sp
 from scipy.sparse.linalg import svds
 from threadpoolctl import threadpool_limits
 
-from bench.adapter import Adapter
+from bench.adapter import Adapter, LearnsFromInteractions
 from bench.data import TrainSet
 from bench.errors import UserError
-from bench.feedback import FeedbackPolicy, fill_cold_users, item_popularity, to_interactions
+from bench.feedback import fill_cold_users, item_popularity
 from bench.ranking import FactorScores
 
 
@@ -52,7 +52,7 @@ def _damped_mean(sums: np.ndarray, counts: np.ndarray, shrinkage: float) -> np.n
     return np.divide(sums, denominator, out=np.zeros_like(sums), where=denominator > 0)
 
 
-class PureSVD(Adapter):
+class PureSVD(LearnsFromInteractions):
     name = "scipy.PureSVD"
     #: the seed only picks ARPACK's start vector; the truncated SVD it converges to is
     #: unique up to signs, which cancel in the scores
@@ -66,23 +66,15 @@ class PureSVD(Adapter):
         self,
         rank: int = 50,
         solver: str = "arpack",
-        feedback: str = "all",
-        feedback_threshold: float = 4.0,
-        feedback_alpha: float = 1.0,
         seed: int = 0,
         threads: int = 1,
     ) -> None:
         super().__init__(seed=seed, threads=threads)
         self.rank = rank
         self.solver = solver
-        self.feedback = feedback
-        self.feedback_threshold = feedback_threshold
-        self.feedback_alpha = feedback_alpha
-        FeedbackPolicy.from_params(feedback, feedback_threshold, feedback_alpha)  # fail early
 
     def prepare(self, train: TrainSet) -> sp.csr_matrix:
-        policy = FeedbackPolicy.of(self)
-        return to_interactions(train.ratings, policy)
+        return self.interactions(train)
 
     def fit_prepared(self, prepared: sp.csr_matrix) -> PureSVD:
         with threadpool_limits(limits=self.threads, user_api="blas"):

@@ -406,20 +406,34 @@ class NMF(FactorModel):
         return bool(self.biased)
 
 
-def _baseline_options(
-    method: str, n_epochs: int | None, reg_u: float, reg_i: float, reg: float, lr: float
-) -> dict[str, Any]:
-    """Surprise's ``bsl_options`` dict; ``n_epochs=None`` keeps Surprise's per-method default."""
-    if method == "als":
-        options: dict[str, Any] = {"method": "als", "reg_u": reg_u, "reg_i": reg_i}
-    else:
-        options = {"method": method, "reg": reg, "learning_rate": lr}
-    if n_epochs is not None:
-        options["n_epochs"] = n_epochs
-    return options
+class _BaselineOptions:
+    """The ``bsl_*`` parameters of Surprise's baseline estimates, read in one place."""
+
+    bsl_method: str
+    bsl_n_epochs: int | None
+    bsl_reg_u: float
+    bsl_reg_i: float
+    bsl_reg: float
+    bsl_learning_rate: float
+
+    def bsl_options(self) -> dict[str, Any]:
+        """Surprise's ``bsl_options`` dict; ``bsl_n_epochs=None`` keeps its per-method default."""
+        if self.bsl_method == "als":
+            options: dict[str, Any] = {
+                "method": "als", "reg_u": self.bsl_reg_u, "reg_i": self.bsl_reg_i
+            }
+        else:
+            options = {
+                "method": self.bsl_method,
+                "reg": self.bsl_reg,
+                "learning_rate": self.bsl_learning_rate,
+            }
+        if self.bsl_n_epochs is not None:
+            options["n_epochs"] = self.bsl_n_epochs
+        return options
 
 
-class BaselineOnly(SurpriseAdapter):
+class BaselineOnly(_BaselineOptions, SurpriseAdapter):
     """Surprise BaselineOnly: mu + b_u + b_i (ALS or SGD)."""
 
     name: ClassVar[str] = "surprise.BaselineOnly"
@@ -450,16 +464,6 @@ class BaselineOnly(SurpriseAdapter):
         self.bsl_reg = bsl_reg
         self.bsl_learning_rate = bsl_learning_rate
         self.clip = clip
-
-    def bsl_options(self) -> dict[str, Any]:
-        return _baseline_options(
-            self.bsl_method,
-            self.bsl_n_epochs,
-            self.bsl_reg_u,
-            self.bsl_reg_i,
-            self.bsl_reg,
-            self.bsl_learning_rate,
-        )
 
     def make_algo(self) -> surprise.AlgoBase:
         return surprise.BaselineOnly(bsl_options=self.bsl_options(), verbose=False)
@@ -866,7 +870,7 @@ class KNNWithZScore(KNNAdapter):
         return means, zeros_y, means, zeros_y, sigmas, sigmas
 
 
-class KNNBaseline(KNNAdapter):
+class KNNBaseline(_BaselineOptions, KNNAdapter):
     """Surprise KNNBaseline: baseline b_ui plus weighted mean of neighbours' residuals."""
 
     name: ClassVar[str] = "surprise.KNNBaseline"
@@ -910,16 +914,7 @@ class KNNBaseline(KNNAdapter):
         self.bsl_learning_rate = bsl_learning_rate
 
     def algo_kwargs(self) -> dict[str, Any]:
-        return {
-            "bsl_options": _baseline_options(
-                self.bsl_method,
-                self.bsl_n_epochs,
-                self.bsl_reg_u,
-                self.bsl_reg_i,
-                self.bsl_reg,
-                self.bsl_learning_rate,
-            )
-        }
+        return {"bsl_options": self.bsl_options()}
 
     def normalisation(self, n_x: int, n_y: int) -> Normalisation:
         mu = self.global_mean_

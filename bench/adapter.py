@@ -21,12 +21,16 @@ Stages the harness times separately:
 
 from __future__ import annotations
 
+import functools
 import inspect
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
+import scipy.sparse as sp
 
 from bench.data import Ratings, TrainSet
+from bench.feedback import FeedbackPolicy
 
 if TYPE_CHECKING:
     from bench.admission import DataShape
@@ -66,6 +70,8 @@ class Adapter:
     records_curve: ClassVar[bool] = False
     #: small hyper-parameter search space, as data: {param: [values]}
     search_space: ClassVar[dict[str, list[Any]]] = {}
+    #: the adapter this one is a preset of (``bench.registry.Preset``), or ""
+    preset_of: ClassVar[str] = ""
 
     def __init__(self, seed: int = 0, threads: int = 1) -> None:
         self.seed = seed
@@ -159,3 +165,78 @@ class Adapter:
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({args})"
+
+
+#: The feedback policy's keyword arguments (``bench.feedback``) and their defaults.
+FEEDBACK_PARAMS: dict[str, Any] = {
+    "feedback": FeedbackPolicy.kind,
+    "feedback_threshold": FeedbackPolicy.threshold,
+    "feedback_alpha": FeedbackPolicy.alpha,
+}
+
+
+class LearnsFromInteractions(Adapter):
+    """Base of ranking-only adapters that learn from interactions rather than ratings.
+
+    The three feedback keyword arguments (``FEEDBACK_PARAMS``) are declared here once:
+    every ``__init__`` a subclass defines gets them in its signature, just before
+    ``seed``, so ``get_params``, the search space and records see ordinary
+    hyper-parameters.  They are stored as attributes of the same names and the policy is
+    validated when the adapter is built (``FeedbackPolicy``, then ``check_feedback``).
+    """
+
+    feedback: str
+    feedback_threshold: float
+    feedback_alpha: float
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is not None:
+            cls.__init__ = _with_feedback_params(init)  # type: ignore[method-assign]
+
+    def feedback_policy(self) -> FeedbackPolicy:
+        """The policy of this adapter's ``feedback*`` parameters."""
+        return FeedbackPolicy(
+            self.feedback, float(self.feedback_threshold), float(self.feedback_alpha)
+        )
+
+    def check_feedback(self, policy: FeedbackPolicy) -> None:
+        """Refuse a policy the model cannot use (a ``UserError``); default: any policy."""
+
+    def interactions(self, ratings: Ratings | TrainSet) -> sp.csr_matrix:
+        """``ratings`` as interactions under this adapter's policy."""
+        return ratings.interactions(self.feedback_policy())
+
+    def library_params(self, *harness_only: str) -> dict[str, Any]:
+        return super().library_params(*FEEDBACK_PARAMS, *harness_only)
+
+
+def _with_feedback_params(init: Callable[..., None]) -> Callable[..., None]:
+    """``init`` with the feedback parameters added to its signature before ``seed``."""
+    signature = inspect.signature(init)
+    if not set(FEEDBACK_PARAMS).isdisjoint(signature.parameters):
+        return init  # already declares them (a preset of such an adapter, see registry)
+    own = list(signature.parameters.values())
+    at = next((n for n, p in enumerate(own) if p.name == "seed"), len(own))
+    added = [
+        inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default)
+        for name, default in FEEDBACK_PARAMS.items()
+    ]
+    extended = signature.replace(parameters=[*own[:at], *added, *own[at:]])
+
+    @functools.wraps(init)
+    def __init__(self: LearnsFromInteractions, *args: Any, **kwargs: Any) -> None:
+        arguments = extended.bind(self, *args, **kwargs)
+        arguments.apply_defaults()
+        given = dict(arguments.arguments)
+        del given["self"]
+        feedback = {name: given.pop(name) for name in FEEDBACK_PARAMS}
+        init(self, **given)
+        # Set after ``init``: a parent's wrapped ``__init__`` called from it sets defaults.
+        for name, value in feedback.items():
+            setattr(self, name, value)
+        self.check_feedback(self.feedback_policy())  # fail early on a bad policy
+
+    __init__.__signature__ = extended  # type: ignore[attr-defined]
+    return __init__

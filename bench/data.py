@@ -14,6 +14,8 @@ from typing import Literal
 import numpy as np
 import scipy.sparse as sp
 
+from bench.feedback import FeedbackPolicy
+
 #: What ``Ratings.ratings`` hold in a dataset:
 #:
 #: * ``"rating"``: explicit ratings on ``Dataset.rating_scale`` (MovieLens stars);
@@ -71,6 +73,12 @@ class Ratings:
         m.sum_duplicates()
         m.sort_indices()
         return m
+
+    def interactions(self, policy: FeedbackPolicy | None = None) -> sp.csr_matrix:
+        """User x item float32 CSR of interactions under ``policy`` (default: every row is 1);
+        see ``bench.feedback`` for the policies."""
+        policy = policy or FeedbackPolicy()
+        return policy.matrix(self.users, self.items, self.ratings, (self.n_users, self.n_items))
 
     def user_counts(self) -> np.ndarray:
         return np.bincount(self.users, minlength=self.n_users)
@@ -157,6 +165,10 @@ class TrainSet:
     @property
     def n_items(self) -> int:
         return self.ratings.n_items
+
+    def interactions(self, policy: FeedbackPolicy | None = None) -> sp.csr_matrix:
+        """The train rows as a user x item interaction matrix (``Ratings.interactions``)."""
+        return self.ratings.interactions(policy)
 
     @property
     def global_mean(self) -> float:

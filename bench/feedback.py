@@ -3,7 +3,8 @@
 Ranking-only libraries (LightFM, implicit, PureSVD) learn from "user interacted with item",
 not from a 1-5 rating.  Which rated items count, and how much, changes their results, so the
 choice is made here, once, and every such adapter exposes it through the same three keyword
-arguments:
+arguments (declared once, by ``bench.adapter.LearnsFromInteractions``; the matrix is built by
+``TrainSet.interactions(policy)`` / ``Ratings.interactions(policy)`` in ``bench.data``):
 
 * ``feedback="all"`` (default, the Microsoft Recommenders protocol): every rated item is an
   interaction with value 1, whatever the rating.
@@ -31,23 +32,24 @@ policy, with their values in place of ratings:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import scipy.sparse as sp
 
-from bench.data import Ratings
 from bench.errors import UserError
 
-FeedbackKind = Literal["all", "threshold", "confidence"]
 FEEDBACK_KINDS: tuple[str, ...] = ("all", "threshold", "confidence")
 
 
 @dataclass(frozen=True)
 class FeedbackPolicy:
-    """Which ratings become interactions, and with what value (see the module docstring)."""
+    """Which ratings become interactions, and with what value (see the module docstring).
 
-    kind: FeedbackKind = "all"
+    The one place a policy is validated: every adapter builds its policy from its
+    ``feedback`` / ``feedback_threshold`` / ``feedback_alpha`` parameters through this class.
+    """
+
+    kind: str = "all"  # one of FEEDBACK_KINDS
     threshold: float = 4.0  # used by kind="threshold"
     alpha: float = 1.0  # used by kind="confidence"
 
@@ -59,56 +61,40 @@ class FeedbackPolicy:
         if self.kind == "confidence" and not self.alpha >= 0:
             raise UserError(f"feedback_alpha must be >= 0, got {self.alpha!r}")
 
-    @classmethod
-    def from_params(
-        cls, feedback: str = "all", feedback_threshold: float = 4.0, feedback_alpha: float = 1.0
-    ) -> FeedbackPolicy:
-        """Build the policy from the adapter keyword arguments of the same names."""
-        return cls(kind=feedback, threshold=float(feedback_threshold), alpha=float(feedback_alpha))  # type: ignore[arg-type]
-
-    @classmethod
-    def of(cls, adapter: object) -> FeedbackPolicy:
-        """The policy of an adapter holding the ``feedback*`` parameters as attributes."""
-        return cls.from_params(
-            adapter.feedback,  # type: ignore[attr-defined]
-            adapter.feedback_threshold,  # type: ignore[attr-defined]
-            adapter.feedback_alpha,  # type: ignore[attr-defined]
-        )
-
     @property
     def binary(self) -> bool:
         """True when every interaction has value 1 (no confidence weights)."""
         return self.kind != "confidence"
 
+    def matrix(
+        self, users: np.ndarray, items: np.ndarray, values: np.ndarray, shape: tuple[int, int]
+    ) -> sp.csr_matrix:
+        """User x item float32 CSR of the interactions of (user, item, value) rows.
 
-def to_interactions(ratings: Ratings, policy: FeedbackPolicy | None = None) -> sp.csr_matrix:
-    """User x item float32 CSR of interactions under ``policy`` (default: every rating is 1).
-
-    A (user, item) pair rated more than once counts once; with ``confidence`` its value comes
-    from the highest rating, so repeated rows cannot inflate a confidence.
-    """
-    policy = policy or FeedbackPolicy()
-    values = ratings.ratings.astype(np.float32, copy=False)
-    keep = values >= np.float32(policy.threshold) if policy.kind == "threshold" else None
-    users, items = ratings.users, ratings.items
-    if keep is not None:
-        users, items, values = users[keep], items[keep], values[keep]
-    if policy.kind == "confidence":
-        data = np.float32(1.0) + np.float32(policy.alpha) * values
-    else:
-        data = np.ones(len(users), dtype=np.float32)
-    shape = (ratings.n_users, ratings.n_items)
-    # One entry per pair: take the max over duplicates (COO -> CSR would sum them).
-    matrix = sp.coo_matrix((data, (users, items)), shape=shape).tocsr(copy=False)
-    if matrix.nnz != len(data):  # duplicates were summed: redo with max instead
-        order = np.lexsort((-data, items, users))
-        first = np.ones(len(order), dtype=bool)
-        key = users[order].astype(np.int64) * ratings.n_items + items[order]
-        first[1:] = key[1:] != key[:-1]
-        pick = order[first]
-        matrix = sp.csr_matrix((data[pick], (users[pick], items[pick])), shape=shape)
-    matrix.sort_indices()
-    return matrix.astype(np.float32, copy=False)
+        A (user, item) pair given more than once counts once; with ``confidence`` its value
+        comes from the highest rating, so repeated rows cannot inflate a confidence.
+        ``bench.data.Ratings.interactions`` is the usual way in.
+        """
+        values = values.astype(np.float32, copy=False)
+        if self.kind == "threshold":
+            keep = values >= np.float32(self.threshold)
+            users, items, values = users[keep], items[keep], values[keep]
+        if self.kind == "confidence":
+            data = np.float32(1.0) + np.float32(self.alpha) * values
+        else:
+            data = np.ones(len(users), dtype=np.float32)
+        n_items = shape[1]
+        # One entry per pair: take the max over duplicates (COO -> CSR would sum them).
+        matrix = sp.coo_matrix((data, (users, items)), shape=shape).tocsr(copy=False)
+        if matrix.nnz != len(data):  # duplicates were summed: redo with max instead
+            order = np.lexsort((-data, items, users))
+            first = np.ones(len(order), dtype=bool)
+            key = users[order].astype(np.int64) * n_items + items[order]
+            first[1:] = key[1:] != key[:-1]
+            pick = order[first]
+            matrix = sp.csr_matrix((data[pick], (users[pick], items[pick])), shape=shape)
+        matrix.sort_indices()
+        return matrix.astype(np.float32, copy=False)
 
 
 def item_popularity(interactions: sp.csr_matrix) -> np.ndarray:

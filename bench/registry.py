@@ -4,6 +4,9 @@ Extra adapter modules (a user's own library wrapper, or the fault-injection adap
 tests use) are loaded from the ``*.py`` files of directories listed in the environment
 variable ``RECBENCH_ADAPTERS_PATH`` (os.pathsep-separated); worker processes inherit it.
 
+A variant of an adapter that only changes defaults is a ``Preset`` declared next to it in
+the same module, not a class of its own: the registry lists it under its own name.
+
 A module whose library is not installed is reported as unavailable with the import error,
 so ``bench list`` can say why, and the other adapters still work.
 """
@@ -12,13 +15,16 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import inspect
 import os
 import pkgutil
 import sys
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 from bench.adapter import Adapter
 from bench.errors import UserError
@@ -30,6 +36,55 @@ class AdapterInfo:
     module: str
     cls: type[Adapter] | None
     error: str | None  # why it is unavailable here
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A registered adapter that is ``base`` with other ``defaults``, e.g. the genre prior on.
+
+    ``adapter()`` builds it as a subclass of ``base`` named ``name`` whose ``__init__``
+    signature is the base's with ``defaults`` replaced (so ``get_params``, records and
+    suites see the same parameters as the base's), and whose class attributes are updated
+    with ``traits``: what the flipped defaults change (capabilities, search space).
+    """
+
+    name: str
+    base: type[Adapter]
+    defaults: Mapping[str, Any]
+    traits: Mapping[str, Any] = field(default_factory=dict)
+    doc: str = ""
+
+    def adapter(self) -> type[Adapter]:
+        base = self.base
+        signature = inspect.signature(base.__init__)
+        unknown = set(self.defaults) - set(signature.parameters)
+        if unknown:
+            raise TypeError(f"{self.name}: {base.name} has no parameter {', '.join(unknown)}")
+        unknown = {t for t in self.traits if not hasattr(base, t)}
+        if unknown:
+            raise TypeError(f"{self.name}: {base.name} has no attribute {', '.join(unknown)}")
+        preset = signature.replace(parameters=[
+            p.replace(default=self.defaults[p.name]) if p.name in self.defaults else p
+            for p in signature.parameters.values()
+        ])
+
+        def __init__(self: Adapter, *args: Any, **kwargs: Any) -> None:
+            arguments = preset.bind(self, *args, **kwargs)
+            arguments.apply_defaults()
+            base.__init__(*arguments.args, **arguments.kwargs)
+
+        __init__.__signature__ = preset  # type: ignore[attr-defined]
+        class_name = "".join(c if c.isalnum() else "_" for c in self.name.split(".")[-1])
+        namespace = {
+            "__init__": __init__,
+            "__module__": base.__module__,
+            "__qualname__": class_name,
+            "__doc__": self.doc or base.__doc__,
+            "name": self.name,
+            "preset_of": base.name,
+            **self.traits,
+        }
+        return type(class_name, (base,), namespace)
 
 
 def _import_file(path: Path) -> ModuleType:
@@ -69,7 +124,9 @@ def discover() -> dict[str, AdapterInfo]:
             found[f"{short}.*"] = AdapterInfo(f"{short}.*", modname, None, str(exc))
             continue
         for obj in vars(module).values():
-            if (
+            if isinstance(obj, Preset) and obj.base.__module__ == modname:
+                found[obj.name] = AdapterInfo(obj.name, modname, obj.adapter(), None)
+            elif (
                 isinstance(obj, type)
                 and issubclass(obj, Adapter)
                 and obj.name

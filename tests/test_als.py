@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from recbench_adapters.recbench import ALS, GenreALS
+from recbench_adapters.recbench import ALS
 from recbench_adapters.recbench import ImplicitALS as ImplicitALSAdapter
 
 from bench.als import (
@@ -20,6 +20,7 @@ from bench.als import (
 )
 from bench.data import Dataset, Features, Ratings, TrainSet
 from bench.kernels import als as kernels
+from bench.registry import get as get_adapter
 from bench.trial import TrialSpec, run_trial
 
 
@@ -379,7 +380,7 @@ def test_explicit_adapter_handles_cold_users_and_items(ml100k: Dataset) -> None:
     keep = (train.ratings.users != cold_user) & (train.ratings.items != cold_item)
     train = TrainSet(train.ratings.take(keep), train.rating_scale, train.item_features)
     plain = ALS(iterations=5).fit(train)
-    genre = GenreALS(iterations=5).fit(train)
+    genre = get_adapter("recbench.GenreALS")(iterations=5).fit(train)
     # plain: the cold item is the global mean plus the user bias; never an exception
     assert np.isfinite(plain.predict(np.array([cold_user, 5]), np.array([3, cold_item]))).all()
     # the genre prior gives the cold item a vector of its own, so users rank it differently

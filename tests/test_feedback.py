@@ -11,7 +11,7 @@ from recbench_adapters import scipy as scipy_adapters
 
 from bench.data import Ratings, TrainSet
 from bench.errors import UserError
-from bench.feedback import FeedbackPolicy, to_interactions
+from bench.feedback import FeedbackPolicy
 
 
 def small_ratings() -> Ratings:
@@ -28,7 +28,7 @@ def small_ratings() -> Ratings:
 
 
 def test_default_policy_makes_every_rated_item_an_interaction_of_value_one() -> None:
-    m = to_interactions(small_ratings())
+    m = small_ratings().interactions()
     assert isinstance(m, sp.csr_matrix) and m.dtype == np.float32
     assert m.shape == (3, 4)  # the whole catalogue, including unrated users and items
     expected = np.array([[1, 1, 1, 0], [0, 0, 0, 0], [0, 1, 0, 0]], dtype=np.float32)
@@ -36,13 +36,13 @@ def test_default_policy_makes_every_rated_item_an_interaction_of_value_one() -> 
 
 
 def test_threshold_policy_keeps_only_ratings_at_or_above_the_threshold() -> None:
-    m = to_interactions(small_ratings(), FeedbackPolicy("threshold", threshold=4.0))
+    m = small_ratings().interactions(FeedbackPolicy("threshold", threshold=4.0))
     expected = np.array([[1, 0, 1, 0], [0, 0, 0, 0], [0, 0, 0, 0]], dtype=np.float32)
     np.testing.assert_array_equal(m.toarray(), expected)
 
 
 def test_confidence_policy_weights_by_one_plus_alpha_times_rating() -> None:
-    m = to_interactions(small_ratings(), FeedbackPolicy("confidence", alpha=0.5))
+    m = small_ratings().interactions(FeedbackPolicy("confidence", alpha=0.5))
     expected = np.array([[3.5, 2.5, 3.0, 0], [0, 0, 0, 0], [0, 2.0, 0, 0]], dtype=np.float32)
     np.testing.assert_array_equal(m.toarray(), expected)
 
@@ -57,14 +57,16 @@ def test_a_pair_rated_twice_counts_once() -> None:
         r.n_users,
         r.n_items,
     )
-    assert to_interactions(doubled)[0, 1] == 1.0
+    assert doubled.interactions()[0, 1] == 1.0
     # the highest rating of the pair sets its confidence
-    assert to_interactions(doubled, FeedbackPolicy("confidence", alpha=1.0))[0, 1] == 4.0
+    assert doubled.interactions(FeedbackPolicy("confidence", alpha=1.0))[0, 1] == 4.0
 
 
 def test_unknown_policy_is_a_user_error() -> None:
     with pytest.raises(UserError, match="unknown feedback policy"):
-        FeedbackPolicy.from_params("likes")
+        FeedbackPolicy("likes")
+    with pytest.raises(UserError, match="unknown feedback policy"):
+        scipy_adapters.PureSVD(feedback="likes")  # adapters fail when built, not when fitted
 
 
 RANKING_ONLY = [
@@ -86,5 +88,5 @@ def test_every_ranking_only_adapter_learns_from_the_shared_policy(adapter_cls: t
     model = adapter_cls(feedback="threshold", feedback_threshold=4.0)
     prepared = model.bind(train)
     interactions = getattr(prepared, "interactions", prepared)  # LightFM wraps it
-    expected = to_interactions(train.ratings, FeedbackPolicy("threshold", threshold=4.0))
+    expected = train.ratings.interactions(FeedbackPolicy("threshold", threshold=4.0))
     np.testing.assert_array_equal(sp.csr_matrix(interactions).toarray(), expected.toarray())

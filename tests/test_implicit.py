@@ -105,19 +105,3 @@ def test_als_ranks_ml100k_like_the_published_implicit_models() -> None:
     model.fit(TrainSet(train, data.rating_scale))
     users = np.unique(test.users)
     assert ndcg_at_10(model.score(users), train, test, users) > 0.40
-
-
-@pytest.mark.parametrize(
-    "adapter_cls",
-    [c for c in vars(implicit_adapters).values() if isinstance(c, type) and getattr(c, "name", "")],
-    ids=lambda c: c.name,
-)
-def test_search_space_names_real_parameters(adapter_cls: type) -> None:
-    """The tune step builds adapters from these: every value must be accepted as given."""
-    defaults = adapter_cls.default_params()
-    assert adapter_cls.search_space
-    for param, values in adapter_cls.search_space.items():
-        assert param in defaults and param not in ("seed", "threads")
-        for value in values:
-            assert type(value) is type(defaults[param])  # 1 is not 1.0 to the type check
-            assert getattr(adapter_cls(**{param: value}), param) == value

@@ -138,19 +138,3 @@ def test_warp_ranks_ml100k_like_the_published_implicit_models() -> None:
     discount = 1.0 / np.log2(np.arange(2, 12))
     ideal = np.cumsum(discount)[np.minimum(np.diff(truth.indptr), 10) - 1]
     assert ((hits * discount).sum(axis=1) / ideal).mean() > 0.40
-
-
-@pytest.mark.parametrize(
-    "adapter_cls",
-    [c for c in vars(lightfm_adapters).values() if isinstance(c, type) and getattr(c, "name", "")],
-    ids=lambda c: c.name,
-)
-def test_search_space_names_real_parameters(adapter_cls: type) -> None:
-    """The tune step builds adapters from these: every value must be accepted as given."""
-    defaults = adapter_cls.default_params()
-    assert adapter_cls.search_space
-    for param, values in adapter_cls.search_space.items():
-        assert param in defaults and param not in ("seed", "threads")
-        for value in values:
-            assert type(value) is type(defaults[param])  # 1 is not 1.0 to the type check
-            assert getattr(adapter_cls(**{param: value}), param) == value

@@ -82,19 +82,3 @@ def test_svd_rating_error_on_ml100k_matches_classic_matrix_factorisation() -> No
 def test_rank_beyond_the_matrix_is_a_user_error() -> None:
     with pytest.raises(UserError, match="rank must be between"):
         scipy_adapters.PureSVD(rank=40).fit(synthetic())
-
-
-@pytest.mark.parametrize(
-    "adapter_cls",
-    [c for c in vars(scipy_adapters).values() if isinstance(c, type) and getattr(c, "name", "")],
-    ids=lambda c: c.name,
-)
-def test_search_space_names_real_parameters(adapter_cls: type) -> None:
-    """The tune step builds adapters from these: every value must be accepted as given."""
-    defaults = adapter_cls.default_params()
-    assert adapter_cls.search_space
-    for param, values in adapter_cls.search_space.items():
-        assert param in defaults and param not in ("seed", "threads")
-        for value in values:
-            assert type(value) is type(defaults[param])  # 1 is not 1.0 to the type check
-            assert getattr(adapter_cls(**{param: value}), param) == value
