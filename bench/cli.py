@@ -252,7 +252,8 @@ def write_report(sources: list[Path], output: Path | None, plots: bool = True) -
         written = report.figures(records, files, out.parent / "plots")
         figures = [os.path.relpath(p, out.parent) for p in written]
         log(f"figures: {len(figures)} in {out.parent / 'plots'}")
-    text = report.leaderboard_text(records, [str(f) for f in files], command, figures, stale)
+    text = report.leaderboard_text(records, [str(f) for f in files], command, figures=figures,
+                                   stale=stale)
     try:
         store.write_atomic(out, lambda fh: fh.write(text.encode("utf-8")))
     except StoreFault as exc:

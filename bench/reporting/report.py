@@ -27,13 +27,7 @@ def figures(records: list[dict], sources: Iterable[str | Path], out_dir: Path) -
     return render_all(records, dirs, out_dir, mark=significance.Marks.of(dirs).table)
 
 
-def leaderboard_text(
-    records: list[dict],
-    sources: list[str],
-    command: str,
-    figure_paths: list[str] | None = None,
-    stale: list[dict] | None = None,
-) -> str:
-    """The markdown leaderboard, with significance marks from the sources' results dirs."""
-    return leaderboard.render(records, sources, command, figure_paths, stale=stale,
-                              marks=marks(sources))
+def leaderboard_text(records: list[dict], sources: list[str], command: str, **options) -> str:
+    """The markdown leaderboard (``leaderboard.render``; ``options``: ``figures``, ``stale``)
+    with significance marks from the per-user files of the sources' results dirs."""
+    return leaderboard.render(records, sources, command, marks=marks(sources), **options)

@@ -10,15 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+import bench.reporting.figures.common as common
 from bench.record import RowKey, aggregate, by_row
-from bench.reporting.figures.common import (
-    new_figure,
-    ok_test,
-    outside_legend,
-    row_names,
-    save,
-    table_title,
-)
 from bench.reporting.text import direction, metric_label
 
 
@@ -60,7 +53,7 @@ def ablation(
     """
     param_of = (lambda _: param) if isinstance(param, str) else param.get
     lines: dict[RowKey, dict[str, tuple[float, float]]] = defaultdict(dict)
-    recs = ok_test(records)
+    recs = common.ok_test(records)
     for key, rs in by_row(recs).items():
         name = param_of(key.adapter)
         params = key.param_dict
@@ -74,12 +67,12 @@ def ablation(
     lines = {k: v for k, v in lines.items() if len(v) >= 2}
     if not lines:
         return None
-    names = row_names(list(lines))
+    names = common.row_names(list(lines))
     swept = {k: param_of(k.adapter) for k in lines}
     label = " / ".join(sorted(set(swept.values())))
     if len(set(swept.values())) > 1:  # say which parameter each library calls it
         names = {k: f"{n} ({swept[k]})" for k, n in names.items()}
-    fig = new_figure(8.5, 5.0)
+    fig = common.new_figure(8.5, 5.0)
     ax = fig.add_subplot()
     xpos = _sweep_axis(ax, [json.loads(x) for pts in lines.values() for x in pts], label)
     for key in sorted(lines):
@@ -91,9 +84,9 @@ def ablation(
                     label=names[key])
     ax.set_ylabel(f"{metric_label(metric)} ({direction(metric)})")
     ax.grid(True, alpha=0.3)
-    ax.set_title(f"{metric_label(metric)} vs {label}\n{table_title(recs[0])}", fontsize=10)
-    outside_legend(ax)
-    return save(fig, path)
+    ax.set_title(f"{metric_label(metric)} vs {label}\n{common.table_title(recs[0])}", fontsize=10)
+    common.outside_legend(ax)
+    return common.save(fig, path)
 
 
 def sweeps(records: list[dict], min_values: int = 2) -> list[dict[str, str]]:
@@ -101,7 +94,7 @@ def sweeps(records: list[dict], min_values: int = 2) -> list[dict[str, str]]:
     one parameter (a suite ``grid``), that parameter; adapters swept over the same values
     share a figure.  Returns one ``{adapter: parameter}`` mapping per figure."""
     values: dict[str, dict[str, set]] = defaultdict(lambda: defaultdict(set))
-    for r in ok_test(records):
+    for r in common.ok_test(records):
         if r.get("label", "defaults") != "defaults":
             continue
         for p, v in (r.get("params") or {}).items():

@@ -6,25 +6,16 @@ from pathlib import Path
 
 import numpy as np
 
+import bench.reporting.figures.common as common
 from bench.record import aggregate, by_row
-from bench.reporting.figures.common import (
-    TOP_LINES,
-    higher_better,
-    new_figure,
-    ok_test,
-    outside_legend,
-    row_names,
-    save,
-    table_title,
-)
 from bench.reporting.text import direction, metric_label
 
 
 def activity_bands(
-    records: list[dict], metric: str, path: Path, top: int = TOP_LINES
+    records: list[dict], metric: str, path: Path, top: int = common.TOP_LINES
 ) -> Path | None:
     """``metric`` by band of users' train-set size for the ``top`` best rows of a table."""
-    recs = [r for r in ok_test(records) if metric in (r.get("bands") or {})]
+    recs = [r for r in common.ok_test(records) if metric in (r.get("bands") or {})]
     if not recs:
         return None
     rows = by_row(recs)
@@ -42,11 +33,11 @@ def activity_bands(
     if not series or n_bands < 1:
         return None
     overall = {k: aggregate(rows[k], metric)[0] for k in series}
-    sign = -1 if higher_better(metric) else 1
+    sign = -1 if common.higher_better(metric) else 1
     keys = sorted(series, key=lambda k: (sign * np.nan_to_num(overall[k], nan=-sign * np.inf),
                                          k))[:top]
-    names = row_names(keys)
-    fig = new_figure(9.0, 5.0)
+    names = common.row_names(keys)
+    fig = common.new_figure(9.0, 5.0)
     ax = fig.add_subplot()
     x = np.arange(n_bands)
     for key in keys:
@@ -62,7 +53,7 @@ def activity_bands(
     ax.grid(True, alpha=0.3)
     shown = f"best {len(keys)} of {len(series)} models" if len(series) > len(keys) else \
         f"{len(keys)} models"
-    ax.set_title(f"{metric_label(metric)} by user activity ({shown})\n{table_title(recs[0])}",
-                 fontsize=10)
-    outside_legend(ax)
-    return save(fig, path)
+    title = common.table_title(recs[0])
+    ax.set_title(f"{metric_label(metric)} by user activity ({shown})\n{title}", fontsize=10)
+    common.outside_legend(ax)
+    return common.save(fig, path)

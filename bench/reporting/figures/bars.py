@@ -8,18 +8,8 @@ from typing import Any
 
 import numpy as np
 
+import bench.reporting.figures.common as common
 from bench.record import RowKey, by_row
-from bench.reporting.figures.common import (
-    higher_better,
-    library_colours,
-    new_figure,
-    ok_test,
-    outside_legend,
-    row_names,
-    row_stats,
-    save,
-    table_title,
-)
 from bench.reporting.text import direction, metric_label
 
 #: Significance results of one table's rows on a metric (``significance.mark_table``
@@ -33,18 +23,18 @@ def metric_bars(
     """Horizontal bars of one table's rows: mean ``metric`` and its 95% interval; with
     ``mark`` (significance results per row key of these records), rows not significantly
     different from the best are hatched."""
-    recs = ok_test(records)
-    stats = row_stats(by_row(recs), metric)
+    recs = common.ok_test(records)
+    stats = common.row_stats(by_row(recs), metric)
     if not stats:
         return None
-    higher = higher_better(metric)
+    higher = common.higher_better(metric)
     keys = sorted(stats, key=lambda k: (-stats[k][0] if higher else stats[k][0], k))
-    names = row_names(keys)
-    colours_by_lib = library_colours([k.adapter for k in keys])
+    names = common.row_names(keys)
+    colours_by_lib = common.library_colours([k.adapter for k in keys])
     marks = mark(recs, metric) if mark is not None else {}
     means = np.array([stats[k][0] for k in keys])
     halves = np.array([stats[k][1] for k in keys])
-    fig = new_figure(9.0, 1.4 + 0.27 * len(keys))
+    fig = common.new_figure(9.0, 1.4 + 0.27 * len(keys))
     ax = fig.add_subplot()
     y = np.arange(len(keys))
     for i, k in enumerate(keys):
@@ -64,7 +54,7 @@ def metric_bars(
     ax.invert_yaxis()
     ax.set_xlabel(f"{metric_label(metric)} ({direction(metric)}), {_interval_text(recs, metric)}")
     ax.grid(True, axis="x", alpha=0.3)
-    ax.set_title(f"{metric_label(metric)} by model\n{table_title(recs[0])}", fontsize=10)
+    ax.set_title(f"{metric_label(metric)} by model\n{common.table_title(recs[0])}", fontsize=10)
     from matplotlib.patches import Patch
 
     handles = [Patch(color=c, label=lib) for lib, c in colours_by_lib.items()]
@@ -73,8 +63,8 @@ def metric_bars(
     if any(r.tied_with_best for r in marks.values()):
         handles.append(Patch(facecolor="white", edgecolor="black", hatch="///",
                              label="not significantly\ndifferent from best"))
-    outside_legend(ax, handles=handles)
-    return save(fig, path)
+    common.outside_legend(ax, handles=handles)
+    return common.save(fig, path)
 
 
 def _interval_text(recs: list[dict], metric: str) -> str:

@@ -6,26 +6,19 @@ from pathlib import Path
 
 import numpy as np
 
+import bench.reporting.figures.common as common
 from bench.record import by_row
-from bench.reporting.figures.common import (
-    new_figure,
-    ok_test,
-    outside_legend,
-    row_names,
-    save,
-    table_title,
-)
 from bench.reporting.text import direction, metric_label
 
 
 def convergence(records: list[dict], path: Path) -> Path | None:
     """Metric per iteration from ``record["curve"]``: test solid, validation dashed."""
-    recs = [r for r in ok_test(records) if isinstance(r.get("curve"), dict)]
+    recs = [r for r in common.ok_test(records) if isinstance(r.get("curve"), dict)]
     if not recs:
         return None
     rows = by_row(recs)
-    names = row_names(list(rows))
-    fig = new_figure(8.5, 5.0)
+    names = common.row_names(list(rows))
+    fig = common.new_figure(8.5, 5.0)
     ax = fig.add_subplot()
     from matplotlib import colormaps
 
@@ -49,6 +42,6 @@ def convergence(records: list[dict], path: Path) -> Path | None:
     ax.set_ylabel(f"{metric_label(metric)} ({direction(metric)})" if metric != "metric"
                   else "metric")
     ax.grid(True, alpha=0.3)
-    ax.set_title(f"Convergence (one line per fold)\n{table_title(recs[0])}", fontsize=10)
-    outside_legend(ax)
-    return save(fig, path)
+    ax.set_title(f"Convergence (one line per fold)\n{common.table_title(recs[0])}", fontsize=10)
+    common.outside_legend(ax)
+    return common.save(fig, path)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+import bench.reporting.figures.common as common
 from bench.record import RowKey, aggregate, by_row, group_of
-from bench.reporting.figures.common import new_figure, ok_test, outside_legend, row_names, save
 from bench.reporting.text import metric_label
 
 
@@ -19,7 +19,7 @@ def metric_definition_groups(records: list[dict], name: str = "ndcg") -> dict[tu
     """Records of one (group, dataset, split) scored under 2+ metric definitions
     (relevance thresholds x cut-offs K); see ``metric_definition``."""
     groups: dict[tuple, list[dict]] = defaultdict(list)
-    for r in ok_test(records):
+    for r in common.ok_test(records):
         # Candidate sets and curves are protocols, not metric definitions: kept apart.
         opts = r.get("metric_options", {})
         key = (group_of(r), r["dataset"], json.dumps(r.get("split"), sort_keys=True),
@@ -47,7 +47,7 @@ def _definitions(records: list[dict], name: str) -> list[tuple[str, str]]:
 def metric_definition(records: list[dict], path: Path, name: str = "ndcg") -> Path | None:
     """Rank of each model (1 = best) under each metric definition: does the order of
     models depend on the relevance threshold and the cut-off K?"""
-    recs = ok_test(records)
+    recs = common.ok_test(records)
     defs = _definitions(recs, name)
     if len(defs) < 2:
         return None
@@ -66,8 +66,8 @@ def metric_definition(records: list[dict], path: Path, name: str = "ndcg") -> Pa
     # Rank per definition, best first (ties share the better rank); missing ranks last.
     filled = np.where(np.isnan(values), -np.inf, values)
     ranks = (filled[None, :, :] > filled[:, None, :]).sum(axis=1) + 1
-    names = row_names(keys)
-    fig = new_figure(max(7.0, 1.1 * len(defs) + 4), 0.32 * len(keys) + 2.5)
+    names = common.row_names(keys)
+    fig = common.new_figure(max(7.0, 1.1 * len(defs) + 4), 0.32 * len(keys) + 2.5)
     ax = fig.add_subplot()
     from matplotlib import colormaps
 
@@ -93,5 +93,5 @@ def metric_definition(records: list[dict], path: Path, name: str = "ndcg") -> Pa
         f"{first.get('split_label', '')} (seed {first['split'].get('seed')})",
         fontsize=10,
     )
-    outside_legend(ax, title="ordered by the last column", title_fontsize=7)
-    return save(fig, path)
+    common.outside_legend(ax, title="ordered by the last column", title_fontsize=7)
+    return common.save(fig, path)

@@ -7,18 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+import bench.reporting.figures.common as common
 from bench.record import by_row
-from bench.reporting.figures.common import (
-    higher_better,
-    library_colours,
-    new_figure,
-    ok_test,
-    outside_legend,
-    row_names,
-    row_stats,
-    save,
-    table_title,
-)
 from bench.reporting.figures.layout import place_labels, plain_log_ticks
 from bench.reporting.text import direction, metric_label
 
@@ -38,8 +28,8 @@ def pareto_front(cost: np.ndarray, quality: np.ndarray, higher_better: bool) -> 
 
 def quality_vs_time(records: list[dict], metric: str, path: Path) -> Path | None:
     """Scatter of one table's rows: quality against fit time (log), Pareto front marked."""
-    recs = ok_test(records)
-    stats = row_stats(by_row(recs), metric)
+    recs = common.ok_test(records)
+    stats = common.row_stats(by_row(recs), metric)
     stats = {k: v for k, v in stats.items() if not math.isnan(v[2])}
     if len(stats) < 2:
         return None
@@ -51,10 +41,10 @@ def quality_vs_time(records: list[dict], metric: str, path: Path) -> Path | None
     positive = raw_time[raw_time > 0]
     floor = min(1e-6, positive.min() / 2) if positive.size else 1e-6
     fit = np.where(raw_time > 0, raw_time, floor)
-    higher = higher_better(metric)
+    higher = common.higher_better(metric)
     front = pareto_front(fit, quality, higher)
-    names = row_names(keys, short=True)
-    colours_by_lib = library_colours([k.adapter for k in keys])
+    names = common.row_names(keys, short=True)
+    colours_by_lib = common.library_colours([k.adapter for k in keys])
     colours = [colours_by_lib[k.library] for k in keys]
 
     # Far outliers (e.g. a random predictor's RMSE) would flatten everyone else: clip them
@@ -70,7 +60,7 @@ def quality_vs_time(records: list[dict], metric: str, path: Path) -> Path | None
         bottom = quality[inlier].min() - 0.12 * span
         shown = np.clip(quality, bottom, top)
 
-    fig = new_figure(10.5, 6.5)
+    fig = common.new_figure(10.5, 6.5)
     ax = fig.add_subplot()
     for lib, colour in colours_by_lib.items():
         sel = np.array([k.library == lib for k in keys])
@@ -93,7 +83,7 @@ def quality_vs_time(records: list[dict], metric: str, path: Path) -> Path | None
     ax.set_xlabel("fit time per fold, excluding data conversion (s, log scale)")
     ax.set_ylabel(f"{metric_label(metric)} ({direction(metric)})")
     ax.grid(True, which="major", alpha=0.3)
-    ax.set_title(f"{metric_label(metric)} vs fit time\n{table_title(recs[0])}", fontsize=10)
+    ax.set_title(f"{metric_label(metric)} vs fit time\n{common.table_title(recs[0])}", fontsize=10)
     # Room on the right (log space) for the labels of the slowest points.
     span = max(math.log10(fit.max() / fit.min()), 1.0)
     ax.set_xlim(fit.min() / 10 ** (0.08 * span), fit.max() * 10 ** (0.22 * span))
@@ -104,10 +94,10 @@ def quality_vs_time(records: list[dict], metric: str, path: Path) -> Path | None
         if raw_time[i] <= 0:
             notes.append("fit < 1 µs")
         labels.append(f"{names[k]} ({'; '.join(notes)})" if notes else names[k])
-    outside_legend(ax, title="library", title_fontsize=8)
+    common.outside_legend(ax, title="library", title_fontsize=8)
     # Label the front first, then the best models, so important labels sit closest.
     priority = np.lexsort((-(quality if higher else -quality), ~front))
     ring = math.sqrt(RING_SIZE) / 2  # scatter sizes are areas in points^2
     place_labels(ax, fit, shown, labels, colours, priority, np.where(front, ring + 1, 3.5),
                  lines=[(step_x, step_y)])
-    return save(fig, path)
+    return common.save(fig, path)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+import bench.reporting.figures.common as common
 from bench.record import RowKey, TableKey, aggregate, row_key, table_key
-from bench.reporting.figures.common import new_figure, ok_test, outside_legend, row_names, save
 from bench.reporting.text import direction, metric_label, relevance_text
 
 #: Split fields swept across tables: default when absent, axis label, file-name suffix.
@@ -29,7 +29,7 @@ def split_sweep_groups(records: list[dict], field: str) -> dict[TableKey, list[d
     """Records of tables that differ only in the split's ``field`` (``n_reveal`` of cold
     users, ``train_fraction`` of a learning curve), grouped; groups of 2+ values only."""
     groups: dict[tuple, list[dict]] = defaultdict(list)
-    for r in ok_test(records):
+    for r in common.ok_test(records):
         split = r.get("split") or {}
         if field == "n_reveal" and split.get("method") != "cold_users":
             continue
@@ -42,7 +42,7 @@ def split_sweep_groups(records: list[dict], field: str) -> dict[TableKey, list[d
 def split_sweep(records: list[dict], field: str, metric: str, path: Path) -> Path | None:
     """``metric`` against a swept split field (one group of ``split_sweep_groups``), one
     line per row; cold-user lines name their path (fold-in or refit)."""
-    recs = ok_test(records)
+    recs = common.ok_test(records)
     cells: dict[tuple[RowKey, float], list[dict]] = defaultdict(list)
     for r in recs:
         cells[(row_key(r), _split_value(r, field))].append(r)
@@ -55,8 +55,8 @@ def split_sweep(records: list[dict], field: str, metric: str, path: Path) -> Pat
             paths[key].update(r["cold_path"] for r in rs if r.get("cold_path"))
     if not lines:
         return None
-    names = row_names(list(lines))
-    fig = new_figure(8.5, 5.0)
+    names = common.row_names(list(lines))
+    fig = common.new_figure(8.5, 5.0)
     ax = fig.add_subplot()
     xs_all = sorted({x for v in lines.values() for x in v})
     ordered = sorted(lines, key=lambda k: -max(v[0] for v in lines[k].values()))
@@ -95,5 +95,5 @@ def split_sweep(records: list[dict], field: str, metric: str, path: Path) -> Pat
         )
         legend_title = None
     ax.set_title(title, fontsize=10)
-    outside_legend(ax, title=legend_title, title_fontsize=7)
-    return save(fig, path)
+    common.outside_legend(ax, title=legend_title, title_fontsize=7)
+    return common.save(fig, path)

@@ -8,22 +8,15 @@ from pathlib import Path
 
 import numpy as np
 
+import bench.reporting.figures.common as common
 from bench.record import RowKey, aggregate, by_row
-from bench.reporting.figures.common import (
-    new_figure,
-    ok_test,
-    outside_legend,
-    row_names,
-    save,
-    table_title,
-)
 from bench.reporting.figures.layout import plain_log_ticks
 
 
 def thread_scaling(records: list[dict], path: Path) -> Path | None:
     """Fit time and speed-up against the thread count, for rows run with several counts
     (row keys that differ only in ``threads``)."""
-    recs = ok_test(records)
+    recs = common.ok_test(records)
     lines: dict[RowKey, dict[int, float]] = defaultdict(dict)
     for key, rs in by_row(recs).items():
         if key.threads is None:
@@ -34,9 +27,9 @@ def thread_scaling(records: list[dict], path: Path) -> Path | None:
     lines = {k: v for k, v in lines.items() if len(v) >= 2}
     if not lines:
         return None
-    names = row_names(list(lines))
+    names = common.row_names(list(lines))
     threads = sorted({t for v in lines.values() for t in v})
-    fig = new_figure(11.0, 4.8)
+    fig = common.new_figure(11.0, 4.8)
     ax_time, ax_speed = fig.subplots(1, 2)
     for key in sorted(lines):
         ts = sorted(lines[key])
@@ -53,7 +46,7 @@ def thread_scaling(records: list[dict], path: Path) -> Path | None:
     plain_log_ticks(ax_time.yaxis, np.array([f for v in lines.values() for f in v.values()]))
     ax_time.set_ylabel("fit time per fold (s, log scale)")
     ax_speed.set_ylabel(f"speed-up over {threads[0]} thread{'s' if threads[0] > 1 else ''}")
-    outside_legend(ax_speed, anchor=None)
-    fig.suptitle(f"Thread scaling\n{table_title(recs[0])}", fontsize=10)
-    outside_legend(ax_time, anchor=(2.25, 1.0))  # right of the speed-up axes
-    return save(fig, path)
+    common.outside_legend(ax_speed, anchor=None)
+    fig.suptitle(f"Thread scaling\n{common.table_title(recs[0])}", fontsize=10)
+    common.outside_legend(ax_time, anchor=(2.25, 1.0))  # right of the speed-up axes
+    return common.save(fig, path)
