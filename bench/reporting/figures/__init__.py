@@ -18,7 +18,7 @@ as in the leaderboard):
   ``metrics[metric]``; the Pareto front (nothing else is both faster and better) is drawn
   as a staircase and its points ringed.  Labels are placed so they do not overlap.
 * ``metric_bars``: one bar per row, mean ``metrics[metric]`` with its 95% interval; with
-  per-user files, bars not significantly different from the best (``bench.significance``)
+  per-user files, bars not significantly different from the best (``reporting.significance``)
   are hatched.
 * ``activity_bands``: ``record["bands"] = {"edges": [int, ...], "n_users": [int, ...],
   "<metric>": [float, ...]}`` (``bench.metrics.activity_bands``): the metric per band of
