@@ -18,8 +18,9 @@ import shlex
 import sys
 from pathlib import Path
 
-from bench import compare, leaderboard, registry, splits, store, suites, tuning
+from bench import registry, splits, store, suites, tuning
 from bench.errors import DatasetUnavailable, StoreFault, UserError
+from bench.reporting import compare, report
 from bench.splits import SplitSpec
 
 EXIT_OK, EXIT_FAILED_TRIALS, EXIT_USAGE, EXIT_STORE = 0, 1, 2, 3
@@ -330,15 +331,11 @@ def write_report(sources: list[Path], output: Path | None, plots: bool = True) -
     command = reproduce_command(records)
     figures: list[str] = []
     if plots:
-        from bench import plots as figures_module
-        from bench import significance
-
-        written = figures_module.render_all(
-            records, significance.results_dirs(files), out.parent / "plots"
-        )
+        written = report.figures(records, files, out.parent / "plots")
         figures = [os.path.relpath(p, out.parent) for p in written]
         log(f"figures: {len(figures)} in {out.parent / 'plots'}")
-    text = leaderboard.render(records, [str(f) for f in files], command, figures, stale=stale)
+    text = report.leaderboard_text(records, [str(f) for f in files], command, figures=figures,
+                                   stale=stale)
     try:
         store.write_atomic(out, lambda fh: fh.write(text.encode("utf-8")))
     except StoreFault as exc:

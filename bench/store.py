@@ -325,3 +325,17 @@ def split_stale(records: list[dict]) -> tuple[list[dict], list[dict]]:
         keep = not fp or rec["dataset"] not in newest or newest[rec["dataset"]][1] == fp
         (current if keep else stale).append(rec)
     return current, stale
+
+
+def results_dirs(sources: Iterable[str | Path]) -> list[Path]:
+    """Results directories of record files (``<results>/runs/<suite>.jsonl`` -> ``<results>``):
+    where the per-user files named by the records live."""
+    dirs: list[Path] = []
+    for src in map(Path, sources):
+        if src.is_dir():
+            d = src
+        else:
+            d = src.parent.parent if src.parent.name == "runs" else src.parent
+        if d not in dirs:
+            dirs.append(d)
+    return dirs

@@ -5,7 +5,8 @@ import json
 import subprocess
 import sys
 
-from bench import compare, store
+from bench import store
+from bench.reporting import compare
 
 
 def record(adapter="surprise.SVD", fold=0, rmse=0.94, ndcg=0.10, fit=1.0, calib=0.05, **kw):

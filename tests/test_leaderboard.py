@@ -7,7 +7,8 @@ import math
 import pytest
 from scipy import stats
 
-from bench import leaderboard, registry
+from bench import record, registry
+from bench.reporting import leaderboard
 
 RANDOM = {"method": "random", "seed": 0, "test_fraction": 0.2}
 OPTIONS = {"ks": [10], "threshold": 4.0}
@@ -130,7 +131,7 @@ def test_several_seeds_pool_folds_and_the_interval_is_over_seeds():
     assert cell(lines, "implicit.BPR", "seeds") == "3"
     assert cell(lines, "implicit.BPR", "folds") == "2/2"  # folds, not (seed, fold) records
     # One seed: Student-t over folds, exactly as before.
-    pop = leaderboard.aggregate([r for r in recs if r["adapter"] == "baseline.Popularity"],
+    pop = record.aggregate([r for r in recs if r["adapter"] == "baseline.Popularity"],
                                 "ndcg@10")
     assert cell(lines, "baseline.Popularity", "NDCG@10") == f"{pop[0]:.4f} ± {pop[1]:.4f}"
     assert cell(lines, "baseline.Popularity", "seeds") == "1"
@@ -140,7 +141,7 @@ def test_one_seed_tables_are_unchanged_and_have_no_seeds_column():
     lines = leaderboard.render_table([rec("implicit.BPR", 0.3), rec("baseline.Popularity", 0.2)])
     assert header(lines)[-1] == "folds" and "seeds" not in header(lines)
     assert cell(lines, "implicit.BPR", "NDCG@10") == "**0.3000 ± 0.0100**"
-    assert leaderboard.aggregate([rec("x.Y", 0.3)], "ndcg@10") == (0.3, 0.01)
+    assert record.aggregate([rec("x.Y", 0.3)], "ndcg@10") == (0.3, 0.01)
 
 
 def test_header_lists_every_commit_and_says_when_mixed():

@@ -11,7 +11,10 @@ import pytest
 from matplotlib import image
 from matplotlib.text import Text
 
-from bench import leaderboard, plots, store
+from bench import record, store
+from bench.reporting import figures as plots
+from bench.reporting import significance
+from bench.reporting.figures import common
 from bench.trial import save_per_user
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -114,7 +117,9 @@ def assert_png(path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def rendered(results: Path) -> list[Path]:
-    return plots.render_all(store.load([results]), results)
+    # with significance marks, as `bench report` draws them (hatched bars)
+    mark = significance.Marks.of(results).table
+    return plots.render_all(store.load([results]), results, mark=mark)
 
 
 def test_render_all_writes_every_figure_as_png_from_stored_records(results, rendered):
@@ -156,7 +161,7 @@ def test_figures_of_different_tables_do_not_overwrite_each_other(results):
     ]
     slugs = [plots.table_slug(r) for r in variants]
     assert len(set(slugs)) == len(slugs), slugs
-    tables = {leaderboard.table_key(r) for r in records}
+    tables = {record.table_key(r) for r in records}
     assert len({plots.table_slug(r) for r in records}) == len(tables) == 1
 
 
@@ -174,7 +179,7 @@ def test_labels_do_not_overlap_each_other_or_the_points():
     xs = np.r_[rng.uniform(0.3, 0.5, 12), rng.uniform(0, 1, 10)]  # a dense cluster + spread
     ys = np.r_[rng.uniform(0.3, 0.5, 12), rng.uniform(0, 1, 10)]
     texts = [f"model-{i}" for i in range(len(xs))]
-    fig = plots._figure(8, 6)
+    fig = common.new_figure(8, 6)
     ax = fig.add_subplot()
     ax.scatter(xs, ys, s=30)
     ax.set_xlim(-0.1, 1.1)
@@ -205,6 +210,7 @@ def test_row_names_are_short_but_unambiguous():
         ("implicit.ALS", "defaults", json.dumps({"factors": 16, "reg": 0.1})),
         ("implicit.BPR", "tuned", json.dumps({"factors": 8})),
     ]
+    keys = [record.RowKey(*k, 1, "") for k in keys]
     names = plots.row_names(keys, short=True)
     assert names[keys[0]] == "scipy.SVD" and names[keys[1]] == "surprise.SVD"
     assert names[keys[2]] == "WARP"
@@ -216,11 +222,11 @@ def test_row_names_are_short_but_unambiguous():
 def test_plots_read_the_leaderboard_row_and_table_keys(results):
     # Points and bars are the leaderboard's rows: one per row key, averaged over folds.
     records = [r for r in store.load([results]) if r["split"]["method"] == "kfold"]
-    rows = {leaderboard.row_key(r) for r in records if "ndcg@10" in r["metrics"]}
-    stats = plots._row_stats(plots._rows(records), "ndcg@10")
+    rows = {record.row_key(r) for r in records if "ndcg@10" in r["metrics"]}
+    stats = common.row_stats(record.by_row(records), "ndcg@10")
     assert set(stats) == rows
-    key = next(k for k in rows if k[0] == "lightfm.WARP")
-    folds = [r["metrics"]["ndcg@10"] for r in records if leaderboard.row_key(r) == key]
+    key = next(k for k in rows if k.adapter == "lightfm.WARP")
+    folds = [r["metrics"]["ndcg@10"] for r in records if record.row_key(r) == key]
     assert stats[key][0] == pytest.approx(np.mean(folds))
 
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench import leaderboard, significance, store
+from bench import record, store
+from bench.reporting import leaderboard, significance
 from bench.trial import save_per_user
 
 SPLIT = {"method": "random", "seed": 0, "test_fraction": 0.2}
@@ -240,10 +241,10 @@ def test_mark_all_splits_tables_and_results_dirs_come_from_sources(tmp_path):
     with pytest.raises(ValueError, match="one table"):
         significance.mark_table(records, tmp_path, "ndcg@10")
     files = store.files([tmp_path])
-    dirs = significance.results_dirs(files)
+    dirs = store.results_dirs(files)
     assert dirs == [tmp_path]
     tables = significance.mark_all(records, dirs, "ndcg@10")
-    assert set(tables) == {leaderboard.table_key(r) for r in records}
+    assert set(tables) == {record.table_key(r) for r in records}
     for table in tables.values():
         assert by_adapter(table)["lib.B"].different
 
@@ -301,7 +302,7 @@ def test_seeds_that_disagree_are_not_a_significant_difference(tmp_path):
     _, p_users, _, _ = significance.paired_test(pooled, np.ones_like(pooled))
     assert p_users[0] < 0.001
     # The leaderboard row carries the "not different" mark.
-    table = leaderboard.render_table(store.load([tmp_path]), [tmp_path])
+    table = leaderboard.render_table(store.load([tmp_path]), significance.Marks.of(tmp_path))
     row = next(line for line in table if "`lib.Seeds`" in line)
     assert significance.MARKER in row and "| 2 |" in row  # seeds column
 

@@ -10,12 +10,12 @@ slows the calibration too, so it does not read as a regression.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 
 from bench.errors import UserError
 from bench.metrics import lower_is_better
+from bench.record import is_test_stage, match_key
 
 #: Absolute tolerance per metric family (the name before "@").
 DEFAULT_TOLERANCES = {
@@ -50,23 +50,6 @@ class Comparison:
     @property
     def ok(self) -> bool:
         return not self.regressions and not self.failed and not self.missing
-
-
-def match_key(rec: dict) -> str:
-    return json.dumps(
-        [
-            rec["dataset"],
-            rec["split"],
-            rec["fold"],
-            rec["adapter"],
-            rec.get("spec_params", rec["params"]),
-            rec.get("seed"),
-            rec.get("metric_options"),
-            rec.get("label", "defaults"),
-            rec.get("stage", "test"),
-        ],
-        sort_keys=True,
-    )
 
 
 def describe(rec: dict) -> str:
@@ -108,8 +91,8 @@ def compare(
     time_ratio: float = DEFAULT_TIME_RATIO,
 ) -> Comparison:
     tolerances = tolerances or DEFAULT_TOLERANCES
-    base = {match_key(r): r for r in baseline if r.get("stage", "test") == "test"}
-    cur = {match_key(r): r for r in current if r.get("stage", "test") == "test"}
+    base = {match_key(r): r for r in baseline if is_test_stage(r)}
+    cur = {match_key(r): r for r in current if is_test_stage(r)}
     out = Comparison()
     out.missing = sorted(describe(base[k]) for k in base.keys() - cur.keys())
     out.new = sorted(describe(cur[k]) for k in cur.keys() - base.keys())

@@ -65,25 +65,24 @@ from __future__ import annotations
 import math
 import zipfile
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from bench import leaderboard as _lb  # late-bound: leaderboard may import this module
 from bench.metrics import lower_is_better
+from bench.record import RowKey, is_ok_test, row_key, table_key
+from bench.reporting.text import SIGNIFICANCE_MARK
 
 ALPHA = 0.05
 N_RESAMPLES = 2000
 METHODS = ("bootstrap", "wilcoxon")
 MISSING_POLICIES = ("zero", "drop")
 #: Appended to the metric cell of a model not significantly different from the best.
-MARKER = " †"
+MARKER = SIGNIFICANCE_MARK
 #: Bootstrap counts matrices are built in blocks of about this many cells (memory bound).
 _BLOCK_CELLS = 4_000_000
-
-RowKey = tuple
 
 
 @dataclass(frozen=True)
@@ -91,7 +90,7 @@ class SignificanceResult:
     """One model compared with its table's best model on ``metric``."""
 
     metric: str
-    best: RowKey  # row key (adapter, label, params json) of the table's best model
+    best: RowKey  # row key of the table's best model
     is_best: bool
     method: str  # "bootstrap", "wilcoxon", "seed-bootstrap" (several seeds), "" untested
     mean_diff: float = math.nan  # mean over paired observations of (model - best)
@@ -136,19 +135,6 @@ def holm(p_values: Sequence[float] | np.ndarray) -> np.ndarray:
     return out
 
 
-def results_dirs(sources: Iterable[str | Path]) -> list[Path]:
-    """Results directories of record files (``<results>/runs/<suite>.jsonl`` -> ``<results>``)."""
-    dirs: list[Path] = []
-    for src in map(Path, sources):
-        if src.is_dir():
-            d = src
-        else:
-            d = src.parent.parent if src.parent.name == "runs" else src.parent
-        if d not in dirs:
-            dirs.append(d)
-    return dirs
-
-
 def _as_dirs(results_dir: Path | str | Sequence[Path | str]) -> tuple[Path, ...]:
     if isinstance(results_dir, str | Path):
         return (Path(results_dir),)
@@ -186,10 +172,6 @@ def per_user_values(
     return None
 
 
-
-
-def _is_test(rec: dict) -> bool:
-    return rec.get("status") == "ok" and rec.get("stage", "test") == "test"
 
 
 def _table_mean(recs: list[dict], metric: str) -> float:
@@ -531,20 +513,20 @@ def mark_table(
 ) -> dict[RowKey, SignificanceResult]:
     """Compare every model of ONE table with the table's best model on ``metric``.
 
-    ``records`` are one table's records (``leaderboard.table_key`` equal; records that are
+    ``records`` are one table's records (``record.table_key`` equal; records that are
     not ``ok`` or not stage ``test`` are ignored).  Returns a result per row key (as
-    ``leaderboard.row_key``) that has ``metric``; empty when no row has it.
+    ``record.row_key``) that has ``metric``; empty when no row has it.
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     if missing not in MISSING_POLICIES:
         raise ValueError(f"missing must be one of {MISSING_POLICIES}, got {missing!r}")
-    recs = [r for r in records if _is_test(r)]
-    if len({_lb.table_key(r) for r in recs}) > 1:
+    recs = [r for r in records if is_ok_test(r)]
+    if len({table_key(r) for r in recs}) > 1:
         raise ValueError("mark_table takes one table's records; use mark_all for several")
     rows: dict[RowKey, list[dict]] = defaultdict(list)
     for r in recs:
-        rows[_lb.row_key(r)].append(r)
+        rows[row_key(r)].append(r)
     best = best_row(rows, metric)
     if best is None:
         return {}
@@ -681,11 +663,11 @@ def mark_table(
 def mark_all(
     records: list[dict], results_dir: Path | str | Sequence[Path | str], metric: str, **options
 ) -> dict[tuple, dict[RowKey, SignificanceResult]]:
-    """``mark_table`` for every table (``leaderboard.table_key``) of ``records``."""
+    """``mark_table`` for every table (``record.table_key``) of ``records``."""
     tables: dict[tuple, list[dict]] = defaultdict(list)
     for r in records:
-        if _is_test(r):
-            tables[_lb.table_key(r)].append(r)
+        if is_ok_test(r):
+            tables[table_key(r)].append(r)
     return {key: mark_table(recs, results_dir, metric, **options) for key, recs in tables.items()}
 
 
@@ -710,3 +692,25 @@ def legend(column: str, method: str = "bootstrap", alpha: float = ALPHA) -> str:
         "called different from the best just because averaging seeds narrows the user-level "
         "noise. Ranking metrics only: per-rating errors for RMSE / MAE are not stored."
     )
+
+
+@dataclass(frozen=True)
+class Marks:
+    """What a table asks of this module, bound to the results dirs holding the per-user
+    files: ``table`` (``mark_table`` of one table's records), ``suffix`` (``marker``) and
+    ``legend``.  The leaderboard is handed one and never imports this module."""
+
+    results_dirs: tuple[Path, ...]
+
+    @classmethod
+    def of(cls, results_dir: Path | str | Sequence[Path | str]) -> Marks:
+        return cls(_as_dirs(results_dir))
+
+    def table(self, records: list[dict], metric: str) -> dict[RowKey, SignificanceResult]:
+        return mark_table(records, self.results_dirs, metric) if self.results_dirs else {}
+
+    def suffix(self, result: SignificanceResult | None) -> str:
+        return marker(result)
+
+    def legend(self, column: str) -> str:
+        return legend(column)

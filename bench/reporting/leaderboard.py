@@ -13,7 +13,8 @@ Each cell is the mean of the row's records +- the 95% interval half-width:
 A metric a model does not produce is left blank, never zero.  Marks: ``SIDE_MARK`` after
 the model name when the adapter reads side information (``Adapter.uses_side_features``);
 bold = best of the column, italic = best among pure collaborative rows when that differs;
-``significance.MARKER`` = not significantly different from the best; ``HARNESS_MARK`` on
+a significance mark (handed in as ``marks``, see ``bench.reporting.significance.Marks``) =
+not significantly different from the best; ``HARNESS_MARK`` on
 the predict / rank times of adapters whose scoring is recbench's vectorised code
 (``Adapter.scored_by_harness``).  Adapter classes are looked up by name in
 ``bench.registry``; a name no longer registered is shown as pure collaborative filtering
@@ -25,24 +26,23 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, Protocol
 
-import numpy as np
+from bench.metrics import lower_is_better
+from bench.record import (
+    RowKey,
+    TableKey,
+    aggregate,
+    is_test_stage,
+    n_seeds,
+    row_key,
+    table_key,
+)
+from bench.reporting.text import RANKING_NAMES, RATING_COLUMNS, header_name, relevance_text
 
-from bench import significance  # significance marks
-from bench.metrics import lower_is_better, t_interval
-
-RATING_COLUMNS = ("rmse", "mae")
-RANKING_NAMES = {
-    "ndcg": "NDCG",
-    "precision": "P",
-    "recall": "R",
-    "map": "MAP",
-    "hit_rate": "Hit",
-    "mrr": "MRR",
-    "coverage": "Cov",
-}
 TIME_COLUMNS = {
     "fit_seconds": "fit s",
     "predict_seconds": "predict s",
@@ -106,41 +106,21 @@ def adapter_flag(name: str, attr: str) -> bool | None:
     return bool(getattr(cls, attr, False))
 
 
-def table_key(rec: dict) -> tuple:
-    return (
-        rec.get("group") or rec.get("suite", ""),
-        rec["dataset"],
-        json.dumps(rec["split"], sort_keys=True),
-        json.dumps(rec.get("metric_options", {}), sort_keys=True),
-    )
+class Marks(Protocol):
+    """Significance marks for the sort column (``bench.reporting.significance.Marks``)."""
+
+    def table(self, records: list[dict], metric: str) -> Mapping[RowKey, Any]: ...
+
+    def suffix(self, result: Any) -> str: ...
+
+    def legend(self, column: str) -> str: ...
 
 
-def table_order(key: tuple) -> tuple:
+def table_order(key: TableKey) -> tuple:
     """Tables by dataset, then split method, then numeric split options (n=1 before n=10)."""
-    split = json.loads(key[2])
+    split = key.split_spec
     numbers = tuple(sorted((k, float(v)) for k, v in split.items() if isinstance(v, int | float)))
-    return (key[1], split.get("method", ""), numbers, key[3])
-
-
-#: the parameters field of a tuned row's key: nested tuning chooses per fold, and one
-#: row pools every fold's tuned trial whatever each chose
-TUNED_PER_FOLD = json.dumps("per fold")
-
-
-def row_key(rec: dict) -> tuple:
-    label = rec.get("label", "defaults")
-    return (
-        rec["adapter"],
-        label,
-        TUNED_PER_FOLD if label == "tuned" else json.dumps(rec["params"], sort_keys=True),
-        rec.get("threads"),
-        rec.get("cold_path", ""),
-    )
-
-
-def key_params(key: tuple) -> dict:
-    """The parameters of a row key; a nested tuned row has none of its own (``{}``)."""
-    return {} if key[2] == TUNED_PER_FOLD else json.loads(key[2])
+    return (key.dataset, split.get("method", ""), numbers, key.metric_options)
 
 
 def _tuned_text(choices: list[dict], reference: dict) -> str:
@@ -161,8 +141,8 @@ def _tuned_text(choices: list[dict], reference: dict) -> str:
 
 
 def row_labels(
-    keys: list[tuple], tuned_choices: dict[tuple, list[dict]] | None = None
-) -> dict[tuple, str]:
+    keys: list[RowKey], tuned_choices: dict[RowKey, list[dict]] | None = None
+) -> dict[RowKey, str]:
     """What tells rows of one adapter apart: the parameters (and threads) that vary.
 
     ``defaults`` when an adapter has a single untuned row; ``tuned: ...`` lists the
@@ -170,38 +150,33 @@ def row_labels(
     (``tuned_choices``: the parameters of each of a tuned row's records, one per fold).
     """
     tuned_choices = tuned_choices or {}
-    by_adapter: dict[str, list[tuple]] = defaultdict(list)
+    by_adapter: dict[str, list[RowKey]] = defaultdict(list)
     for key in keys:
-        by_adapter[key[0]].append(key)
-    out: dict[tuple, str] = {}
+        by_adapter[key.adapter].append(key)
+    out: dict[RowKey, str] = {}
     for rows in by_adapter.values():
-        params = {k: key_params(k) for k in rows}
-        untuned = [k for k in rows if k[1] == "defaults"]
+        params = {k: k.param_dict for k in rows}
+        untuned = [k for k in rows if k.label == "defaults"]
         varying = sorted({
             p for k in untuned for p, v in params[k].items()
             if any(params[o].get(p) != v for o in untuned)
         })
-        vary_threads = len({k[3] for k in rows}) > 1
+        vary_threads = len({k.threads for k in rows}) > 1
         reference = params[untuned[0]] if len(untuned) == 1 else {}
         for k in rows:
             # a parameter absent from a row (recorded before it existed) is not shown
             parts = [f"{p}={params[k][p]}" for p in varying if p in params[k]]
-            if k[1] != "defaults":
+            if k.label != "defaults":
                 parts = [_tuned_text(tuned_choices.get(k, [params[k]]), reference)]
                 parts = [p for p in parts if p]
             if vary_threads:
-                parts.append(f"threads={k[3]}")
+                parts.append(f"threads={k.threads}")
             text = ", ".join(parts)
-            if k[1] != "defaults":
-                out[k] = f"{k[1]}: {text}" if text else f"{k[1]} (= defaults)"
+            if k.label != "defaults":
+                out[k] = f"{k.label}: {text}" if text else f"{k.label} (= defaults)"
             else:
                 out[k] = text or "defaults"
     return out
-
-
-def relevance_text(options: dict) -> str:
-    thr = options.get("threshold")
-    return "every test item relevant" if thr is None else f"relevant = test rating >= {thr:g}"
 
 
 def columns_for(records: list[dict]) -> list[str]:
@@ -211,40 +186,6 @@ def columns_for(records: list[dict]) -> list[str]:
     for k in ks:
         cols += [f"{m}@{k}" for m in RANKING_NAMES if f"{m}@{k}" in present]
     return cols
-
-
-def header_name(col: str) -> str:
-    if "@" in col:
-        m, k = col.split("@")
-        return f"{RANKING_NAMES[m]}@{k}"
-    return col.upper()
-
-
-def n_seeds(recs: list[dict]) -> int:
-    """Distinct model seeds among a row's records (a record without one counts as one)."""
-    return len({r.get("seed") for r in recs})
-
-
-def aggregate(recs: list[dict], col: str, timing: bool = False) -> tuple[float, float]:
-    """Mean and 95% half-width of ``col`` over a row's records (see the module docstring):
-    over seeds when the records come from several seeds, else over folds / users."""
-    values = [r.get(col) if timing else (r.get("metrics") or {}).get(col) for r in recs]
-    present = [(r.get("seed"), v) for r, v in zip(recs, values, strict=True) if v is not None]
-    vals = np.array([v for _, v in present], dtype=np.float64)
-    if vals.size == 0:
-        return math.nan, math.nan
-    if timing:
-        return float(vals.mean()), math.nan
-    by_seed: dict = defaultdict(list)
-    for s, v in present:
-        by_seed[s].append(v)
-    if len(by_seed) > 1:  # the interval is over the per-seed means (each over its folds)
-        _, half = t_interval(np.array([np.mean(v) for v in by_seed.values()]))
-        return float(vals.mean()), half
-    if vals.size == 1:
-        half = (recs[0].get("intervals") or {}).get(col)
-        return float(vals[0]), math.nan if half is None else float(half)
-    return t_interval(vals)
 
 
 def fmt(mean: float, half: float, digits: int) -> str:
@@ -258,23 +199,24 @@ def _thread_text(n: int | None) -> str:
     return "unknown" if n is None else f"{n} thread" + ("" if n == 1 else "s")
 
 
-def render_table(recs: list[dict], results_dirs: list | None = None) -> list[str]:
+def render_table(recs: list[dict], marks: Marks | None = None) -> list[str]:
+    """One table's markdown lines; ``marks`` adds significance marks to the sort column."""
     ok = [r for r in recs if r["status"] == "ok"]
     cols = columns_for(ok)
-    rows: dict[tuple, list[dict]] = defaultdict(list)
+    rows: dict[RowKey, list[dict]] = defaultdict(list)
     for r in ok:
         rows[row_key(r)].append(r)
     n_folds = max((len({r["fold"] for r in rs}) for rs in rows.values()), default=0)
-    cells: dict[tuple, dict[str, tuple[float, float]]] = {}
+    cells: dict[RowKey, dict[str, tuple[float, float]]] = {}
     for key, rs in rows.items():
         cells[key] = {c: aggregate(rs, c) for c in cols}
         cells[key].update({t: aggregate(rs, t, timing=True) for t in TIME_COLUMNS})
-    side = {key: adapter_flag(key[0], "uses_side_features") for key in cells}
-    by_harness = {key: adapter_flag(key[0], "scored_by_harness") for key in cells}
+    side = {key: adapter_flag(key.adapter, "uses_side_features") for key in cells}
+    by_harness = {key: adapter_flag(key.adapter, "scored_by_harness") for key in cells}
     seeds = {key: n_seeds(rs) for key, rs in rows.items()}
     multi_seed = any(n > 1 for n in seeds.values())
 
-    def best_of(keys: list[tuple]) -> dict[str, float]:
+    def best_of(keys: list[RowKey]) -> dict[str, float]:
         out: dict[str, float] = {}
         for c in [*cols, *TIME_COLUMNS]:
             vals = [cells[k][c][0] for k in keys if not math.isnan(cells[k][c][0])]
@@ -286,7 +228,7 @@ def render_table(recs: list[dict], results_dirs: list | None = None) -> list[str
     # Best among pure collaborative rows (an unknown adapter counts as pure CF, see notes).
     cf_best = best_of([k for k in cells if not side[k]]) if any(side.values()) else best
     # Thread counts: "fit s" when all at one thread; the count in the header when uniform.
-    thread_rows = Counter(key[3] for key in cells)
+    thread_rows = Counter(key.threads for key in cells)
     fit_head = TIME_COLUMNS["fit_seconds"]
     if len(thread_rows) == 1 and (only := next(iter(thread_rows))) not in (None, 1):
         fit_head += f" ({_thread_text(only)})"
@@ -301,7 +243,7 @@ def render_table(recs: list[dict], results_dirs: list | None = None) -> list[str
     if sort_col not in cols:
         sort_col = cols[0] if cols else None
 
-    def order(key: tuple) -> tuple:
+    def order(key: RowKey) -> tuple:
         if sort_col is None:
             return (0.0, key)
         v = cells[key][sort_col][0]
@@ -310,15 +252,12 @@ def render_table(recs: list[dict], results_dirs: list | None = None) -> list[str
 
     labels = row_labels(list(cells), {
         k: [r["params"] for r in sorted(rs, key=lambda r: r["fold"])]
-        for k, rs in rows.items() if k[1] == "tuned"
+        for k, rs in rows.items() if k.label == "tuned"
     })
-    # --- significance marks (bench.significance): per-user paired test vs the best row ---
-    marks = {}
-    if results_dirs and sort_col:
-        marks = significance.mark_table(ok, results_dirs, sort_col)
-    # --- end significance marks ---
+    # significance marks: per-user paired test against the best row on the sort column
+    marked = marks.table(ok, sort_col) if marks is not None and sort_col else {}
     for key in sorted(cells, key=order):
-        adapter, cold_path = key[0], key[4]
+        adapter, cold_path = key.adapter, key.cold_path
         model = f"`{adapter}`" + (f" ({cold_path.replace('_', '-')})" if cold_path else "")
         if side[key]:
             model += SIDE_MARK
@@ -333,8 +272,8 @@ def render_table(recs: list[dict], results_dirs: list | None = None) -> list[str
                 text = f"**{text}**"
             elif text and c in cf_best and mean == cf_best[c]:
                 text = f"*{text}*"  # best among pure collaborative rows
-            if text and c == sort_col:  # significance mark
-                text += significance.marker(marks.get(key))
+            if text and c == sort_col and marks is not None:  # significance mark
+                text += marks.suffix(marked.get(key))
             if text and c in HARNESS_COLUMNS and by_harness[key]:
                 text += HARNESS_MARK
             row.append(text)
@@ -349,14 +288,14 @@ def render_table(recs: list[dict], results_dirs: list | None = None) -> list[str
     if len(thread_rows) > 1:
         parts = []
         for n, count in sorted(thread_rows.items(), key=lambda x: (x[0] is None, x[0] or 0)):
-            names = sorted({k[0] for k in cells if k[3] == n})
+            names = sorted({k.adapter for k in cells if k.threads == n})
             who = ", ".join(f"`{a}`" for a in names) if len(names) <= 4 else f"{count} rows"
             parts.append(f"{_thread_text(n)} ({who})")
         lines.append(
             f"\nfit times in this table come from different thread counts: {'; '.join(parts)}. "
             "Compare fit times only between rows at the same count."
         )
-    unknown = sorted({k[0] for k in cells if side[k] is None})
+    unknown = sorted({k.adapter for k in cells if side[k] is None})
     if unknown:
         lines.append(
             f"\nSide information unknown for {', '.join(f'`{a}`' for a in unknown)} (adapter "
@@ -430,7 +369,7 @@ def candidate_counts(records: list[dict]) -> dict[str, str]:
     per (dataset, split, fold); a range when those differ."""
     settings: dict[tuple, set[str]] = defaultdict(set)
     for r in records:
-        if r.get("stage", "test") == "validation":
+        if not is_test_stage(r):
             where = (r["adapter"], r.get("dataset"), json.dumps(r.get("split"), sort_keys=True),
                      r.get("fold"))
             settings[where].add(json.dumps(r.get("params"), sort_keys=True))
@@ -500,11 +439,11 @@ def legend(tested: list[dict]) -> list[str]:
     return out
 
 
-def reproducible(key: tuple) -> bool:
+def reproducible(key: RowKey) -> bool:
     """Whether a row's numbers repeat run to run (records before the field existed: from
     the adapter's ``parallel_sgd`` and the row's thread count)."""
-    threads = key[3] or 1
-    return not (threads > 1 and adapter_flag(key[0], "parallel_sgd"))
+    threads = key.threads or 1
+    return not (threads > 1 and adapter_flag(key.adapter, "parallel_sgd"))
 
 
 def render(
@@ -513,14 +452,16 @@ def render(
     command: str,
     figures: list[str] | None = None,
     stale: list[dict] | None = None,
+    marks: Marks | None = None,
 ) -> str:
     """The leaderboard of ``records``; ``stale`` records (computed on earlier contents of
-    their dataset, see ``store.split_stale``) are only counted in a note."""
+    their dataset, see ``store.split_stale``) are only counted in a note; ``marks`` adds
+    significance marks (and their legend) to each table's sort column."""
     date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     suites = sorted({r.get("suite", "") for r in records})
-    tables: dict[tuple, list[dict]] = defaultdict(list)
+    tables: dict[TableKey, list[dict]] = defaultdict(list)
     for r in records:
-        if r.get("stage", "test") == "validation":
+        if not is_test_stage(r):
             continue  # tuning candidates: scored on validation, not on test
         tables[table_key(r)].append(r)
     tested = [r for rs in tables.values() for r in rs]
@@ -535,9 +476,9 @@ def render(
         *stale_note(stale or []),
         "",
         *legend(tested),
-        "",
-        significance.legend("the sort column (NDCG)"),  # significance marks
     ]
+    if marks is not None:
+        lines += ["", marks.legend("the sort column (NDCG)")]
     candidates = candidate_counts(records)
     if candidates:
         per_model = ", ".join(f"{a} {n}" for a, n in candidates.items())
@@ -550,10 +491,11 @@ def render(
         ]
     else:
         lines += ["", DEFAULTS_TEXT]
-    groups = sorted({k[0] for k in tables}, key=lambda g: (g != "quick", g.startswith("abl"), g))
+    groups = sorted({k.group for k in tables},
+                    key=lambda g: (g != "quick", g.startswith("abl"), g))
     for group in groups:
         lines += ["", f"## Suite `{group}`"]
-        for key in sorted((k for k in tables if k[0] == group), key=table_order):
+        for key in sorted((k for k in tables if k.group == group), key=table_order):
             recs = tables[key]
             first = recs[0]
             seed = first["split"]["seed"]
@@ -566,7 +508,7 @@ def render(
             note = protocol_note(first["split"], options)
             if note:
                 lines += [f"> {note}", ""]
-            lines += render_table(recs, significance.results_dirs(sources))  # significance
+            lines += render_table(recs, marks)
     if figures:
         lines += ["", "## Figures", "", "Generated from the same records by `bench report`:", ""]
         lines += [f"- [{Path(f).stem}]({f})" for f in sorted(figures)]

@@ -1,0 +1,33 @@
+"""``python -m bench report``: the leaderboard and the figures of stored records.
+
+The one place that hands significance marks (``significance.Marks``, bound to the results
+dirs holding the per-user files) to the leaderboard and the bar charts, so those readers
+never import each other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from bench import store
+from bench.reporting import leaderboard, significance
+
+
+def marks(sources: Iterable[str | Path]) -> significance.Marks:
+    """Significance marks from the per-user files next to the record files ``sources``."""
+    return significance.Marks.of(store.results_dirs(sources))
+
+
+def figures(records: list[dict], sources: Iterable[str | Path], out_dir: Path) -> list[Path]:
+    """Every figure of ``records`` as PNG under ``out_dir``; returns the paths written."""
+    from bench.reporting.figures import render_all  # matplotlib: only when figures are drawn
+
+    dirs = store.results_dirs(sources)
+    return render_all(records, dirs, out_dir, mark=significance.Marks.of(dirs).table)
+
+
+def leaderboard_text(records: list[dict], sources: list[str], command: str, **options) -> str:
+    """The markdown leaderboard (``leaderboard.render``; ``options``: ``figures``, ``stale``)
+    with significance marks from the per-user files of the sources' results dirs."""
+    return leaderboard.render(records, sources, command, marks=marks(sources), **options)

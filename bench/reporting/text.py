@@ -1,0 +1,43 @@
+"""Names and phrases shared by the leaderboard and the figures (no record handling)."""
+
+from __future__ import annotations
+
+from bench.metrics import lower_is_better
+
+RATING_COLUMNS = ("rmse", "mae")
+RANKING_NAMES = {
+    "ndcg": "NDCG",
+    "precision": "P",
+    "recall": "R",
+    "map": "MAP",
+    "hit_rate": "Hit",
+    "mrr": "MRR",
+    "coverage": "Cov",
+}
+#: Appended to the metric cell of a model not significantly different from the best
+#: (``bench.reporting.significance``).
+SIGNIFICANCE_MARK = " †"
+
+
+def header_name(col: str) -> str:
+    """A leaderboard column heading: ``ndcg@10`` -> ``NDCG@10``, ``rmse`` -> ``RMSE``."""
+    if "@" in col:
+        m, k = col.split("@")
+        return f"{RANKING_NAMES[m]}@{k}"
+    return col.upper()
+
+
+def metric_label(metric: str) -> str:
+    """``ndcg@10`` -> ``NDCG@10``; ``rmse`` -> ``RMSE``; an unknown name upper-cased."""
+    if "@" in metric and metric.split("@")[0] in RANKING_NAMES:
+        return header_name(metric)
+    return metric.upper()
+
+
+def relevance_text(options: dict) -> str:
+    thr = options.get("threshold")
+    return "every test item relevant" if thr is None else f"relevant = test rating >= {thr:g}"
+
+
+def direction(metric: str) -> str:
+    return "lower is better" if lower_is_better(metric) else "higher is better"
