@@ -86,3 +86,24 @@ def test_sampled_protocol_ranks_higher_than_the_full_catalogue():
     assert 0.0 < pop["ild@10"] <= 1.0
     with pytest.raises(Exception, match="sampled_negatives must be a positive integer"):
         MetricSpec.from_dict({"sampled_negatives": 0})
+
+
+def test_findings_name_the_pairs_the_sampled_protocol_reverses():
+    from bench.reporting import protocol
+
+    def rec(adapter, split, full, sampled):
+        return {"trial_id": adapter + split, "adapter": adapter, "dataset": "ml-100k",
+                "split": {}, "fold": 0, "status": "ok", "group": "ablation-protocol",
+                "split_label": split, "metrics": {"ndcg@10": full, "sampled_ndcg@10": sampled},
+                "intervals": {"ndcg@10": 0.01}}
+
+    recs = [rec("a.A", "random 80/20", 0.30, 0.50), rec("b.B", "random 80/20", 0.20, 0.60),
+            rec("c.C", "random 80/20", 0.10, 0.40),
+            rec("a.A", "temporal 80/20", 0.10, 0.50), rec("b.B", "temporal 80/20", 0.20, 0.60)]
+    text = protocol.findings(recs)
+    assert ("With 100 sampled negatives b.B ranks above a.A (0.6000 vs 0.5000); with the full "
+            "catalogue a.A is ahead by 0.1000 NDCG@10 (0.3000 vs 0.2000; 95% interval over "
+            "users ±0.0100 each).") in text
+    assert "Kendall's tau between the two orders: 0.33; 1 of 3 pairs reversed." in text
+    assert "- random 80/20 vs temporal 80/20: Kendall's tau -1.00, 1 pair(s) reversed" in text
+    assert protocol.findings([{**recs[0], "group": "quick"}]) == ""

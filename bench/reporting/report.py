@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from bench import store
-from bench.reporting import leaderboard, significance
+from bench.reporting import leaderboard, protocol, significance
 
 
 def marks(sources: Iterable[str | Path]) -> significance.Marks:
@@ -30,4 +30,6 @@ def figures(records: list[dict], sources: Iterable[str | Path], out_dir: Path) -
 def leaderboard_text(records: list[dict], sources: list[str], command: str, **options) -> str:
     """The markdown leaderboard (``leaderboard.render``; ``options``: ``figures``, ``stale``)
     with significance marks from the per-user files of the sources' results dirs."""
-    return leaderboard.render(records, sources, command, marks=marks(sources), **options)
+    text = leaderboard.render(records, sources, command, marks=marks(sources), **options)
+    findings = protocol.findings(records)
+    return text if not findings else text.rstrip("\n") + "\n\n" + findings

@@ -13,7 +13,9 @@ from __future__ import annotations
 import itertools
 import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+
+from bench.record import Record
 
 GROUP = "ablation-protocol"
 FULL, SAMPLED = "ndcg@10", "sampled_ndcg@10"
@@ -21,16 +23,19 @@ BEYOND = (("novelty@10", "novelty"), ("ild@10", "ILD"), ("arp@10", "ARP"),
           ("gini@10", "Gini"), ("coverage@10", "coverage"))
 
 
-def _means(records: Iterable[dict]) -> dict[str, dict[str, dict[str, float]]]:
+def _means(records: Iterable[Mapping]) -> dict[str, dict[str, dict[str, float]]]:
     """split label -> adapter -> metric -> mean over the records (seeds, folds)."""
     sums: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
-    for rec in records:
-        if ((rec.get("group") or rec.get("suite")) != GROUP or rec.get("status") != "ok"
-                or rec.get("stage", "test") != "test" or rec.get("label") != "defaults"):
+    for raw in records:
+        rec = Record.of(raw)
+        if rec.group != GROUP or not rec.is_ok_test() or rec.label != "defaults":
             continue
-        for name, value in (rec.get("metrics") or {}).items():
+        for name, value in rec.metrics.items():
             if isinstance(value, int | float) and not math.isnan(value):
-                sums[rec.get("split_label", "")][rec["adapter"]][name].append(value)
+                sums[rec.split_label][rec.adapter][name].append(value)
+        for name, value in (rec.get("intervals") or {}).items():
+            if isinstance(value, int | float) and not math.isnan(value):
+                sums[rec.split_label][rec.adapter][f"±{name}"].append(value)
     return {s: {a: {m: sum(v) / len(v) for m, v in ms.items()} for a, ms in by_a.items()}
             for s, by_a in sums.items()}
 
@@ -55,7 +60,7 @@ def _kendall_tau(a: dict[str, float], b: dict[str, float]) -> tuple[float, list[
     return ((concordant - discordant) / n if n else math.nan), reversed_pairs
 
 
-def findings(records: Iterable[dict]) -> str:
+def findings(records: Iterable[Mapping]) -> str:
     """The markdown section (empty when no record of the group exists)."""
     means = _means(records)
     if not means:
@@ -63,8 +68,9 @@ def findings(records: Iterable[dict]) -> str:
     out = ["## Protocol ablations: what the evaluation protocol does to the model order", ""]
     out += ["ML-100k, every test item relevant, defaults, one thread.  Full = ranking over "
             "every item the user has not rated in train; sampled = each relevant item "
-            "ranked among 100 items the user never rated (the same draws for every model).",
-            ""]
+            "ranked among 100 items the user never rated (the same draws for every model).  "
+            "One seed: a reversed pair whose gap is inside the models' intervals is a "
+            "reversal of noise, one outside them a reversal of the conclusion.", ""]
     for split in sorted(means):
         by_model = means[split]
         full = {a: m[FULL] for a, m in by_model.items() if FULL in m}
@@ -87,10 +93,13 @@ def findings(records: Iterable[dict]) -> str:
                 f"{len(flips)} of {math.comb(len(full), 2)} pairs reversed."]
         for x, y in sorted(flips, key=lambda p: -abs(full[p[0]] - full[p[1]]))[:5]:
             hi_s, lo_s = (x, y) if samp[x] > samp[y] else (y, x)
+            half = max(by_model[lo_s].get(f"±{FULL}", math.nan),
+                       by_model[hi_s].get(f"±{FULL}", math.nan))
             out.append(f"- With 100 sampled negatives {hi_s} ranks above {lo_s} "
                        f"({samp[hi_s]:.4f} vs {samp[lo_s]:.4f}); with the full catalogue "
                        f"{lo_s} is ahead by {full[lo_s] - full[hi_s]:.4f} NDCG@10 "
-                       f"({full[lo_s]:.4f} vs {full[hi_s]:.4f}).")
+                       f"({full[lo_s]:.4f} vs {full[hi_s]:.4f}; 95% interval over users "
+                       f"±{half:.4f} each).")
         out.append("")
     splits = sorted(means)
     if len(splits) > 1:
