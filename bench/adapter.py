@@ -121,6 +121,10 @@ class Adapter:
         as the record's ``fitted`` field when not empty.  JSON-serialisable values only."""
         return {}
 
+    def estimate_bytes(self, n_users: int, n_items: int, n_ratings: int) -> int | None:
+        """Peak bytes fitting and scoring will need on data of this size; None: unknown."""
+        return None
+
     # -- outputs ----------------------------------------------------------------------------
     def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         raise NotImplementedError(f"{self.name} does not predict ratings")
