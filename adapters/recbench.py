@@ -430,7 +430,7 @@ class EASE(Adapter):
         FeedbackPolicy.of(self)  # fail early on a bad policy
 
     def estimate_bytes(self, n_users: int, n_items: int, n_ratings: int) -> int:
-        return ease.estimate_bytes(n_items, n_ratings, np.dtype(self.dtype).itemsize)
+        return ease.estimate_bytes(n_users, n_items, n_ratings, np.dtype(self.dtype).itemsize)
 
     def prepare(self, train: TrainSet) -> Any:
         return to_interactions(train.ratings, FeedbackPolicy.of(self))

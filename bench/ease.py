@@ -77,10 +77,13 @@ def ease_weights(
     return p
 
 
-def estimate_bytes(n_items: int, n_ratings: int, itemsize: int = 8) -> int:
-    """Peak bytes of ``ease_weights``: the dense matrix plus the Gram chunk and two copies
-    of the interactions (CSC and its transpose as CSR, ~12 bytes a rating each)."""
+def estimate_bytes(n_users: int, n_items: int, n_ratings: int, itemsize: int = 8) -> int:
+    """Peak bytes of fitting and then scoring: the dense matrix, plus the larger of the Gram
+    chunk (fit) and the harness's score block (``X_u B`` in ``itemsize``, then float32),
+    plus two copies of the interactions (CSC and its transpose, ~12 bytes a rating each)."""
+    from bench.ranking import batch_size
+
     dense = MATRICES_ALIVE * n_items * n_items * itemsize
-    chunk = min(GRAM_CHUNK, n_items)
-    gram_chunk = n_items * chunk * (itemsize + 12)  # sparse product (<= dense) and its array
-    return int(dense + gram_chunk + 2 * 12 * n_ratings)
+    gram_chunk = n_items * min(GRAM_CHUNK, n_items) * (itemsize + 12)  # sparse product + array
+    score_block = min(batch_size(n_items), n_users) * n_items * (itemsize + 4)
+    return int(dense + max(gram_chunk, score_block) + 2 * 12 * n_ratings)
