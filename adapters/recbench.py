@@ -17,11 +17,14 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from bench import ease
 from bench.adapter import Adapter, LearnsFromInteractions
+from bench.admission import DataShape
 from bench.als import ExplicitALS, Interactions, thread_limit
 from bench.als import ImplicitALS as ImplicitALSModel
 from bench.data import Ratings, TrainSet
-from bench.feedback import fill_cold_users
+from bench.federated import FederatedMF as FederatedModel
+from bench.feedback import fill_cold_users, item_popularity
 from bench.ranking import FactorScores
 from bench.registry import Preset
 
@@ -344,3 +347,122 @@ def _carve_validation(ratings: Ratings, fraction: float, seed: int) -> tuple[Rat
     rng = np.random.default_rng([seed, 0x5A15])
     is_val = rng.random(len(ratings)) < fraction
     return ratings.take(~is_val), ratings.take(is_val)
+
+
+class EASE(LearnsFromInteractions):
+    """Steck's EASE (``bench.ease``): closed-form item-item weights ``B``, scores ``X_u B``.
+
+    Ranking only; ``X`` comes from the shared feedback policy.  One dense items x items
+    matrix of ``dtype`` is alive while fitting and kept for scoring (``estimate_bytes``).
+    The default ``regularization`` is the paper's ML-20M value (500), not tuned here.
+    """
+
+    name = "recbench.EASE"
+    library = "recbench"
+    predicts_ratings: ClassVar[bool] = False
+    ranks: ClassVar[bool] = True
+    #: a closed form: the seed is never used
+    stochastic: ClassVar[bool] = False
+    search_space: ClassVar[dict[str, list[Any]]] = {
+        "regularization": [10.0, 50.0, 100.0, 250.0, 500.0, 1000.0],
+    }
+
+    def __init__(
+        self,
+        regularization: float = 500.0,
+        dtype: str = "float64",
+        seed: int = 0,
+        threads: int = 1,
+    ) -> None:
+        super().__init__(seed=seed, threads=threads)
+        self.regularization = regularization
+        self.dtype = dtype
+
+    def estimate_bytes(self, shape: DataShape) -> int:
+        return ease.estimate_bytes(shape.n_users, shape.n_items, shape.n_ratings,
+                                   np.dtype(self.dtype).itemsize)
+
+    def prepare(self, train: TrainSet) -> Any:
+        return self.interactions(train)
+
+    def fit_prepared(self, prepared: Any) -> EASE:
+        with thread_limit(self.threads):
+            self.weights_ = ease.ease_weights(prepared, self.regularization, np.dtype(self.dtype))
+        self.interactions_ = prepared.astype(self.weights_.dtype)
+        self.user_has_train_ = np.diff(prepared.indptr) > 0
+        self.popularity_ = item_popularity(prepared)
+        self.item_is_cold_ = self.popularity_ == 0
+        return self
+
+    def score(self, users: np.ndarray) -> np.ndarray:
+        users = np.asarray(users, dtype=np.int32)
+        with thread_limit(self.threads):
+            scores = np.asarray(self.interactions_[users] @ self.weights_, dtype=np.float32)
+        scores[:, self.item_is_cold_] = COLD_ITEM_SCORE  # all-zero columns: rank them last
+        return fill_cold_users(scores, users, self.user_has_train_, self.popularity_)
+
+
+class FederatedMF(Adapter):
+    """FedAvg matrix factorisation, simulated (``bench.federated``): every user a client
+    that keeps its ratings and factor; a seeded ``fraction`` of clients per round runs
+    ``local_epochs`` of SGD and uploads item updates the server averages.  Compare with
+    the centralised ``recbench.ALS`` / ``surprise.SVD`` rows on the same split: the
+    difference is the cost of keeping the ratings on the clients.  ``fitted_info`` gives
+    the rounds and the bytes a client sends per round (sparse protocol, see the module).
+    Defaults picked by hand on one ML-100k split (not tuned per suite)."""
+
+    name = "recbench.FederatedMF"
+    library = "recbench"
+    predicts_ratings: ClassVar[bool] = True
+    ranks: ClassVar[bool] = True
+    search_space: ClassVar[dict[str, list[Any]]] = {
+        "fraction": [0.05, 0.1, 0.3],
+        "local_epochs": [1, 5],
+        "rounds": [50, 100, 200],
+        "lr": [0.005, 0.01, 0.02],
+    }
+
+    def __init__(
+        self,
+        factors: int = 16,
+        rounds: int = 100,
+        fraction: float = 0.1,
+        local_epochs: int = 5,
+        lr: float = 0.01,
+        reg: float = 0.05,
+        reg_bias: float = 0.02,
+        server_lr: float = 1.0,
+        seed: int = 0,
+        threads: int = 1,
+    ) -> None:
+        super().__init__(seed=seed, threads=threads)
+        self.factors = factors
+        self.rounds = rounds
+        self.fraction = fraction
+        self.local_epochs = local_epochs
+        self.lr = lr
+        self.reg = reg
+        self.reg_bias = reg_bias
+        self.server_lr = server_lr
+        self._model()  # fail early on bad settings
+
+    def _model(self) -> FederatedModel:
+        return FederatedModel(**self.library_params(), seed=self.seed)
+
+    def fit_prepared(self, prepared: TrainSet) -> FederatedMF:
+        self.model_ = self._model().fit(prepared.ratings)
+        self.rating_scale_ = prepared.rating_scale
+        return self
+
+    def fitted_info(self) -> dict[str, Any]:
+        return self.model_.traffic()
+
+    def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        low, high = self.rating_scale_
+        return np.clip(self.model_.predict(users, items), low, high).astype(np.float32)
+
+    def score(self, users: np.ndarray) -> np.ndarray:
+        low, high = self.rating_scale_
+        with thread_limit(self.threads):
+            block = self.model_.score(users)
+        return np.clip(block, low, high).astype(np.float32)

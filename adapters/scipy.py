@@ -7,9 +7,8 @@
   (unrated cells count as the baseline), rank-k SVD of those residuals, prediction
   ``baseline + U S V^T`` clipped to the rating scale.  Ranks by the predicted rating.
 
-scikit-learn's ``TruncatedSVD`` is left out on purpose: with ``algorithm="arpack"`` it calls
-this same ``svds``, its randomized solver is an approximation of the same factorisation, and
-it would add scikit-learn as a dependency for no new model.
+scikit-learn's ``TruncatedSVD`` (``adapters/sklearn.py``) is scored the same way as PureSVD:
+its default randomized solver approximates the factorisation ``svds`` computes here.
 """
 
 from __future__ import annotations
