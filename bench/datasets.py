@@ -22,6 +22,7 @@ milliseconds.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import logging
 import os
@@ -437,6 +438,10 @@ class CsvSource(Source):
         return build_dataset(raw, f"csv:{path.name}", scale, meta)
 
 
+#: synthetic data of at least this many ratings is cached like a registered dataset
+SYNTHETIC_CACHE_MIN_RATINGS = 1_000_000
+
+
 class SyntheticSource(Source):
     """``synthetic:users=N,items=M,ratings=R,seed=S[,...][,implicit=1]``: the seeded
     generator; ``implicit=1`` keeps its rows as implicit-only data."""
@@ -462,8 +467,42 @@ class SyntheticSource(Source):
     def load(self) -> Dataset:
         from bench import synthetic
 
+        n_ratings = self.params.get("n_ratings", "0").replace("_", "")
+        try:
+            large = float(n_ratings) >= SYNTHETIC_CACHE_MIN_RATINGS
+        except ValueError:
+            large = False  # the generator reports the bad value
+        if not large:
+            ds = synthetic.generate_from_params(self.params, self.name)
+            return as_implicit(ds) if self.implicit else ds
+        # Large data is cached: generating 100M ratings takes minutes in every trial,
+        # reading them back seconds.  The stamp holds the generator's source, so a changed
+        # generator regenerates.
+        path, stamp = self.cache_path, self.stamp
+        if path.is_file():
+            try:
+                return read_cache(path, self.name, stamp)
+            except CacheInvalid as exc:
+                log.warning("%s: cache %s %s; regenerating", self.name, path, exc)
+                path.unlink(missing_ok=True)
         ds = synthetic.generate_from_params(self.params, self.name)
-        return as_implicit(ds) if self.implicit else ds
+        ds = as_implicit(ds) if self.implicit else ds
+        save_cache(ds, path, stamp)
+        ds.meta.update(stamp, cache=str(path), loaded_from_cache=False)
+        return ds
+
+    @property
+    def cache_path(self) -> Path:
+        digest = hashlib.sha256(self.name.encode()).hexdigest()[:16]
+        return fetch.cache_dir() / "synthetic" / f"{digest}.npz"
+
+    @property
+    def stamp(self) -> dict[str, Any]:
+        from bench import synthetic
+
+        source = inspect.getsource(synthetic).encode()
+        return {"cache_version": CACHE_VERSION, "spec": self.name,
+                "generator_sha256": hashlib.sha256(source).hexdigest()}
 
 
 def as_implicit(ds: Dataset) -> Dataset:

@@ -108,3 +108,21 @@ def test_ml32m_shape_in_bounded_memory() -> None:
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     assert len(ds.ratings) == 32_000_204 and ds.ratings.user_counts().min() >= 1
     assert elapsed < 60 and peak_mb < 4096
+
+
+def test_large_synthetic_data_is_cached_and_identical(tmp_path, monkeypatch):
+    monkeypatch.setenv("RECBENCH_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(datasets, "SYNTHETIC_CACHE_MIN_RATINGS", 1000)
+    name = "synthetic:users=200,items=100,ratings=3000,seed=4"
+    first = datasets.load(name)
+    assert first.meta["loaded_from_cache"] is False
+    second = datasets.load(name)
+    assert second.meta["loaded_from_cache"] is True
+    assert second.fingerprint() == first.fingerprint()
+    np.testing.assert_array_equal(second.item_features.matrix.toarray(),
+                                  first.item_features.matrix.toarray())
+    small = datasets.load("synthetic:users=20,items=10,ratings=100,seed=4")
+    assert "loaded_from_cache" not in small.meta  # small data is generated every time
+    path = datasets.source_for(name).cache_path
+    path.write_bytes(path.read_bytes()[:-100])  # damaged: regenerated, same content
+    assert datasets.load(name).fingerprint() == first.fingerprint()
