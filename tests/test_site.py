@@ -135,7 +135,7 @@ def test_site_in_headless_chromium(site):
             assert count.text_content() == "4 of 4 tables"
 
             # sorting: the ci table by NDCG@10, ascending then descending, blanks last
-            board = page.locator("section.board").filter(has_text="ci")
+            board = page.locator('section.board[data-suite="ci"]')
             head = board.locator("thead th").filter(has_text="NDCG@10")
             column = board.locator("thead th").all_text_contents().index("NDCG@10")
 
@@ -146,10 +146,18 @@ def test_site_in_headless_chromium(site):
 
             head.locator("button").click()
             assert head.get_attribute("aria-sort") == "ascending"
-            assert ndcg() == sorted(ndcg()) and len(ndcg()) == 10
+            assert ndcg() == sorted(ndcg()) and len(ndcg()) == 12
             head.locator("button").click()
             assert head.get_attribute("aria-sort") == "descending"
             assert ndcg() == sorted(ndcg(), reverse=True)
+            # RMSE: rating models in order, ranking-only models (blank cells) after them
+            rmse_column = board.locator("thead th").all_text_contents().index("RMSE")
+            board.locator("thead th").nth(rmse_column).locator("button").click()
+            cells = board.locator(f"tbody tr td:nth-child({rmse_column + 1})").evaluate_all(
+                "tds => tds.map(td => td.dataset.sort)")
+            numbers = [float(v) for v in cells if v]
+            assert numbers == sorted(numbers) and 0 < len(numbers) < len(cells)
+            assert cells[len(numbers):] == [""] * (len(cells) - len(numbers))
             model = board.locator("thead th").first
             model.locator("button").click()
             names = board.locator("tbody tr td:first-child").all_text_contents()
