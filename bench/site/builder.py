@@ -85,18 +85,26 @@ def parse_markdown_table(lines: list[str]) -> Table:
     head: list[str] = []
     rows: list[list[Cell]] = []
     notes: list[str] = []
+    items: list[str] = []  # consecutive "- " lines: one list
     for block in lines:
         for line in block.split("\n"):
             if not line.strip():
                 continue
+            if items and not line.startswith("- "):
+                notes.append("<ul>" + "".join(items) + "</ul>")
+                items = []
             if line.startswith("|") and line.rstrip().endswith("|"):
-                cells = [c.strip() for c in line.strip().strip("|").split(" | ")]
+                cells = [c.strip() for c in line.strip()[1:-1].split("|")]
                 if not head:
                     head = [re.sub(r"[`*]", "", c) for c in cells]
                 elif not set(line.replace("|", "").strip()) <= set("-: "):
                     rows.append([parse_cell(c) for c in cells])
+            elif line.startswith("- "):
+                items.append(f"<li>{inline_html(line[2:])}</li>")
             else:
-                notes.append(inline_html(line.lstrip("- ")))
+                notes.append(inline_html(line))
+    if items:
+        notes.append("<ul>" + "".join(items) + "</ul>")
     return Table(head, rows, notes)
 
 
