@@ -111,6 +111,12 @@ def test_report_html_bad_input_is_one_line_and_exit_2(tmp_path):
     assert res.returncode == 2 and "use it with --html" in res.stderr
     res = report("--html", "--results", tmp_path / "nothing")
     assert res.returncode == 2 and res.stderr.count("\n") == 1 and "no results" in res.stderr
+    # never writes over a directory that is not a former site (e.g. published figures)
+    (tmp_path / "plots").mkdir()
+    (tmp_path / "plots" / "figure.png").write_bytes(b"png")
+    res = report("--html", "--results", BASELINE, "--output", tmp_path, "--no-plots")
+    assert res.returncode == 2 and "holds no recbench site" in res.stderr
+    assert (tmp_path / "plots" / "figure.png").read_bytes() == b"png"
 
 
 def _visible(page, selector: str) -> list:

@@ -322,6 +322,22 @@ def compare_view(baseline: list[dict], current: list[dict]) -> dict:
 # ------------------------------------------------------------------ build
 
 
+#: in every page's head: marks a directory this builder may refresh
+GENERATOR = '<meta name="generator" content="recbench site">'
+
+
+def check_output(out_dir: Path) -> None:
+    """The site is rewritten in place only over a former site or an empty directory, so
+    a mistyped --output never deletes anything else (results/plots, say)."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"--output {out_dir} is a file; --html writes a directory")
+    if out_dir.is_dir() and any(out_dir.iterdir()):
+        index = out_dir / "index.html"
+        if not (index.is_file() and GENERATOR in index.read_text(errors="replace")[:2000]):
+            raise UserError(f"--output {out_dir} is a non-empty directory that holds no "
+                            "recbench site: give a new or empty directory")
+
+
 def build(
     sources: list[Path],
     out_dir: Path,
@@ -341,8 +357,7 @@ def build(
     records, stale = store.split_stale(records)
     dirs = results.results_dirs(list(map(Path, sources)))
     out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise UserError(f"--output {out_dir} is a file; --html writes a directory")
+    check_output(out_dir)
     base_records = None
     if baseline is not None:
         base_records = results.read_records(baseline)
