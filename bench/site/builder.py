@@ -349,6 +349,7 @@ def build(
     Returns the path of index.html."""
     try:
         import jinja2
+        from markupsafe import Markup
     except ImportError:
         raise UserError("--html needs Jinja2: pip install -e \".[html]\"") from None
     records = results.read_records(sources)
@@ -386,7 +387,7 @@ def build(
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["md"] = lambda text: jinja2.utils.markupsafe.Markup(inline_html(text))
+    env.filters["md"] = lambda text: Markup(inline_html(text))
     tested = [r for s in sections for row in s.rows for r in row.records]
     from bench.cli import reproduce_command
 
