@@ -28,6 +28,8 @@ EXIT_OK, EXIT_FAILED_TRIALS, EXIT_USAGE, EXIT_STORE = 0, 1, 2, 3
 MIN_MEMORY_LIMIT_MB = 1024
 #: a trial's time limit must leave time to import the libraries and load the data
 MIN_TIME_LIMIT = 1.0
+#: a user's runs land here, ignored by git (the published results are results/published)
+DEFAULT_RESULTS = Path("results/local")
 
 
 class Parser(argparse.ArgumentParser):
@@ -47,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--threads", type=int, help="threads per trial (default: the suite's, else all cores)"
     )
-    run.add_argument("--results", type=Path, default=Path("results"), help="results directory")
+    run.add_argument("--results", type=Path, default=DEFAULT_RESULTS,
+                     help=f"results directory (default {DEFAULT_RESULTS}, ignored by git)")
     run.add_argument("--time-limit", type=float, help="seconds per trial (default: suite's)")
     run.add_argument("--memory-limit-mb", type=int, help="address-space limit per trial")
     run.add_argument("--retry-failed", action="store_true", help="re-run failed trials too")
@@ -89,8 +92,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     rep = sub.add_parser("report", help="rebuild the leaderboard from stored results only")
     rep.add_argument("--results", type=Path, action="append", help="results dirs or .jsonl files")
-    rep.add_argument("--output", type=Path, help="default: <first results dir>/LEADERBOARD.md")
+    rep.add_argument("--output", type=Path, help="default: <first results dir>/LEADERBOARD.md "
+                     "(with --html: the directory <first results dir>/site)")
     rep.add_argument("--no-plots", action="store_true", help="skip the PNG figures (faster)")
+    rep.add_argument("--html", action="store_true",
+                     help="write the static results site (a directory) instead of the markdown")
+    rep.add_argument("--compare", type=Path, metavar="BASELINE",
+                     help="with --html: add a page comparing BASELINE (dir or .jsonl) to these")
     add_verbosity(p, default=0)
     for command in sub.choices.values():  # after the command too: `bench run -q ...`
         add_verbosity(command, default=argparse.SUPPRESS)
@@ -328,7 +336,7 @@ def write_report(sources: list[Path], output: Path | None, plots: bool = True) -
     out = output or (first if first.is_dir() else first.parent) / "LEADERBOARD.md"
     if out.is_dir():
         raise UserError(f"--output {out} is a directory; give the path of the markdown file")
-    command = reproduce_command(records)
+    command = report.reproduce_command(records)
     figures: list[str] = []
     if plots:
         written = report.figures(records, files, out.parent / "plots")
@@ -343,26 +351,20 @@ def write_report(sources: list[Path], output: Path | None, plots: bool = True) -
     return out
 
 
-def reproduce_command(records: list[dict]) -> str:
-    """The shell command(s) that recompute ``records``, arguments quoted; ``--dataset`` is
-    kept when the records cover other datasets than the suite file names."""
-    parts = []
-    for suite in sorted({r.get("suite", "") for r in records}):
-        used = sorted({r["dataset"] for r in records if r.get("suite", "") == suite})
-        try:
-            declared = {d for run in suites.load(suite).runs for d in run["datasets"]}
-        except UserError:
-            declared = set()
-        argv = ["python", "-m", "bench", "run", "--suite", suite]
-        if set(used) != declared:
-            for name in used:
-                argv += ["--dataset", name]
-        parts.append(shlex.join(argv))
-    return " && ".join(parts)
-
-
 def cmd_report(args: argparse.Namespace) -> int:
-    out = write_report(args.results or [Path("results")], args.output, plots=not args.no_plots)
+    sources = args.results or [DEFAULT_RESULTS]
+    if args.html:
+        from bench import site
+
+        first = Path(sources[0])
+        out = args.output or (first if first.is_dir() else first.parent) / "site"
+        index = site.build(sources, out, args.compare, plots=not args.no_plots)
+        log(f"site: {index}")
+        return EXIT_OK
+    if args.compare:
+        raise UserError("--compare makes a page of the site: use it with --html "
+                        "(or run `python -m bench compare BASELINE CURRENT`)")
+    out = write_report(sources, args.output, plots=not args.no_plots)
     log(f"leaderboard: {out}")
     return EXIT_OK
 

@@ -7,10 +7,12 @@ never import each other.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Iterable
 from pathlib import Path
 
-from bench import store
+from bench import store, suites
+from bench.errors import UserError
 from bench.reporting import leaderboard, protocol, significance
 
 
@@ -33,3 +35,21 @@ def leaderboard_text(records: list[dict], sources: list[str], command: str, **op
     text = leaderboard.render(records, sources, command, marks=marks(sources), **options)
     findings = protocol.findings(records)
     return text if not findings else text.rstrip("\n") + "\n\n" + findings
+
+
+def reproduce_command(records: list[dict]) -> str:
+    """The shell command(s) that recompute ``records``, arguments quoted; ``--dataset`` is
+    kept when the records cover other datasets than the suite file names."""
+    parts = []
+    for suite in sorted({r.get("suite", "") for r in records}):
+        used = sorted({r["dataset"] for r in records if r.get("suite", "") == suite})
+        try:
+            declared = {d for run in suites.load(suite).runs for d in run["datasets"]}
+        except UserError:
+            declared = set()
+        argv = ["python", "-m", "bench", "run", "--suite", suite]
+        if set(used) != declared:
+            for name in used:
+                argv += ["--dataset", name]
+        parts.append(shlex.join(argv))
+    return " && ".join(parts)
