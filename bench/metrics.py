@@ -124,29 +124,29 @@ def activity_bands(
     return out
 
 
-def mean_interval(values: np.ndarray, z: float = 1.959964) -> tuple[float, float]:
-    """Mean and half-width of a normal-approximation 95% interval of the mean."""
+def _interval(values: np.ndarray, half_width) -> tuple[float, float]:
+    """Mean of the non-NaN ``values`` and ``half_width(values)`` (NaN for under two)."""
     v = np.asarray(values, dtype=np.float64)
     v = v[~np.isnan(v)]
     if v.size == 0:
         return math.nan, math.nan
     if v.size == 1:
         return float(v[0]), math.nan
-    return float(v.mean()), float(z * v.std(ddof=1) / math.sqrt(v.size))
+    return float(v.mean()), float(half_width(v))
+
+
+def mean_interval(values: np.ndarray, z: float = 1.959964) -> tuple[float, float]:
+    """Mean and half-width of a normal-approximation 95% interval of the mean."""
+    return _interval(values, lambda v: z * v.std(ddof=1) / math.sqrt(v.size))
 
 
 def t_interval(values: np.ndarray) -> tuple[float, float]:
     """Mean and half-width of a Student-t 95% interval (for a handful of folds)."""
     from scipy import stats
 
-    v = np.asarray(values, dtype=np.float64)
-    v = v[~np.isnan(v)]
-    if v.size == 0:
-        return math.nan, math.nan
-    if v.size == 1:
-        return float(v[0]), math.nan
-    half = stats.t.ppf(0.975, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size)
-    return float(v.mean()), float(half)
+    return _interval(
+        values, lambda v: stats.t.ppf(0.975, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size)
+    )
 
 
 # ----------------------------------------------------------------------------------------

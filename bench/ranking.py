@@ -80,6 +80,9 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
 def top_k_by_position(scores: np.ndarray, k: int) -> np.ndarray:
     """Like ``top_k`` but equal scores are ranked by column position (lower first).
 
+    The former numpy selection (no numba): kept as the independent reference the fused
+    kernel is property-tested against and as the baseline of ``benchmarks/topk.py``.
+
     The k-th best value is found with ``np.partition``; items above it are all taken and
     items equal to it are taken in column order until k are chosen.
     """

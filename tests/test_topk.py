@@ -29,6 +29,7 @@ from bench.ranking import (
     select_factors,
     tie_order,
     top_k,
+    top_k_by_position,
 )
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -46,28 +47,8 @@ def reference_top_k(scores: np.ndarray, k: int) -> np.ndarray:
     Equal scores are ranked in ``tie_order``.
     """
     order = tie_order(scores.shape[1])
-    best = _reference_top_k_by_position(scores[:, order], k)
+    best = top_k_by_position(scores[:, order], k)  # the former numpy selection
     return np.where(best >= 0, order[np.maximum(best, 0)], NO_ITEM).astype(np.int32)
-
-
-def _reference_top_k_by_position(scores: np.ndarray, k: int) -> np.ndarray:
-    n_rows, n_items = scores.shape
-    k = min(k, n_items)
-    if k == 0 or n_rows == 0:
-        return np.full((n_rows, k), NO_ITEM, dtype=np.int32)
-    kth = np.partition(scores, n_items - k, axis=1)[:, n_items - k][:, None]
-    above = scores > kth
-    tied = scores == kth
-    room = k - above.sum(axis=1, keepdims=True)
-    chosen = above | (tied & (np.cumsum(tied, axis=1) <= room))
-    rows, cols = np.nonzero(chosen)  # row-major: cols ascending within each row
-    cols = cols.reshape(n_rows, k)
-    vals = np.take_along_axis(scores, cols, axis=1)
-    # Sort the k chosen by score descending; stable, so equal scores keep item order.
-    order = np.argsort(-vals, axis=1, kind="stable")
-    best = np.take_along_axis(cols, order, axis=1).astype(np.int32)
-    best[np.take_along_axis(vals, order, axis=1) == -np.inf] = NO_ITEM
-    return best
 
 
 def reference_recommend(score, users, seen, k, excluded_items=None) -> np.ndarray:
