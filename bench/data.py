@@ -112,8 +112,22 @@ class Features:
         return self.matrix.shape[1]
 
 
+class _Catalogue:
+    """``n_users`` / ``n_items`` of a container whose ``ratings`` span the catalogue."""
+
+    ratings: Ratings
+
+    @property
+    def n_users(self) -> int:
+        return self.ratings.n_users
+
+    @property
+    def n_items(self) -> int:
+        return self.ratings.n_items
+
+
 @dataclass(frozen=True)
-class Dataset:
+class Dataset(_Catalogue):
     """A loaded dataset: every rating of the catalogue plus id maps and side features."""
 
     name: str
@@ -137,34 +151,18 @@ class Dataset:
         """True for implicit-only data (interactions or counts, no explicit ratings)."""
         return self.value_kind != "rating"
 
-    @property
-    def n_users(self) -> int:
-        return self.ratings.n_users
-
-    @property
-    def n_items(self) -> int:
-        return self.ratings.n_items
-
     def fingerprint(self) -> str:
         return self.ratings.fingerprint()
 
 
 @dataclass(frozen=True)
-class TrainSet:
+class TrainSet(_Catalogue):
     """What an adapter may see when fitting: train rows and side features, never test rows."""
 
     ratings: Ratings
     rating_scale: tuple[float, float]
     item_features: Features | None = None
     user_features: Features | None = None
-
-    @property
-    def n_users(self) -> int:
-        return self.ratings.n_users
-
-    @property
-    def n_items(self) -> int:
-        return self.ratings.n_items
 
     def interactions(self, policy: FeedbackPolicy | None = None) -> sp.csr_matrix:
         """The train rows as a user x item interaction matrix (``Ratings.interactions``)."""
