@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from bench.adapter import Adapter
-from bench.als import ExplicitALS, Interactions, thread_limit
+from bench.als import ExplicitALS, Interactions
 from bench.als import ImplicitALS as ImplicitALSModel
 from bench.data import Ratings, TrainSet
 from bench.feedback import FeedbackPolicy, fill_cold_users, to_interactions
@@ -343,8 +343,7 @@ class ImplicitALS(_ReportsBestIteration, Adapter):
 
     def score(self, users: np.ndarray) -> np.ndarray:
         users = np.asarray(users, dtype=np.int32)
-        with thread_limit(self.threads):
-            scores = self.factor_scores(users).block()  # _finish(model_.score(users))
+        scores = self.factor_scores(users).block()  # _finish(model_.score(users))
         return fill_cold_users(scores, users, self.user_has_train_, self.popularity_)
 
     def fold_in(self, items: np.ndarray, ratings: np.ndarray) -> np.ndarray:
