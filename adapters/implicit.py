@@ -22,12 +22,12 @@ from implicit.cpu.als import AlternatingLeastSquares
 from implicit.cpu.bpr import BayesianPersonalizedRanking
 from implicit.cpu.lmf import LogisticMatrixFactorization
 from implicit.nearest_neighbours import BM25Recommender, CosineRecommender, TFIDFRecommender
-from threadpoolctl import threadpool_limits
 
 from bench.adapter import LearnsFromInteractions
 from bench.data import Ratings, TrainSet
 from bench.feedback import fill_cold_users, item_popularity
 from bench.ranking import FactorScores
+from bench.threads import blas_limited
 
 
 class _ImplicitAdapter(LearnsFromInteractions):
@@ -46,7 +46,7 @@ class _ImplicitAdapter(LearnsFromInteractions):
         self.user_has_train_ = np.diff(prepared.indptr) > 0
         self.popularity_ = item_popularity(prepared)
         # implicit runs its own thread pool; a multi-threaded BLAS inside it oversubscribes.
-        with threadpool_limits(limits=1, user_api="blas"), warnings.catch_warnings():
+        with blas_limited(1), warnings.catch_warnings():
             # The KNN models re-weight into COO themselves and then warn about their own
             # conversion back to CSR; the matrix the adapter passes is already CSR.
             warnings.filterwarnings("ignore", message="Method expects CSR input")
@@ -59,8 +59,7 @@ class _ImplicitAdapter(LearnsFromInteractions):
 
     def score(self, users: np.ndarray) -> np.ndarray:
         users = np.asarray(users, dtype=np.int32)
-        with threadpool_limits(limits=self.threads, user_api="blas"):
-            scores = np.asarray(self._raw_scores(users), dtype=np.float32)
+        scores = np.asarray(self._raw_scores(users), dtype=np.float32)
         return fill_cold_users(scores, users, self.user_has_train_, self.popularity_)
 
 
@@ -126,7 +125,7 @@ class ALS(_FactorAdapter):
         against the fixed item factors (``recalculate_user``), without refitting."""
         rows = self.interactions(revealed)
         users = np.unique(revealed.users)
-        with threadpool_limits(limits=1, user_api="blas"):
+        with blas_limited(1):
             self.model_.partial_fit_users(users, rows[users])
         self.user_has_train_[users] = True
         self.user_items_ = (self.user_items_ + rows).tocsr()

@@ -33,7 +33,6 @@ from typing import Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 from lightfm import LightFM
-from threadpoolctl import threadpool_limits
 
 from bench.adapter import LearnsFromInteractions
 from bench.data import Features, TrainSet
@@ -173,9 +172,8 @@ class _LightFMAdapter(LearnsFromInteractions):
 
     def score(self, users: np.ndarray) -> np.ndarray:
         users = np.asarray(users, dtype=np.int32)
-        with threadpool_limits(limits=self.threads, user_api="blas"):
-            # The same sum LightFM.predict computes, for every item at once.
-            scores = self.user_embeddings_[users] @ self.item_embeddings_.T
+        # The same sum LightFM.predict computes, for every item at once.
+        scores = self.user_embeddings_[users] @ self.item_embeddings_.T
         scores += self.item_biases_[None, :]
         scores += self.user_biases_[users, None]
         scores = scores.astype(np.float32, copy=False)

@@ -20,7 +20,7 @@ import numpy as np
 from bench import ease
 from bench.adapter import Adapter, LearnsFromInteractions
 from bench.admission import DataShape
-from bench.als import ExplicitALS, Interactions, thread_limit
+from bench.als import ExplicitALS, Interactions
 from bench.als import ImplicitALS as ImplicitALSModel
 from bench.data import Ratings, TrainSet
 from bench.federated import FederatedMF as FederatedModel
@@ -301,8 +301,7 @@ class ImplicitALS(_ReportsBestIteration, LearnsFromInteractions):
 
     def score(self, users: np.ndarray) -> np.ndarray:
         users = np.asarray(users, dtype=np.int32)
-        with thread_limit(self.threads):
-            scores = self.factor_scores(users).block()  # _finish(model_.score(users))
+        scores = self.factor_scores(users).block()  # _finish(model_.score(users))
         return fill_cold_users(scores, users, self.user_has_train_, self.popularity_)
 
     def fold_in(self, items: np.ndarray, ratings: np.ndarray) -> np.ndarray:
@@ -386,8 +385,7 @@ class EASE(LearnsFromInteractions):
         return self.interactions(train)
 
     def fit_prepared(self, prepared: Any) -> EASE:
-        with thread_limit(self.threads):
-            self.weights_ = ease.ease_weights(prepared, self.regularization, np.dtype(self.dtype))
+        self.weights_ = ease.ease_weights(prepared, self.regularization, np.dtype(self.dtype))
         self.interactions_ = prepared.astype(self.weights_.dtype)
         self.user_has_train_ = np.diff(prepared.indptr) > 0
         self.popularity_ = item_popularity(prepared)
@@ -396,8 +394,7 @@ class EASE(LearnsFromInteractions):
 
     def score(self, users: np.ndarray) -> np.ndarray:
         users = np.asarray(users, dtype=np.int32)
-        with thread_limit(self.threads):
-            scores = np.asarray(self.interactions_[users] @ self.weights_, dtype=np.float32)
+        scores = np.asarray(self.interactions_[users] @ self.weights_, dtype=np.float32)
         scores[:, self.item_is_cold_] = COLD_ITEM_SCORE  # all-zero columns: rank them last
         return fill_cold_users(scores, users, self.user_has_train_, self.popularity_)
 
@@ -463,6 +460,5 @@ class FederatedMF(Adapter):
 
     def score(self, users: np.ndarray) -> np.ndarray:
         low, high = self.rating_scale_
-        with thread_limit(self.threads):
-            block = self.model_.score(users)
+        block = self.model_.score(users)
         return np.clip(block, low, high).astype(np.float32)

@@ -18,7 +18,6 @@ from typing import Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import svds
-from threadpoolctl import threadpool_limits
 
 from bench.adapter import Adapter, LearnsFromInteractions
 from bench.data import TrainSet
@@ -76,8 +75,7 @@ class PureSVD(LearnsFromInteractions):
         return self.interactions(train)
 
     def fit_prepared(self, prepared: sp.csr_matrix) -> PureSVD:
-        with threadpool_limits(limits=self.threads, user_api="blas"):
-            u, s, vt = truncated_svd(prepared, self.rank, self.seed, self.solver)
+        u, s, vt = truncated_svd(prepared, self.rank, self.seed, self.solver)
         self.user_factors_ = u * s  # U S: scores are then one product with Vt
         self.item_factors_ = vt
         self.user_has_train_ = np.diff(prepared.indptr) > 0
@@ -94,8 +92,7 @@ class PureSVD(LearnsFromInteractions):
 
     def score(self, users: np.ndarray) -> np.ndarray:
         users = np.asarray(users, dtype=np.int32)
-        with threadpool_limits(limits=self.threads, user_api="blas"):
-            scores = self.factor_scores(users).block()  # user_factors_[users] @ item_factors_
+        scores = self.factor_scores(users).block()  # user_factors_[users] @ item_factors_
         # A user without train rows has a zero row in U: rank by popularity instead.
         return fill_cold_users(scores, users, self.user_has_train_, self.popularity_)
 
@@ -144,8 +141,7 @@ class SVD(Adapter):
         self.user_bias_ = _damped_mean(user_sums, user_counts, self.shrinkage)
         residual -= self.user_bias_[r.users]
         matrix = sp.csr_matrix((residual, (r.users, r.items)), shape=(r.n_users, r.n_items))
-        with threadpool_limits(limits=self.threads, user_api="blas"):
-            u, s, vt = truncated_svd(matrix, self.rank, self.seed, self.solver)
+        u, s, vt = truncated_svd(matrix, self.rank, self.seed, self.solver)
         # Users / items without train rows have zero rows here: they get the baseline.
         self.user_factors_ = u * s
         self.item_factors_ = vt
@@ -163,8 +159,7 @@ class SVD(Adapter):
 
     def score(self, users: np.ndarray) -> np.ndarray:
         users = np.asarray(users, dtype=np.int64)
-        with threadpool_limits(limits=self.threads, user_api="blas"):
-            interaction = self.user_factors_[users] @ self.item_factors_
+        interaction = self.user_factors_[users] @ self.item_factors_
         estimate = interaction + (self.global_mean_ + self.user_bias_[users])[:, None]
         estimate += self.item_bias_[None, :]
         low, high = self.rating_scale_

@@ -15,7 +15,6 @@ from typing import Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 from sklearn.decomposition import TruncatedSVD as SkTruncatedSVD
-from threadpoolctl import threadpool_limits
 
 from bench.adapter import LearnsFromInteractions
 from bench.data import TrainSet
@@ -60,10 +59,9 @@ class TruncatedSVD(LearnsFromInteractions):
             n_iter=self.n_iter,
             random_state=self.seed,
         )
-        with threadpool_limits(limits=self.threads, user_api="blas"):
-            svd.fit(prepared)
-            vt = svd.components_.astype(np.float32)
-            self.user_factors_ = np.asarray(prepared @ vt.T, dtype=np.float32)  # X V
+        svd.fit(prepared)
+        vt = svd.components_.astype(np.float32)
+        self.user_factors_ = np.asarray(prepared @ vt.T, dtype=np.float32)  # X V
         self.item_factors_ = vt
         self.user_has_train_ = np.diff(prepared.indptr) > 0
         self.popularity_ = item_popularity(prepared)

@@ -22,7 +22,6 @@ from typing import Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 import surprise
-from threadpoolctl import ThreadpoolController
 
 from bench.adapter import Adapter
 from bench.admission import DataShape
@@ -31,12 +30,9 @@ from bench.kernels.neighbours import (
     TASKS_PER_THREAD,
     knn_aggregate,
     knn_scatter,
-    numba_threads,
     slope_one_pairs,
 )
 from bench.kernels.pair_random import pair_normal
-
-_BLAS = ThreadpoolController()
 
 #: pairs per chunk when gathering factor rows for ``predict``
 PAIR_CHUNK = 65_536
@@ -195,17 +191,15 @@ class SurpriseAdapter(Adapter):
     def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         users = np.asarray(users, dtype=np.int64)
         items = np.asarray(items, dtype=np.int64)
-        with _BLAS.limit(limits=self.threads, user_api="blas"):
-            return self.finish(self.estimate_pairs(users, items))
+        return self.finish(self.estimate_pairs(users, items))
 
     def score(self, users: np.ndarray) -> np.ndarray:
         users = np.asarray(users, dtype=np.int64)
         out = np.empty((len(users), self.n_items_), dtype=np.float32)
         # row chunks keep the float64 temporaries of estimate_block bounded (~128 MB each)
         step = max(1, BLOCK_ELEMENTS // max(self.n_items_, 1))
-        with _BLAS.limit(limits=self.threads, user_api="blas"):
-            for lo in range(0, len(users), step):
-                out[lo : lo + step] = self.finish(self.estimate_block(users[lo : lo + step]))
+        for lo in range(0, len(users), step):
+            out[lo : lo + step] = self.finish(self.estimate_block(users[lo : lo + step]))
         return out
 
 
@@ -615,16 +609,15 @@ class SlopeOne(SurpriseAdapter):
         both = (u >= 0) & (i >= 0)
         est = np.full(len(u), self.global_mean_)
         by_user = self.prepared_.by_user
-        with numba_threads(self.threads):
-            total, count = slope_one_pairs(
-                u[both].astype(np.int32),
-                i[both].astype(np.int32),
-                by_user.indptr,
-                by_user.others,
-                self.dev_,
-                self.related_,
-                self.threads * TASKS_PER_THREAD,
-            )
+        total, count = slope_one_pairs(
+            u[both].astype(np.int32),
+            i[both].astype(np.int32),
+            by_user.indptr,
+            by_user.others,
+            self.dev_,
+            self.related_,
+            self.threads * TASKS_PER_THREAD,
+        )
         mean_dev = np.divide(total, count, out=np.zeros_like(total), where=count > 0)
         est[both] = self.user_mean_[u[both]] + mean_dev
         return est
@@ -764,17 +757,16 @@ class KNNAdapter(SurpriseAdapter):
         # x-major order keeps one row of sim in cache across consecutive pairs
         order = np.argsort(x, kind="stable")
         x, y = x[order], y[order]
-        with numba_threads(self.threads):
-            mean, actual_k = knn_aggregate(
-                x.astype(np.int32),
-                y.astype(np.int32),
-                self.sim_,
-                self.yr_.indptr,
-                self.yr_.others,
-                self.yr_residuals_,
-                int(self.k),
-                self.threads * TASKS_PER_THREAD,
-            )
+        mean, actual_k = knn_aggregate(
+            x.astype(np.int32),
+            y.astype(np.int32),
+            self.sim_,
+            self.yr_.indptr,
+            self.yr_.others,
+            self.yr_residuals_,
+            int(self.k),
+            self.threads * TASKS_PER_THREAD,
+        )
         known = np.empty(len(x), dtype=np.float64)
         known[order] = self.combine(x, y, mean, actual_k)
         est[both] = known
@@ -789,20 +781,19 @@ class KNNAdapter(SurpriseAdapter):
         self, xs: np.ndarray, column_of_y: np.ndarray, n_columns: int
     ) -> tuple[np.ndarray, np.ndarray]:
         """(mean, actual_k) for rows xs over the y columns (see ``knn_scatter``)."""
-        with numba_threads(self.threads):
-            return knn_scatter(
-                xs.astype(np.int32),  # one dtype per argument: one numba compilation
-                column_of_y.astype(np.int64),
-                n_columns,
-                self.sim_,
-                self.xr_.indptr,
-                self.xr_.others,
-                self.xr_residuals_,
-                self.yr_.indptr,
-                self.yr_.others,
-                self.yr_residuals_,
-                int(self.k),
-            )
+        return knn_scatter(
+            xs.astype(np.int32),  # one dtype per argument: one numba compilation
+            column_of_y.astype(np.int64),
+            n_columns,
+            self.sim_,
+            self.xr_.indptr,
+            self.xr_.others,
+            self.xr_residuals_,
+            self.yr_.indptr,
+            self.yr_.others,
+            self.yr_residuals_,
+            int(self.k),
+        )
 
     def estimate_block(self, users: np.ndarray) -> np.ndarray:
         p = self.prepared_

@@ -13,46 +13,25 @@ Two models share the kernels' conventions (float32, rows solved independently in
 * ``ImplicitALS``: Hu-Koren-Volinsky weighted ALS with confidence ``1 + alpha * r``,
   solved by a few conjugate-gradient steps per row (or exactly by Cholesky).
 
-Both take the thread count explicitly (numba and BLAS) and record it in ``threads_used_``.
+Both take the thread count explicitly, like any library with a thread knob: numba and BLAS
+run on it (``bench.threads.limited``) and it is recorded in ``threads_used_``.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 import scipy.sparse as sp
-from threadpoolctl import threadpool_limits
 
 from bench import progress
 from bench.data import Features, Ratings
 from bench.kernels import als as kernels
 from bench.metrics import hits_matrix, ranking_metrics
 from bench.ranking import recommend
-
-
-@contextmanager
-def thread_limit(threads: int, blas: bool = True) -> Iterator[int]:
-    """Run numba kernels (and BLAS) on exactly ``threads`` threads (capped at numba's pool).
-
-    ``blas=False`` skips threadpoolctl, whose library scan costs milliseconds, for calls
-    that run numba kernels only.
-    """
-    used = max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS))
-    previous = numba.get_num_threads()
-    numba.set_num_threads(used)
-    try:
-        if blas:
-            with threadpool_limits(limits=used):
-                yield used
-        else:
-            yield used
-    finally:
-        numba.set_num_threads(previous)
+from bench.threads import limited
 
 
 @dataclass(frozen=True)
@@ -321,7 +300,7 @@ class ExplicitALS:
         best: tuple | None = None
         best_rmse = np.inf
         self.best_iteration_ = self.iterations
-        with thread_limit(self.threads) as used:
+        with limited(self.threads) as used:
             self.threads_used_ = used
             for it in range(self.iterations):
                 progress.report("fit iteration", it + 1, self.iterations)
@@ -369,7 +348,7 @@ class ExplicitALS:
 
     def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """Rating estimates, clipped to the rating scale when it was given to ``fit``."""
-        with thread_limit(self.threads, blas=False):
+        with limited(self.threads, blas=False):
             out = kernels.predict_pairs(
                 np.ascontiguousarray(users, dtype=np.int32),
                 np.ascontiguousarray(items, dtype=np.int32),
@@ -381,7 +360,7 @@ class ExplicitALS:
     def score_vectors(self, user_vectors: np.ndarray) -> np.ndarray:
         """Rating estimates of every item for users given as ``[b_u, p_u]`` rows (fold-in)."""
         v = np.atleast_2d(np.asarray(user_vectors, dtype=np.float32))
-        with thread_limit(self.threads):
+        with limited(self.threads):
             out = v[:, 1:] @ self.item_factors_.T
         out += v[:, :1]
         out += self.item_bias_ + np.float32(self.global_mean_)
@@ -409,7 +388,7 @@ class ExplicitALS:
         reg_f, reg_b = self._row_regs(np.array([len(items)]))
         factors = np.zeros((1, self.factors), dtype=np.float32)
         bias = np.zeros(1, dtype=np.float32)
-        with thread_limit(self.threads, blas=False):
+        with limited(self.threads, blas=False):
             kernels.explicit_halfstep(
                 row.indptr, row.indices, row.values, self.item_factors_, self.item_bias_,
                 np.float32(self.global_mean_), reg_f, reg_b,
@@ -516,7 +495,7 @@ class ImplicitALS:
         best: tuple[np.ndarray, np.ndarray] | None = None
         best_ndcg = -np.inf
         seen = data.by_user.to_scipy() if validation is not None else None
-        with thread_limit(self.threads) as used:
+        with limited(self.threads) as used:
             self.threads_used_ = used
             for it in range(self.iterations):
                 progress.report("fit iteration", it + 1, self.iterations)
@@ -546,7 +525,7 @@ class ImplicitALS:
         items = np.asarray(items, dtype=np.int32)
         conf = self.confidence(ratings)
         factors = np.zeros((1, self.factors), dtype=np.float32)
-        with thread_limit(self.threads, blas=False):
+        with limited(self.threads, blas=False):
             gram = _gram(self.item_factors_, self.regularization)
             kernels.implicit_cholesky_halfstep(
                 np.array([0, len(items)], dtype=np.int64), items, conf, gram,
@@ -556,7 +535,7 @@ class ImplicitALS:
 
     def score_vectors(self, user_vectors: np.ndarray) -> np.ndarray:
         v = np.atleast_2d(np.asarray(user_vectors, dtype=np.float32))
-        with thread_limit(self.threads):
+        with limited(self.threads):
             return v @ self.item_factors_.T
 
     def user_vectors(self, users: np.ndarray) -> np.ndarray:

@@ -14,13 +14,13 @@ import numpy as np
 
 @cache
 def calibration_seconds(repeats: int = 5) -> float:
-    from threadpoolctl import threadpool_limits
+    from bench.threads import limited
 
     rng = np.random.default_rng(0)
     a = rng.random((512, 512), dtype=np.float32)
     v = rng.random(2_000_000).astype(np.float32)
     times = []
-    with threadpool_limits(1):
+    with limited(1):
         for _ in range(repeats):
             t0 = time.perf_counter()
             a @ a

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
-import json
 import logging
 import math
 import os
@@ -21,7 +20,6 @@ from pathlib import Path
 from bench import registry, splits, store, suites, tuning
 from bench.errors import DatasetUnavailable, StoreFault, UserError
 from bench.reporting import compare, report
-from bench.splits import SplitSpec
 
 EXIT_OK, EXIT_FAILED_TRIALS, EXIT_USAGE, EXIT_STORE = 0, 1, 2, 3
 #: below this address-space limit (MB) a worker cannot import numpy, numba and the libraries
@@ -199,8 +197,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                 args.memory_limit_mb))
         # A protocol the data cannot satisfy (more folds than ratings, a time split
         # without timestamps) is an input error: find it before any trial is recorded.
-        for split in {json.dumps(s.split, sort_keys=True) for s in specs if s.dataset == name}:
-            splits.assign(dataset.ratings, SplitSpec.from_dict(json.loads(split)))
+        for split in dict.fromkeys(s.split for s in specs if s.dataset == name):
+            splits.assign(dataset.ratings, split)
         del dataset
     run_path = store.run_file(args.results, suite.name)
     log(f"suite {suite.name}: {len(specs)} trials, {args.threads} thread(s), results in {run_path}")
@@ -259,7 +257,7 @@ def not_admitted(dataset, specs: list, results: Path, memory_limit_mb: int | Non
     reasons: dict[str, str] = {}
     for spec in specs:
         shape = admission.train_shape(dataset.n_users, dataset.n_items, len(dataset.ratings),
-                                      spec.split)
+                                      spec.split.to_dict())
         model = build_adapter(spec.adapter, spec.params, spec.seed, spec.threads)
         reason = admission.refusal(admission.estimate(model, shape, history), budget,
                                    spec.time_limit, label)
@@ -301,7 +299,7 @@ def check_thresholds(name: str, dataset, specs: list) -> None:
     if getattr(dataset, "implicit", False):
         return  # implicit-only data: every test interaction is relevant
     low, high = dataset.rating_scale
-    for threshold in {s.metrics.get("threshold", 4.0) for s in specs}:
+    for threshold in {s.metrics.threshold for s in specs}:
         if threshold is not None and not low <= threshold <= high:
             raise UserError(
                 f"relevance threshold {threshold:g} is outside the rating scale {low:g}..{high:g} "

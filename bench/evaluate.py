@@ -53,13 +53,22 @@ class MetricSpec:
 
     @classmethod
     def from_dict(cls, d: dict) -> MetricSpec:
+        """From a suite's ``metrics`` table (``threshold = "none"``: every test item
+        relevant) or a record's ``metric_options``."""
         unknown = set(d) - {"ks", "threshold", "candidates", "curve", "sampled_negatives",
                             "beyond_accuracy"}
         if unknown:
             raise UserError(f"unknown metric option(s): {', '.join(sorted(unknown))}")
         ks = d.get("ks", (10,))
         ks = (ks,) if isinstance(ks, int) else tuple(ks)
-        return cls(ks, d.get("threshold", 4.0), d.get("candidates", "all"), d.get("curve"),
+        threshold = d.get("threshold", 4.0)
+        if isinstance(threshold, str):
+            if threshold.lower() != "none":
+                raise UserError(
+                    f"metric threshold must be a number or 'none', got {threshold!r}"
+                )
+            threshold = None
+        return cls(ks, threshold, d.get("candidates", "all"), d.get("curve"),
                    d.get("sampled_negatives"), d.get("beyond_accuracy", False))
 
     def to_dict(self) -> dict:

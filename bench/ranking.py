@@ -21,10 +21,10 @@ from functools import lru_cache
 import numba
 import numpy as np
 import scipy.sparse as sp
-from threadpoolctl import ThreadpoolController
 
 from bench import progress
 from bench.kernels import topk as kernels
+from bench.threads import blas_limited
 
 NO_ITEM = kernels.NO_ITEM  # padding where a user has fewer than K candidate items
 #: items per score tile of the factor path: a tile of a user block stays in cache
@@ -160,12 +160,6 @@ def select(
     return out
 
 
-@lru_cache(maxsize=1)
-def _blas_controller() -> ThreadpoolController:
-    """threadpoolctl's view of the loaded BLAS, scanned once (a scan costs milliseconds)."""
-    return ThreadpoolController()
-
-
 @dataclass
 class FactorScores:
     """The scores of a block of users when they are a product of factors.
@@ -212,7 +206,7 @@ class FactorScores:
         # One BLAS thread for the tile products: OpenBLAS hands a product this small to its
         # threads at a cost above the product's (several times slower on 2 threads), and
         # the scores then cannot depend on the BLAS thread count.
-        with _blas_controller().limit(limits=1, user_api="blas"):
+        with blas_limited(1, rescan=False):
             for lo in range(0, n_items, chunk):
                 hi = min(lo + chunk, n_items)
                 tile = buffer if hi - lo == width else np.empty((n_users, hi - lo), np.float32)

@@ -85,10 +85,12 @@ class SplitSpec:
 
     @classmethod
     def from_dict(cls, d: dict) -> SplitSpec:
+        """From a suite's split table or a record's ``split``; options the method does not
+        use are validated, then dropped (``to_dict``), so equal protocols compare equal."""
         unknown = set(d) - set(cls.__dataclass_fields__)
         if unknown:
             raise UserError(f"unknown split option(s): {', '.join(sorted(unknown))}")
-        return cls(**d)
+        return cls(**cls(**d).to_dict())
 
     def to_dict(self) -> dict:
         """Only the fields that matter for this method, so records stay readable."""

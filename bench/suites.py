@@ -31,6 +31,8 @@ from pathlib import Path
 
 from bench import registry
 from bench.errors import UserError
+from bench.evaluate import MetricSpec
+from bench.splits import SplitSpec
 from bench.trial import TrialSpec
 from bench.tuning import TuneSpec, best, candidates
 
@@ -150,21 +152,8 @@ def match_adapters(patterns: list[str], exclude: list[str], available: list[str]
     return [a for a in chosen if not any(fnmatch.fnmatch(a, x) for x in exclude)]
 
 
-def threshold_option(metrics: dict) -> dict:
-    out = dict(metrics)
-    if isinstance(out.get("threshold"), str):
-        if out["threshold"].lower() != "none":
-            raise UserError(
-                f"metric threshold must be a number or 'none', got {out['threshold']!r}"
-            )
-        out["threshold"] = None
-    return out
-
-
 def _combos(suite: Suite, datasets: list[str] | None, adapters: list[str] | None):
-    """(run, dataset, split spec, adapter, seed, metric options) for every combination."""
-    from bench.splits import SplitSpec
-
+    """(run, dataset, split spec, adapter, seed, metric spec) for every combination."""
     available = registry.available()
     for run in suite.runs:
         names = match_adapters(run["adapters"], run.get("exclude", []), available)
@@ -173,7 +162,7 @@ def _combos(suite: Suite, datasets: list[str] | None, adapters: list[str] | None
             getattr(registry.get(n), cap, False) for cap in run.get("requires", []))]
         if adapters:
             names = [a for a in names if any(fnmatch.fnmatch(a, p) for p in adapters)]
-        metrics = threshold_option(run.get("metrics", {}))
+        metrics = MetricSpec.from_dict(run.get("metrics", {}))
         seeds = run.get("seeds", [0])
         for dataset, split, adapter in itertools.product(
             datasets or run["datasets"], run["splits"], names
@@ -211,7 +200,7 @@ def expand(
         for n_threads in run.get("threads", [threads]):
             common = dict(
                 dataset=dataset,
-                split=split.to_dict(),
+                split=split,
                 adapter=adapter,
                 seed=seed,
                 threads=n_threads,

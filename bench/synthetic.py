@@ -20,13 +20,13 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-import numba
 import numpy as np
 import scipy.sparse as sp
 from numba import njit, prange
 
 from bench.data import Dataset, Features, Ratings
 from bench.errors import UserError
+from bench.threads import limited
 
 _T0 = 946_684_800  # 2000-01-01, start of the synthetic time window
 _SPAN = 20 * 365 * 86_400
@@ -277,13 +277,9 @@ def generate(
     if threads <= 1:
         _sample_users(sample_seed, offsets, cdf, item_of_rank, 0, n_users, users, items)
     else:
-        previous = numba.get_num_threads()
-        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-        try:
+        with limited(threads, blas=False):
             n_chunks = min(n_users, 8 * threads)
             _sample_parallel(sample_seed, offsets, cdf, item_of_rank, n_chunks, users, items)
-        finally:
-            numba.set_num_threads(previous)
     # Centre the mean rating on ``mean_rating`` given the rows actually drawn.
     item_rows = np.bincount(items, minlength=n_items)
     mu = float(mean_rating - (item_rows @ item_bias + counts @ user_bias) / n_ratings)
@@ -291,12 +287,8 @@ def generate(
     if threads <= 1:
         _rate_users(*rate_args, 0, n_users, ratings, timestamps)
     else:
-        previous = numba.get_num_threads()
-        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-        try:
+        with limited(threads, blas=False):
             _rate_parallel(*rate_args, min(n_users, 8 * threads), ratings, timestamps)
-        finally:
-            numba.set_num_threads(previous)
     params = {
         "n_users": n_users,
         "n_items": n_items,

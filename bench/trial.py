@@ -13,7 +13,7 @@ import json
 import math
 import time
 import traceback
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -21,12 +21,13 @@ from typing import Any
 
 import numpy as np
 
-from bench import progress, registry, splits, store
+from bench import progress, registry, store, threads
 from bench.adapter import Adapter
-from bench.data import Dataset, TrainSet
+from bench.data import Dataset, Ratings, TrainSet
 from bench.envinfo import environment
 from bench.errors import DatasetUnavailable, StoreFault, UserError
-from bench.evaluate import MetricSpec, evaluate, for_implicit_data
+from bench.evaluate import Evaluation, MetricSpec, evaluate, for_implicit_data
+from bench.splits import Fold, SplitSpec, fold_rows, load_or_assign, validation_rows
 
 #: Version of the record layout; bumped only for incompatible changes (fields are only added).
 SCHEMA_VERSION = 1
@@ -39,16 +40,21 @@ class NothingToScore(Exception):
 
 @dataclass(frozen=True)
 class TrialSpec:
-    """Everything that defines a trial; ``trial_id`` hashes the fields that change results."""
+    """Everything that defines a trial; ``trial_id`` hashes the fields that change results.
+
+    Split and metric options are typed (``SplitSpec``, ``MetricSpec``, validated when built);
+    they become plain dicts only where a spec crosses a process boundary (``to_dict`` /
+    ``from_dict``) and in the record.
+    """
 
     dataset: str
-    split: dict
+    split: SplitSpec
     fold: int
     adapter: str
     params: dict = field(default_factory=dict)
     seed: int = 0
     threads: int = 1
-    metrics: dict = field(default_factory=dict)
+    metrics: MetricSpec = field(default_factory=MetricSpec)
     suite: str = ""
     #: the suite file the trial's run comes from (``coldstart`` inside ``all``): one
     #: leaderboard section each; part of the identity so each section is complete
@@ -59,17 +65,24 @@ class TrialSpec:
     #: minus a validation slice carved from train, score that slice (test rows unread).
     stage: str = "test"
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.split, SplitSpec) or not isinstance(self.metrics, MetricSpec):
+            raise TypeError(
+                "TrialSpec takes a SplitSpec and a MetricSpec (plain dicts: TrialSpec.from_dict), "
+                f"got {type(self.split).__name__} and {type(self.metrics).__name__}"
+            )
+
     @property
     def trial_id(self) -> str:
         identity = {
             "dataset": self.dataset,
-            "split": splits.SplitSpec.from_dict(self.split).to_dict(),
+            "split": self.split.to_dict(),
             "fold": self.fold,
             "adapter": self.adapter,
             "params": self.params,
             "seed": self.seed,
             "threads": self.threads,
-            "metrics": MetricSpec.from_dict(self.metrics).to_dict(),
+            "metrics": self.metrics.to_dict(),
         }
         # Added only when not the default, so ids of plain test trials never change.
         if self.stage != "test":
@@ -82,11 +95,17 @@ class TrialSpec:
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """Plain JSON-able data, for handing the spec to another process."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        return {**out, "split": self.split.to_dict(), "metrics": self.metrics.to_dict()}
 
     @classmethod
     def from_dict(cls, d: dict) -> TrialSpec:
-        return cls(**d)
+        return cls(**{
+            **d,
+            "split": SplitSpec.from_dict(d["split"]),
+            "metrics": MetricSpec.from_dict(d.get("metrics", {})),
+        })
 
 
 def build_adapter(name: str, params: dict, seed: int, threads: int) -> Adapter:
@@ -116,19 +135,6 @@ def _same_kind(default: Any, value: Any) -> bool:
     if isinstance(default, int | float):
         return isinstance(value, int | float)
     return isinstance(value, type(default))
-
-
-def set_threads(n: int) -> None:
-    """Pin BLAS / OpenMP pools and numba to ``n`` threads for this process."""
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(n)
-    try:
-        import numba
-
-        numba.set_num_threads(max(1, min(n, numba.config.NUMBA_NUM_THREADS)))
-    except ImportError:
-        pass
 
 
 class PeakMemory:
@@ -163,8 +169,8 @@ def base_record(spec: TrialSpec) -> dict:
         "suite": spec.suite,
         "group": spec.group or spec.suite,
         "dataset": spec.dataset,
-        "split": splits.SplitSpec.from_dict(spec.split).to_dict(),
-        "split_label": splits.SplitSpec.from_dict(spec.split).label,
+        "split": spec.split.to_dict(),
+        "split_label": spec.split.label,
         "fold": spec.fold,
         "adapter": spec.adapter,
         "label": spec.label,
@@ -175,7 +181,7 @@ def base_record(spec: TrialSpec) -> dict:
         "spec_params": spec.params,
         "seed": spec.seed,
         "threads": spec.threads,
-        "metric_options": MetricSpec.from_dict(spec.metrics).to_dict(),
+        "metric_options": spec.metrics.to_dict(),
         "status": None,
         "error": None,
         "metrics": {},
@@ -209,9 +215,9 @@ def run_trial(spec: TrialSpec, results_dir: Path | None) -> tuple[dict, dict[str
     start = time.perf_counter()
     per_user: dict[str, np.ndarray] = {}
     try:
-        set_threads(spec.threads)
-        split_spec = splits.SplitSpec.from_dict(spec.split)
-        metric_spec = MetricSpec.from_dict(spec.metrics)
+        # The adapter's module loads its library first, so the count reaches its pools too.
+        registry.get(spec.adapter)
+        threads.apply(spec.threads)
         model = build_adapter(spec.adapter, spec.params, spec.seed, spec.threads)
         record["params"] = {
             k: v for k, v in model.get_params().items() if k not in ("seed", "threads")
@@ -222,14 +228,11 @@ def run_trial(spec: TrialSpec, results_dir: Path | None) -> tuple[dict, dict[str
         progress.report("loading the dataset", force=True)
         dataset = load_dataset(spec.dataset)
         record["dataset_fingerprint"] = dataset.fingerprint()[:16]
+        metric_spec = spec.metrics
         if dataset.implicit:  # implicit-only data: rating models skipped, every test row relevant
             metric_spec = for_implicit_data(model, metric_spec, dataset, record)
-        store = None if results_dir is None else Path(results_dir) / "splits"
         progress.report("splitting", force=True)
-        fold_of_row = splits.load_or_assign(dataset.ratings, split_spec, store)
-        fold = splits.fold_rows(fold_of_row, spec.fold)
-        if spec.stage == "validation":
-            fold = splits.validation_rows(dataset.ratings, fold.train_rows, split_spec)
+        fold = stage_rows(spec, dataset, results_dir)
         record["split_fingerprint"] = fold.fingerprint
         train = dataset.ratings.take(fold.train_rows)
         test = dataset.ratings.take(fold.test_rows)
@@ -237,16 +240,18 @@ def run_trial(spec: TrialSpec, results_dir: Path | None) -> tuple[dict, dict[str
         if len(test) == 0:
             what = "validation" if spec.stage == "validation" else "test"
             raise NothingToScore(
-                f"split {split_spec.label} leaves no {what} rows in fold {spec.fold} of "
+                f"split {spec.split.label} leaves no {what} rows in fold {spec.fold} of "
                 f"{spec.dataset} (e.g. users with too few ratings to hold any out)"
             )
-        # Cold users: a model that folds new users in is fitted without their revealed
-        # ratings and then given them; any other model is refitted with them in train.
         fit_rows = fold.train_rows
-        if split_spec.method == "cold_users":
-            record["cold_path"] = "fold_in" if model.folds_in_users else "refit"
-            if model.folds_in_users:
-                fit_rows = np.setdiff1d(fold.train_rows, fold.revealed_rows)
+        cold = ColdUsers.of(spec.split, model, fold)
+        if cold is not None:
+            record["cold_path"] = cold.path
+            fit_rows = cold.fit_rows(fit_rows)
+        curve = Curve.of(spec, model, metric_spec, dataset, fit_rows, train, test)
+        if curve is not None:
+            fit_rows = curve.fit_rows
+            record["n_train"] = len(fit_rows)
         train_set = TrainSet(
             # the same rows as ``train`` unless cold users' revealed rows are left out:
             # then no second copy of the train ratings is made
@@ -255,19 +260,6 @@ def run_trial(spec: TrialSpec, results_dir: Path | None) -> tuple[dict, dict[str
             dataset.item_features,
             dataset.user_features,
         )
-        curve = None
-        if metric_spec.curve:
-            # Convergence: fit on train minus a validation slice, and after every
-            # iteration score both the slice and the test rows (time not counted as fit).
-            if not model.records_curve:
-                raise UserError(f"adapter {spec.adapter} cannot record a convergence curve")
-            inner = splits.validation_rows(dataset.ratings, fit_rows, split_spec)
-            train_set = replace(train_set, ratings=dataset.ratings.take(inner.train_rows))
-            record["n_train"] = len(inner.train_rows)
-            curve = Curve(
-                model, metric_spec, train_set.ratings, train,
-                dataset.ratings.take(inner.test_rows), test,
-            )  # fmt: skip
         progress.report("warming up (untimed: compilation, imports)", force=True)
         warmup = warm_up(spec, train_set, test, metric_spec)
         if warmup is not None:
@@ -275,34 +267,14 @@ def run_trial(spec: TrialSpec, results_dir: Path | None) -> tuple[dict, dict[str
         peak = PeakMemory()
         peak.reset()
         progress.report(f"fitting on {len(train_set.ratings):,} ratings", force=True)
-        t0 = time.perf_counter()
-        prepared = model.bind(train_set)
-        t1 = time.perf_counter()
-        if curve is not None:
-            model.fit_prepared(prepared, on_iteration=curve)
-        else:
-            model.fit_prepared(prepared)
-        t2 = time.perf_counter()
-        fitted = model.fitted_info()
-        if fitted:
-            record["fitted"] = fitted
-        record["prepare_seconds"] = round(t1 - t0, 6)
-        record["fit_seconds"] = round(t2 - t1 - (curve.seconds if curve else 0.0), 6)
-        if curve is not None:
-            record["curve"] = curve.as_dict()
-        if record.get("cold_path") == "fold_in" and len(fold.revealed_rows):
-            model.fold_in_users(dataset.ratings.take(fold.revealed_rows))
-            record["fold_in_seconds"] = round(time.perf_counter() - t2, 6)
+        fit_end = fit_timed(model, train_set, curve, record)
+        if cold is not None:
+            cold.fold_in(model, dataset, record, since=fit_end)
         # Exclusion uses every train row the user has, revealed ones included.
         progress.report("evaluating", force=True)
         result = evaluate(model, train, test, metric_spec, dataset.item_features)
         record["peak_rss_mb"] = round(peak.read_mb(), 1)
-        record["predict_seconds"] = _round(result.predict_seconds)
-        record["recommend_seconds"] = _round(result.recommend_seconds)
-        record["metrics"] = {k: _round(v) for k, v in result.metrics.items()}
-        record["intervals"] = {k: _round(v) for k, v in result.intervals.items()}
-        if result.bands:
-            record["bands"] = result.bands
+        record_evaluation(record, result)
         per_user = result.per_user
         finish(record, "ok")
     except StoreFault:
@@ -316,6 +288,80 @@ def run_trial(spec: TrialSpec, results_dir: Path | None) -> tuple[dict, dict[str
         finish(record, "failed", f"{type(exc).__name__}: {exc} | {' / '.join(tb[-3:])}")
     record["duration_seconds"] = round(time.perf_counter() - start, 3)
     return record, per_user
+
+
+def fit_timed(model: Adapter, train_set: TrainSet, curve: Curve | None, record: dict) -> float:
+    """Prepare and fit ``model``, recording the seconds of each (a curve's scoring is not
+    fit time) and what the fit reports; returns the moment the fit ended."""
+    t0 = time.perf_counter()
+    prepared = model.bind(train_set)
+    t1 = time.perf_counter()
+    if curve is not None:
+        model.fit_prepared(prepared, on_iteration=curve)
+    else:
+        model.fit_prepared(prepared)
+    t2 = time.perf_counter()
+    fitted = model.fitted_info()
+    if fitted:
+        record["fitted"] = fitted
+    record["prepare_seconds"] = round(t1 - t0, 6)
+    record["fit_seconds"] = round(t2 - t1 - (curve.seconds if curve else 0.0), 6)
+    if curve is not None:
+        record["curve"] = curve.as_dict()
+    return t2
+
+
+def record_evaluation(record: dict, result: Evaluation) -> None:
+    record["predict_seconds"] = _round(result.predict_seconds)
+    record["recommend_seconds"] = _round(result.recommend_seconds)
+    record["metrics"] = {k: _round(v) for k, v in result.metrics.items()}
+    record["intervals"] = {k: _round(v) for k, v in result.intervals.items()}
+    if result.bands:
+        record["bands"] = result.bands
+
+
+def stage_rows(spec: TrialSpec, dataset: Dataset, results_dir: Path | None) -> Fold:
+    """The rows of the trial's stage: the fold's train / test rows (``test``), or train minus
+    a validation slice carved from it / that slice (``validation``); the split is stored
+    under ``results_dir``."""
+    split_store = None if results_dir is None else Path(results_dir) / "splits"
+    fold = fold_rows(load_or_assign(dataset.ratings, spec.split, split_store), spec.fold)
+    if spec.stage == "validation":
+        fold = validation_rows(dataset.ratings, fold.train_rows, spec.split)
+    return fold
+
+
+class ColdUsers:
+    """The cold-user protocol: a model that folds new users in is fitted without their
+    revealed ratings and then given them; any other model is refitted with them in train.
+    ``path`` says which (the record's ``cold_path``)."""
+
+    def __init__(self, folds_in: bool, revealed_rows: np.ndarray) -> None:
+        self.folds_in = folds_in
+        self.revealed_rows = revealed_rows
+
+    @classmethod
+    def of(cls, split: SplitSpec, model: Adapter, fold: Fold) -> ColdUsers | None:
+        """The protocol for a ``cold_users`` split, else None."""
+        if split.method != "cold_users":
+            return None
+        return cls(model.folds_in_users, fold.revealed_rows)
+
+    @property
+    def path(self) -> str:
+        return "fold_in" if self.folds_in else "refit"
+
+    def fit_rows(self, train_rows: np.ndarray) -> np.ndarray:
+        if not self.folds_in:
+            return train_rows
+        return np.setdiff1d(train_rows, self.revealed_rows)
+
+    def fold_in(self, model: Adapter, dataset: Dataset, record: dict, since: float) -> None:
+        """Give the fitted model the revealed ratings (fold-in path); its seconds since the
+        fit ended go to ``fold_in_seconds``."""
+        if self.folds_in and len(self.revealed_rows):
+            model.fold_in_users(dataset.ratings.take(self.revealed_rows))
+            record["fold_in_seconds"] = round(time.perf_counter() - since, 6)
 
 
 #: adapters whose one-time costs (JIT compilation, lazy imports) this worker has paid
@@ -347,18 +393,40 @@ def warm_up(spec: TrialSpec, train_set: TrainSet, test, metric_spec: MetricSpec)
 
 
 class Curve:
-    """Called after each iteration of one fit: the curve metric on validation and test."""
+    """Convergence curve of one fit: the model is fitted on train minus a validation slice,
+    and after each iteration (``__call__``) the curve metric is scored on that slice and on
+    the test rows; that scoring time is not counted as fit (``seconds``)."""
 
     def __init__(
         self, model: Adapter, spec: MetricSpec, fit_rows, train_rows, validation, test
     ) -> None:
         self.model, self.metric = model, spec.curve
-        self.spec = MetricSpec(spec.ks, spec.threshold, spec.candidates)
+        self.spec = replace(spec, curve=None)
         # Items to exclude: validation ranks over what the model saw, test over all of
         # the user's train rows (the validation slice included).
         self.sets = (("validation", fit_rows, validation), ("test", train_rows, test))
         self.points: dict[str, list] = {"iteration": [], "validation": [], "test": []}
         self.seconds = 0.0
+        self.fit_rows = np.empty(0, dtype=np.int64)  # row indices of the fit (``of``)
+
+    @classmethod
+    def of(
+        cls, spec: TrialSpec, model: Adapter, metric_spec: MetricSpec, dataset: Dataset,
+        fit_rows: np.ndarray, train: Ratings, test: Ratings,
+    ) -> Curve | None:
+        """The curve a ``metrics.curve`` option asks for (None without one); its
+        ``fit_rows`` are ``fit_rows`` minus the validation slice."""
+        if not metric_spec.curve:
+            return None
+        if not model.records_curve:
+            raise UserError(f"adapter {spec.adapter} cannot record a convergence curve")
+        inner = validation_rows(dataset.ratings, fit_rows, spec.split)
+        curve = cls(
+            model, metric_spec, dataset.ratings.take(inner.train_rows), train,
+            dataset.ratings.take(inner.test_rows), test,
+        )  # fmt: skip
+        curve.fit_rows = inner.train_rows
+        return curve
 
     def __call__(self, iteration: int) -> None:
         start = time.perf_counter()

@@ -25,7 +25,6 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 from implicit.cpu.als import AlternatingLeastSquares
-from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _data import load_ml100k  # noqa: E402
@@ -33,6 +32,7 @@ from _data import load_ml100k  # noqa: E402
 from bench import metrics, ranking  # noqa: E402
 from bench.als import ImplicitALS  # noqa: E402
 from bench.data import Ratings  # noqa: E402
+from bench.threads import blas_limited  # noqa: E402
 
 
 def ndcg_at_10(user_factors, item_factors, train: sp.csr_matrix, test: Ratings, users) -> float:
@@ -118,7 +118,7 @@ def main() -> None:
     args = parser.parse_args()
 
     rows: list[str] = []
-    with threadpool_limits(limits=1, user_api="blas"):
+    with blas_limited(1):
         ml = load_ml100k()
         compare("ML-100k", ml.ratings, (32, 64), args.iterations, args.threads, args.rounds,
                 args.reg, 0, rows)  # fmt: skip

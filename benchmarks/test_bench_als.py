@@ -16,16 +16,15 @@ import os
 import sys
 from pathlib import Path
 
-import numba
 import numpy as np
 import pytest
-from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _data import load_ml100k  # noqa: E402
 
 from bench.als import Interactions  # noqa: E402
 from bench.kernels import als as kernels  # noqa: E402
+from bench.threads import blas_limited, limited  # noqa: E402
 
 THREADS = int(os.environ.get("BENCH_THREADS", "2"))
 
@@ -40,11 +39,8 @@ def problem():
 
 @pytest.fixture(autouse=True)
 def fixed_threads():
-    previous = numba.get_num_threads()
-    numba.set_num_threads(THREADS)
-    with threadpool_limits(limits=1, user_api="blas"):
+    with limited(THREADS, blas=False), blas_limited(1):
         yield
-    numba.set_num_threads(previous)
 
 
 def factors(n: int, k: int, seed: int) -> np.ndarray:

@@ -4,7 +4,7 @@ kernel, the fused score-and-select factor path and implicit's own ``topk``.
 Random float32 factors (``--users`` x ``--factors`` and ``--items`` x ``--factors``), train
 items excluded: synthetic seen sets with a power-law number of items per user (Pareto,
 ``--mean-seen`` on average, items drawn by a Zipf-like popularity).  One process, one run
-per thread count (numba via ``numba.set_num_threads``, BLAS via threadpoolctl):
+per thread count (numba and BLAS set by ``bench.threads``):
 
 (a) the score products alone, ``U[block] @ V.T`` in the harness's user blocks
     (``bench.ranking.batch_size``);
@@ -33,10 +33,11 @@ import numba
 import numpy as np
 import scipy.sparse as sp
 from implicit.cpu.topk import topk as implicit_topk
-from threadpoolctl import threadpool_info, threadpool_limits
+from threadpoolctl import threadpool_info
 
 from bench import ranking
 from bench.ranking import FactorScores, exclude, recommend, tie_order, top_k_by_position
+from bench.threads import blas_limited, limited
 
 
 def former_top_k(scores: np.ndarray, k: int) -> np.ndarray:
@@ -100,8 +101,7 @@ def run(args: argparse.Namespace) -> str:
 
     lines = []
     for threads in args.threads:
-        numba.set_num_threads(threads)
-        with threadpool_limits(limits=threads, user_api="blas"):
+        with limited(threads, blas=False), blas_limited(threads):
             # warm-up: compiles (or loads the cached) kernels and BLAS threads
             recommend(score, users[:50], seen, k)
             recommend(score, users[:50], seen, k, factors=factors)

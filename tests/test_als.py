@@ -15,12 +15,13 @@ from bench.als import (
     ExplicitALS,
     ImplicitALS,
     Interactions,
-    thread_limit,
     validation_ndcg,
 )
 from bench.data import Dataset, Features, Ratings, TrainSet
 from bench.kernels import als as kernels
 from bench.registry import get as get_adapter
+from bench.splits import SplitSpec
+from bench.threads import limited
 from bench.trial import TrialSpec, run_trial
 
 
@@ -204,7 +205,7 @@ def test_cg_half_steps_are_bitwise_repeatable_at_any_thread_count(gather_bytes: 
     item_bias = (rng.standard_normal(n_items) * 0.1).astype(np.float32)
 
     def both(threads: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        with thread_limit(threads, blas=False):
+        with limited(threads, blas=False):
             imp = x0.copy()
             kernels.implicit_cg_halfstep(rows.indptr, rows.indices, rows.values, gram, y, imp, 3,
                                          gather_bytes)  # fmt: skip
@@ -340,7 +341,7 @@ OVERFITTING = {
 def test_early_stopping_refits_with_the_chosen_iterations_and_records_them(
     ml100k: Dataset, adapter: str
 ) -> None:
-    split_spec = {"method": "random", "test_fraction": 0.2, "seed": 0}
+    split_spec = SplitSpec("random", test_fraction=0.2, seed=0)
     params = {**OVERFITTING[adapter], "iterations": 30, "early_stopping": True, "patience": 2}
     record, _ = run_trial(TrialSpec("ml-100k", split_spec, 0, adapter, params), None)
     assert record["status"] == "ok", record["error"]

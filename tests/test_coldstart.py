@@ -8,7 +8,7 @@ from bench.data import TrainSet
 from bench.registry import get
 from bench.trial import TrialSpec, run_trial
 
-COLD = {"method": "cold_users", "cold_fraction": 0.1, "n_reveal": 5, "seed": 0}
+COLD = splits.SplitSpec("cold_users", cold_fraction=0.1, n_reveal=5, seed=0)
 
 
 @pytest.mark.parametrize(
@@ -27,7 +27,7 @@ def test_each_model_takes_its_declared_path(ml100k, adapter, path):
 
 @pytest.mark.parametrize("adapter", ["recbench.ALS", "recbench.ImplicitALS", "implicit.ALS"])
 def test_fold_in_scores_a_new_user_from_its_revealed_ratings_only(ml100k, adapter):
-    fold = splits.fold_rows(splits.assign(ml100k.ratings, splits.SplitSpec(**COLD)), 0)
+    fold = splits.fold_rows(splits.assign(ml100k.ratings, COLD), 0)
     warm = np.setdiff1d(fold.train_rows, fold.revealed_rows)
     revealed = ml100k.ratings.take(fold.revealed_rows)
     model = get(adapter)(threads=1).fit(

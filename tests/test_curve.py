@@ -2,16 +2,18 @@
 
 import pytest
 
+from bench.evaluate import MetricSpec
+from bench.splits import SplitSpec
 from bench.trial import TrialSpec, run_trial
 
-SPLIT = {"method": "random", "test_fraction": 0.2, "seed": 0}
+SPLIT = SplitSpec("random", test_fraction=0.2, seed=0)
 
 
 @pytest.mark.parametrize(("adapter", "metric"), [("recbench.ALS", "rmse"),
                                                  ("recbench.ImplicitALS", "ndcg@10")])
 def test_curve_has_one_point_per_iteration_and_ends_at_the_final_model(ml100k, adapter, metric):
     spec = TrialSpec("ml-100k", SPLIT, 0, adapter, {"iterations": 6},
-                     metrics={"ks": [10], "curve": metric})
+                     metrics=MetricSpec(ks=(10,), curve=metric))
     record, _ = run_trial(spec, None)
     assert record["status"] == "ok", record["error"]
     curve = record["curve"]
@@ -22,6 +24,6 @@ def test_curve_has_one_point_per_iteration_and_ends_at_the_final_model(ml100k, a
 
 
 def test_an_adapter_without_curves_fails_clearly(ml100k):
-    spec = TrialSpec("ml-100k", SPLIT, 0, "surprise.SVD", {}, metrics={"curve": "rmse"})
+    spec = TrialSpec("ml-100k", SPLIT, 0, "surprise.SVD", {}, metrics=MetricSpec(curve="rmse"))
     record, _ = run_trial(spec, None)
     assert record["status"] == "failed" and "cannot record a convergence curve" in record["error"]

@@ -2,9 +2,10 @@
 
 import pytest
 
+from bench.splits import SplitSpec
 from bench.trial import TrialSpec, run_trial
 
-SPLIT = {"method": "random", "test_fraction": 0.2, "seed": 0}
+SPLIT = SplitSpec("random", test_fraction=0.2, seed=0)
 
 
 @pytest.mark.parametrize(

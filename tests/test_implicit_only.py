@@ -12,6 +12,8 @@ import pytest
 
 from bench import datasets, store, suites
 from bench.errors import UserError
+from bench.evaluate import MetricSpec
+from bench.splits import SplitSpec
 from bench.trial import TrialSpec, run_trial
 
 SYNTH = "synthetic:users=120,items=80,ratings=2000,seed=3"
@@ -122,10 +124,10 @@ def test_registry_table_entry_keeps_the_mode_through_the_cache(tmp_path, monkeyp
 def trial(adapter: str, tmp_path: Path, threshold: float | None = 4.0) -> dict:
     spec = TrialSpec(
         dataset=SYNTH + ",implicit=1",
-        split={"method": "random", "test_fraction": 0.2, "seed": 0},
+        split=SplitSpec("random", test_fraction=0.2, seed=0),
         fold=0,
         adapter=adapter,
-        metrics={"ks": [10], "threshold": threshold},
+        metrics=MetricSpec(ks=(10,), threshold=threshold),
     )
     record, _ = run_trial(spec, tmp_path)
     return record

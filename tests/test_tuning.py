@@ -37,7 +37,7 @@ def test_validation_trials_never_read_test_rows(tmp_path):
     assert (data_a.ratings.ratings != data_b.ratings.ratings).sum() == in_test.sum() > 0
 
     def run(path, stage):
-        spec = TrialSpec(f"csv:{path}", SPLIT, 0, "scipy.SVD", {}, stage=stage)
+        spec = TrialSpec(f"csv:{path}", splits.SplitSpec(**SPLIT), 0, "scipy.SVD", {}, stage=stage)
         record, _ = run_trial(spec, None)
         assert record["status"] == "ok", record["error"]
         return record["metrics"]

@@ -12,26 +12,11 @@ weighted by ``sim[x, x2]``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
-import numba
 import numpy as np
 from numba import njit, prange
 
 #: pairs are split into this many tasks per thread so uneven rows balance out
 TASKS_PER_THREAD = 8
-
-
-@contextmanager
-def numba_threads(threads: int) -> Iterator[None]:
-    """Run numba parallel kernels on exactly ``threads`` threads, then restore the setting."""
-    previous = numba.get_num_threads()
-    numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
-    try:
-        yield
-    finally:
-        numba.set_num_threads(previous)
 
 
 @njit(cache=True)
