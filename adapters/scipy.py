@@ -19,11 +19,9 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import svds
 
-from bench.adapter import Adapter, LearnsFromInteractions
+from bench.adapter import Adapter, ProjectsInteractions
 from bench.data import TrainSet
 from bench.errors import UserError
-from bench.feedback import fill_cold_users, item_popularity
-from bench.ranking import FactorScores
 
 
 def truncated_svd(
@@ -50,7 +48,7 @@ def _damped_mean(sums: np.ndarray, counts: np.ndarray, shrinkage: float) -> np.n
     return np.divide(sums, denominator, out=np.zeros_like(sums), where=denominator > 0)
 
 
-class PureSVD(LearnsFromInteractions):
+class PureSVD(ProjectsInteractions):
     name = "scipy.PureSVD"
     #: the seed only picks ARPACK's start vector; the truncated SVD it converges to is
     #: unique up to signs, which cancel in the scores
@@ -71,30 +69,10 @@ class PureSVD(LearnsFromInteractions):
         self.rank = rank
         self.solver = solver
 
-    def prepare(self, train: TrainSet) -> sp.csr_matrix:
-        return self.interactions(train)
-
     def fit_prepared(self, prepared: sp.csr_matrix) -> PureSVD:
         u, s, vt = truncated_svd(prepared, self.rank, self.seed, self.solver)
-        self.user_factors_ = u * s  # U S: scores are then one product with Vt
-        self.item_factors_ = vt
-        self.user_has_train_ = np.diff(prepared.indptr) > 0
-        self.popularity_ = item_popularity(prepared)
+        self.keep_factors(prepared, u * s, vt)  # U S: scores are then one product with Vt
         return self
-
-    def factor_scores(self, users: np.ndarray) -> FactorScores:
-        users = np.asarray(users, dtype=np.int32)
-        return FactorScores(
-            self.user_factors_[users],
-            self.item_factors_.T,
-            score_rows=~self.user_has_train_[users],  # scored by popularity in ``score``
-        )
-
-    def score(self, users: np.ndarray) -> np.ndarray:
-        users = np.asarray(users, dtype=np.int32)
-        scores = self.factor_scores(users).block()  # user_factors_[users] @ item_factors_
-        # A user without train rows has a zero row in U: rank by popularity instead.
-        return fill_cold_users(scores, users, self.user_has_train_, self.popularity_)
 
 
 class SVD(Adapter):

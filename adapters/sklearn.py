@@ -16,14 +16,11 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.decomposition import TruncatedSVD as SkTruncatedSVD
 
-from bench.adapter import LearnsFromInteractions
-from bench.data import TrainSet
+from bench.adapter import ProjectsInteractions
 from bench.errors import UserError
-from bench.feedback import fill_cold_users, item_popularity
-from bench.ranking import FactorScores
 
 
-class TruncatedSVD(LearnsFromInteractions):
+class TruncatedSVD(ProjectsInteractions):
     name = "sklearn.TruncatedSVD"
     library = "scikit-learn"
     predicts_ratings = False
@@ -43,9 +40,6 @@ class TruncatedSVD(LearnsFromInteractions):
         self.algorithm = algorithm
         self.n_iter = n_iter  # scikit-learn's default
 
-    def prepare(self, train: TrainSet) -> sp.csr_matrix:
-        return self.interactions(train)
-
     def fit_prepared(self, prepared: sp.csr_matrix) -> TruncatedSVD:
         limit = min(prepared.shape) - 1  # arpack needs k < min(shape); keep one rule
         if not 1 <= self.n_components <= limit:
@@ -61,21 +55,5 @@ class TruncatedSVD(LearnsFromInteractions):
         )
         svd.fit(prepared)
         vt = svd.components_.astype(np.float32)
-        self.user_factors_ = np.asarray(prepared @ vt.T, dtype=np.float32)  # X V
-        self.item_factors_ = vt
-        self.user_has_train_ = np.diff(prepared.indptr) > 0
-        self.popularity_ = item_popularity(prepared)
+        self.keep_factors(prepared, np.asarray(prepared @ vt.T, dtype=np.float32), vt)  # X V
         return self
-
-    def factor_scores(self, users: np.ndarray) -> FactorScores:
-        users = np.asarray(users, dtype=np.int32)
-        return FactorScores(
-            self.user_factors_[users],
-            self.item_factors_.T,
-            score_rows=~self.user_has_train_[users],  # scored by popularity in ``score``
-        )
-
-    def score(self, users: np.ndarray) -> np.ndarray:
-        users = np.asarray(users, dtype=np.int32)
-        scores = self.factor_scores(users).block()  # X_u V V^T
-        return fill_cold_users(scores, users, self.user_has_train_, self.popularity_)

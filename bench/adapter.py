@@ -30,7 +30,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from bench.data import Ratings, TrainSet
-from bench.feedback import FeedbackPolicy
+from bench.feedback import FeedbackPolicy, fill_cold_users, item_popularity
 
 if TYPE_CHECKING:
     from bench.admission import DataShape
@@ -210,6 +210,39 @@ class LearnsFromInteractions(Adapter):
 
     def library_params(self, *harness_only: str) -> dict[str, Any]:
         return super().library_params(*FEEDBACK_PARAMS, *harness_only)
+
+
+class ProjectsInteractions(LearnsFromInteractions):
+    """Base of ranking models whose scores are a low-rank projection of the interaction
+    matrix (PureSVD, TruncatedSVD): ``user_factors_[u] @ item_factors_``, offered as
+    ``factor_scores``; a user without train rows (a zero row) is ranked by popularity."""
+
+    def prepare(self, train: TrainSet) -> sp.csr_matrix:
+        return self.interactions(train)
+
+    def keep_factors(
+        self, prepared: sp.csr_matrix, user_factors: np.ndarray, item_factors: np.ndarray
+    ) -> None:
+        """Store the fitted (users x k) and (k x items) factors of ``prepared``."""
+        self.user_factors_ = user_factors
+        self.item_factors_ = item_factors
+        self.user_has_train_ = np.diff(prepared.indptr) > 0
+        self.popularity_ = item_popularity(prepared)
+
+    def factor_scores(self, users: np.ndarray) -> FactorScores:
+        from bench.ranking import FactorScores
+
+        users = np.asarray(users, dtype=np.int32)
+        return FactorScores(
+            self.user_factors_[users],
+            self.item_factors_.T,
+            score_rows=~self.user_has_train_[users],  # scored by popularity in ``score``
+        )
+
+    def score(self, users: np.ndarray) -> np.ndarray:
+        users = np.asarray(users, dtype=np.int32)
+        scores = self.factor_scores(users).block()
+        return fill_cold_users(scores, users, self.user_has_train_, self.popularity_)
 
 
 def _with_feedback_params(init: Callable[..., None]) -> Callable[..., None]:
