@@ -162,3 +162,13 @@ def test_killed_dask_worker_gives_one_failed_record_and_retry_completes(cluster,
     assert final[-1]["status"] == "ok"
     assert all(rec.get("per_user_file") and (driver / "r" / rec["per_user_file"]).is_file()
                for rec in final if rec["status"] == "ok")
+
+
+def test_leaderboard_warns_about_mixed_concurrency():
+    from bench.leaderboard import concurrency_note
+
+    serial = {"fit_seconds": 1.0, "env": {"concurrent_trials": 1}}
+    parallel = {"fit_seconds": 1.0, "env": {"concurrent_trials": 2}}
+    assert concurrency_note([serial, {"fit_seconds": 2.0}]) == []  # old records: serial
+    (note,) = concurrency_note([serial, parallel])
+    assert "different concurrency" in note and "2 at once (1 trial)" in note
