@@ -172,3 +172,20 @@ def test_leaderboard_warns_about_mixed_concurrency():
     assert concurrency_note([serial, {"fit_seconds": 2.0}]) == []  # old records: serial
     (note,) = concurrency_note([serial, parallel])
     assert "different concurrency" in note and "2 at once (1 trial)" in note
+
+
+def test_longest_trials_first_by_past_records():
+    from bench.executors import longest_first, past_costs
+    from bench.trial import TrialSpec
+
+    specs = [TrialSpec(dataset="d", split={"method": "random"}, fold=0, adapter=a)
+             for a in ("baseline.GlobalMean", "scipy.SVD", "baseline.Popularity")]
+    past = [{"status": "ok", "adapter": "scipy.SVD", "dataset": "d", "fit_seconds": 3.0,
+             "recommend_seconds": 1.0},
+            {"status": "ok", "adapter": "baseline.Popularity", "dataset": "d",
+             "fit_seconds": 0.5, "recommend_seconds": None},
+            {"status": "failed", "adapter": "baseline.GlobalMean", "dataset": "d",
+             "fit_seconds": 99.0}]
+    assert past_costs(past) == {("scipy.SVD", "d"): 4.0, ("baseline.Popularity", "d"): 0.5}
+    ordered = [s.adapter for s in longest_first(specs, past_costs(past))]
+    assert ordered == ["scipy.SVD", "baseline.Popularity", "baseline.GlobalMean"]
