@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
+import importlib.util
 import logging
 import math
 import os
@@ -58,6 +59,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--no-report", action="store_true", help="do not rewrite the leaderboard")
     run.add_argument("--no-plots", action="store_true", help="leaderboard without figures")
+    # --- executors (bench.executors) ---
+    run.add_argument("--executor", choices=("serial", "local", "dask"), default="serial",
+                     help="where trials run: one at a time here (default), --jobs worker "
+                     "processes here, or a Dask cluster")
+    run.add_argument("--jobs", type=int, help="trials at once (local: worker processes; dask "
+                     "without --scheduler: LocalCluster workers); a suite may pin jobs = 1")
+    run.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://host:8786 "
+                     "(default: $RECBENCH_DASK_SCHEDULER, else a LocalCluster started here)")
+    # --- end executors ---
 
     tune = sub.add_parser(
         "tune", help="only the validation trials of a suite's tuned runs; writes tuned/<suite>.json"
@@ -208,6 +218,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         retry_failed=args.retry_failed,
         memory_limit_mb=args.memory_limit_mb,
         log=log,
+        **executor_options(args, suite, run_path),
     )
     if args.command == "tune":
         specs = [s for s in specs if s.stage == "validation"]
@@ -284,6 +295,17 @@ def check_run_options(args: argparse.Namespace) -> None:
         raise UserError(f"--memory-limit-mb must be at least {MIN_MEMORY_LIMIT_MB} (the worker "
                         f"needs that much address space to import the libraries), "
                         f"got {args.memory_limit_mb}")
+    # --- executors ---
+    if args.jobs is not None and not 1 <= args.jobs <= 1024:
+        raise UserError(f"--jobs must be between 1 and 1024, got {args.jobs}")
+    if args.jobs is not None and args.jobs > 1 and args.executor == "serial":
+        raise UserError("--jobs needs --executor local or --executor dask (serial runs one "
+                        "trial at a time)")
+    if args.scheduler and args.executor != "dask":
+        raise UserError("--scheduler needs --executor dask")
+    if args.executor == "dask" and importlib.util.find_spec("distributed") is None:
+        raise UserError("--executor dask needs Dask: pip install -e '.[dask]'")
+    # --- end executors ---
     results = Path(args.results)
     if results.exists() and not results.is_dir():
         raise UserError(f"--results {results} is a file, not a directory")
@@ -291,6 +313,25 @@ def check_run_options(args: argparse.Namespace) -> None:
     if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
         raise UserError(f"--results {results} is not writable ({existing} is read-only "
                         "or not a directory)")
+
+
+def executor_options(args: argparse.Namespace, suite, run_path: Path) -> dict:
+    """--executor / --jobs / --scheduler as the runner's ``executor`` and ``jobs``."""
+    from bench import executors
+
+    jobs = args.jobs
+    pinned = getattr(suite, "jobs", None)
+    if pinned is not None and args.executor != "serial" and (jobs is None or jobs > pinned):
+        log(f"suite {suite.name} pins jobs = {pinned} (timing-sensitive): {pinned} trial(s) "
+            "at once")
+        jobs = pinned
+    scheduler = args.scheduler or os.environ.get(executors.ENV_SCHEDULER) or None
+    executor = executors.make_executor(args.executor, run_path.with_suffix(".log"),
+                                       jobs=jobs, scheduler=scheduler)
+    if args.executor != "serial":
+        where = scheduler or ("a LocalCluster" if args.executor == "dask" else "this machine")
+        log(f"executor {args.executor} on {where}" + (f", {jobs} job(s)" if jobs else ""))
+    return {"executor": executor, "jobs": jobs}
 
 
 def check_thresholds(name: str, dataset, specs: list) -> None:

@@ -1,7 +1,9 @@
 """Suites declared as data (``bench/suites/*.toml``) expanded into trial specs.
 
 A suite file holds ``description``, optional ``include = ["other suite", ...]``, optional
-``threads = N`` (used when ``--threads`` is not given) and any number of ``[[run]]`` tables::
+``threads = N`` (used when ``--threads`` is not given), optional ``jobs = N`` (most trials at
+once on any executor: ``jobs = 1`` for timing-sensitive suites) and any number of
+``[[run]]`` tables::
 
     [[run]]
     datasets = ["ml-100k"]                       # registry names, csv:PATH, synthetic:...
@@ -53,7 +55,7 @@ RUN_KEYS = {
 
 
 #: top-level keys of a suite file
-SUITE_KEYS = {"description", "include", "threads", "run"}
+SUITE_KEYS = {"description", "include", "threads", "jobs", "run"}
 #: run keys that hold lists, with the type of their items (bool is not an int here)
 LIST_KEYS: dict[str, type] = {
     "datasets": str, "splits": dict, "adapters": str, "exclude": str, "seeds": int,
@@ -68,6 +70,8 @@ class Suite:
     path: str
     runs: tuple[dict, ...]
     threads: int | None = None  # the suite's thread count when --threads is not given
+    #: most trials at once on any executor (``jobs = 1``: timing-sensitive suites)
+    jobs: int | None = None
 
 
 def suite_files() -> dict[str, Path]:
@@ -139,7 +143,10 @@ def load(name: str, _seen: tuple[str, ...] = ()) -> Suite:
     threads = doc.get("threads")
     if threads is not None and (not isinstance(threads, int) or threads < 1):
         raise UserError(f"suite file {path}: threads must be a positive integer")
-    return Suite(name, doc.get("description", ""), str(path), tuple(runs), threads)
+    jobs = doc.get("jobs")
+    if jobs is not None and (not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1):
+        raise UserError(f"suite file {path}: jobs must be a positive integer")
+    return Suite(name, doc.get("description", ""), str(path), tuple(runs), threads, jobs)
 
 
 def match_adapters(patterns: list[str], exclude: list[str], available: list[str]) -> list[str]:

@@ -295,6 +295,7 @@ def render_table(recs: list[dict], marks: Marks | None = None) -> list[str]:
             f"\nfit times in this table come from different thread counts: {'; '.join(parts)}. "
             "Compare fit times only between rows at the same count."
         )
+    lines += concurrency_note(ok)  # executors: trials run at once
     unknown = sorted({k.adapter for k in cells if side[k] is None})
     if unknown:
         lines.append(
@@ -312,6 +313,23 @@ def render_table(recs: list[dict], marks: Marks | None = None) -> list[str]:
     for reason, n in sorted(skipped.items()):
         lines.append(f"\n{n} trial(s) skipped: {reason}.")
     return lines
+
+
+def concurrency_note(recs: list[dict]) -> list[str]:
+    """A warning when the fit times of one table were measured with different numbers of
+    trials running at once on their host (``env.concurrent_trials``; records without it
+    ran one at a time): such times compete for cores and are not comparable."""
+    counts = Counter(
+        int((r.get("env") or {}).get("concurrent_trials") or 1)
+        for r in recs if r.get("fit_seconds") is not None
+    )
+    if len(counts) < 2:
+        return []
+    parts = ", ".join(f"{n} at once ({c} trial{'s' if c > 1 else ''})"
+                      for n, c in sorted(counts.items()))
+    return [f"\nfit times in this table come from different concurrency: {parts}. Compare "
+            "fit times only between trials run with the same number of trials at once "
+            "(`--executor serial`, or a suite with `jobs = 1`, for timing)."]
 
 
 def commit_summary(records: list[dict]) -> str:
