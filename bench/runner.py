@@ -52,7 +52,8 @@ class RunSummary:
 class Worker:
     """One long-lived ``python -m bench.worker`` process."""
 
-    def __init__(self, log_path: Path, max_threads: int) -> None:
+    def __init__(self, log_path: Path, max_threads: int,
+                 command: Sequence[str] = (sys.executable, "-m", "bench.worker")) -> None:
         env = dict(os.environ)
         # Pools are sized to the largest thread count wanted; each trial then lowers them.
         for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -62,13 +63,14 @@ class Worker:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self.log = open(log_path, "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.worker"],
+            list(command),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self.log,
             env=env,
             start_new_session=True,
         )
+        self._pending = bytearray()  # bytes read from the worker past the last line
 
     def run(
         self, request: dict, timeout: float, on_progress: Callable[[str], None] | None = None
@@ -82,17 +84,26 @@ class Worker:
         except BrokenPipeError:
             return None, self._death()
         deadline = time.monotonic() + timeout
+        fd = self.proc.stdout.fileno()
         while True:
-            sel = selectors.DefaultSelector()
-            sel.register(self.proc.stdout, selectors.EVENT_READ)
-            ready = sel.select(max(deadline - time.monotonic(), 0.0))
-            sel.close()
-            if not ready:
-                self.kill()
-                return None, f"timeout: exceeded the time limit of {timeout:g} s"
-            line = self.proc.stdout.readline()
-            if not line:
-                return None, self._death()
+            # Lines are split here, not by a buffered readline: a buffer could hold the
+            # next line while select() waits on the pipe (a progress line, then the answer).
+            end = self._pending.find(b"\n")
+            while end < 0:
+                sel = selectors.DefaultSelector()
+                sel.register(fd, selectors.EVENT_READ)
+                ready = sel.select(max(deadline - time.monotonic(), 0.0))
+                sel.close()
+                if not ready:
+                    self.kill()
+                    return None, f"timeout: exceeded the time limit of {timeout:g} s"
+                chunk = os.read(fd, 1 << 20)
+                if not chunk:
+                    return None, self._death()
+                self._pending += chunk
+                end = self._pending.find(b"\n")
+            line = bytes(self._pending[:end])
+            del self._pending[: end + 1]
             answer = json.loads(line)
             if set(answer) == {"progress"}:
                 if on_progress is not None:
@@ -313,16 +324,14 @@ class TaskFactory:
             dataset = load_dataset(name)
             self.shipped[name] = executor.prepare_dataset(name, dataset)
             store_dir = Path(results_dir) / "splits"
-            assignments: dict[str, np.ndarray] = {}
+            assignments: dict[splits.SplitSpec, np.ndarray] = {}
             for s in group:
-                key = json.dumps(s.split, sort_keys=True)
-                if key not in assignments:
-                    assignments[key] = splits.load_or_assign(
-                        dataset.ratings, splits.SplitSpec.from_dict(s.split), store_dir)
-                fold = splits.fold_rows(assignments[key], s.fold)
+                if s.split not in assignments:
+                    assignments[s.split] = splits.load_or_assign(
+                        dataset.ratings, s.split, store_dir)
+                fold = splits.fold_rows(assignments[s.split], s.fold)
                 if s.stage == "validation":
-                    fold = splits.validation_rows(
-                        dataset.ratings, fold.train_rows, splits.SplitSpec.from_dict(s.split))
+                    fold = splits.validation_rows(dataset.ratings, fold.train_rows, s.split)
                 self.expected[s.trial_id] = (dataset.fingerprint()[:16], fold.fingerprint)
 
     def task(self, spec: TrialSpec) -> executors.TrialTask:

@@ -91,3 +91,24 @@ def test_long_stages_report_progress_on_the_run_line(tmp_path: Path, capsys, mon
     for stage in ("loading the dataset", "splitting", "fitting on 16,000 ratings",
                   "evaluating"):
         assert f"baseline.Popularity {SUITE.split(chr(34))[1]} f0: {stage}" in err
+
+
+def test_a_progress_line_and_the_answer_in_one_write_are_both_read(tmp_path: Path):
+    """The worker's progress lines and its answer may reach the driver in one read: the
+    answer must not wait in a buffer while the driver waits on the pipe (a hang until the
+    time limit, seen on a loaded machine)."""
+    import sys
+
+    from bench.runner import Worker
+
+    script = ("import sys; sys.stdin.readline(); "
+              "sys.stdout.write('{\"progress\": \"a\"}\\n{\"progress\": \"b\"}\\n{\"ok\": 1}\\n'); "
+              "sys.stdout.flush(); sys.stdin.readline()")
+    worker = Worker(tmp_path / "w.log", 1, command=[sys.executable, "-c", script])
+    seen: list[str] = []
+    try:
+        answer, problem = worker.run({"spec": {}}, timeout=20, on_progress=seen.append)
+    finally:
+        worker.kill()
+        worker.close()
+    assert (answer, problem, seen) == ({"ok": 1}, None, ["a", "b"])
