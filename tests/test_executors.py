@@ -176,9 +176,10 @@ def test_leaderboard_warns_about_mixed_concurrency():
 
 def test_longest_trials_first_by_past_records():
     from bench.executors import longest_first, past_costs
+    from bench.splits import SplitSpec
     from bench.trial import TrialSpec
 
-    specs = [TrialSpec(dataset="d", split={"method": "random"}, fold=0, adapter=a)
+    specs = [TrialSpec(dataset="d", split=SplitSpec(method="random"), fold=0, adapter=a)
              for a in ("baseline.GlobalMean", "scipy.SVD", "baseline.Popularity")]
     past = [{"status": "ok", "adapter": "scipy.SVD", "dataset": "d", "fit_seconds": 3.0,
              "recommend_seconds": 1.0},
