@@ -19,8 +19,10 @@ Spark's ``CrossValidator`` + ``ParamGridBuilder`` over ``rank`` x ``regParam`` i
 ``search_space`` declares: ``bench tune`` explores that grid on a validation split carved
 from train (one split, not Spark's k folds) and scores the winner on test.
 
-``numUserBlocks`` / ``numItemBlocks`` and the DataFrame's partitions are fixed, not tied
-to the thread count, so the partitioning of the work cannot depend on ``threads``.
+``numBlocks`` (Spark's ``setNumBlocks``: user and item blocks) defaults to 4, not Spark's
+10: on a local session fewer, larger tasks cost less scheduling; like the DataFrame's
+partitions it is fixed, not tied to ``threads``, so the work's partitioning (and the order
+of its float sums) cannot depend on the thread count.
 """
 
 from __future__ import annotations
@@ -80,9 +82,8 @@ from bench.ranking import FactorScores  # noqa: E402
 
 log = logging.getLogger(__name__)
 
-#: partitions of the input and of shuffles, and Spark's default ALS block counts
+#: partitions of the input and of shuffles: fixed, so they cannot depend on ``threads``
 PARTITIONS = 4
-BLOCKS = 10
 #: score of items without train rows (Spark has no factors for them): ranked last
 COLD_ITEM_SCORE = np.float32(np.finfo(np.float32).min)
 
@@ -217,10 +218,11 @@ def _factor_matrix(table: pa.Table, n: int, rank: int) -> tuple[np.ndarray, np.n
 class _SparkALS(Adapter):
     library: ClassVar[str] = "pyspark"
     implicit_prefs: ClassVar[bool]
-    #: Spark's usual grid: ParamGridBuilder().addGrid(als.rank, ...).addGrid(als.regParam, ...)
+    #: the usual Spark grid, ParamGridBuilder().addGrid(als.rank, [5, 10, 20])
+    #: .addGrid(als.regParam, [0.05, 0.1, 0.2]), that CrossValidator searches
     search_space: ClassVar[dict[str, list[Any]]] = {
-        "rank": [5, 10, 20, 40],
-        "regParam": [0.01, 0.05, 0.1, 0.2],
+        "rank": [5, 10, 20],
+        "regParam": [0.05, 0.1, 0.2],
     }
 
     rank: int
@@ -228,6 +230,7 @@ class _SparkALS(Adapter):
     regParam: float  # noqa: N815
     alpha: float
     nonnegative: bool
+    numBlocks: int  # noqa: N815
 
     #: stop the session at the end of ``fit_prepared`` (tests keep it to ask Spark itself)
     stop_after_fit: bool = True
@@ -255,8 +258,8 @@ class _SparkALS(Adapter):
             alpha=self.alpha,
             nonnegative=self.nonnegative,
             implicitPrefs=self.implicit_prefs,
-            numUserBlocks=BLOCKS,
-            numItemBlocks=BLOCKS,
+            numUserBlocks=self.numBlocks,
+            numItemBlocks=self.numBlocks,
             seed=self.seed,
             userCol="user",
             itemCol="item",
@@ -336,6 +339,7 @@ class ALS(_SparkALS):
         maxIter: int = 10,  # noqa: N803 - Spark's own parameter names
         regParam: float = 0.1,  # noqa: N803
         nonnegative: bool = False,
+        numBlocks: int = 4,  # noqa: N803
         seed: int = 0,
         threads: int = 1,
     ) -> None:
@@ -344,6 +348,7 @@ class ALS(_SparkALS):
         self.maxIter = maxIter
         self.regParam = regParam
         self.nonnegative = nonnegative
+        self.numBlocks = numBlocks
         self.alpha = 1.0  # unused by explicit ALS
 
     def _rows(self, train: TrainSet) -> dict[str, np.ndarray]:
@@ -369,7 +374,7 @@ class ImplicitALS(_SparkALS):
     ranks: ClassVar[bool] = True
     search_space: ClassVar[dict[str, list[Any]]] = {
         **_SparkALS.search_space,
-        "alpha": [1.0, 10.0, 40.0],
+        "alpha": [1.0, 10.0, 40.0],  # budget-sampled: 27 points
     }
 
     def __init__(
@@ -379,6 +384,7 @@ class ImplicitALS(_SparkALS):
         regParam: float = 0.1,  # noqa: N803
         alpha: float = 1.0,
         nonnegative: bool = False,
+        numBlocks: int = 4,  # noqa: N803
         feedback: str = "all",
         feedback_threshold: float = 4.0,
         feedback_alpha: float = 1.0,
@@ -391,6 +397,7 @@ class ImplicitALS(_SparkALS):
         self.regParam = regParam
         self.alpha = alpha
         self.nonnegative = nonnegative
+        self.numBlocks = numBlocks
         self.feedback = feedback
         self.feedback_threshold = feedback_threshold
         self.feedback_alpha = feedback_alpha
