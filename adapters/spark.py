@@ -35,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -188,6 +189,14 @@ class LocalSpark:
 
 
 @contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """pyspark warns that it does not support pandas >= 3 even when no pandas is used."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas")
+        yield
+
+
+@contextlib.contextmanager
 def _stderr_to(path: Path) -> Iterator[None]:
     """Point file descriptor 2 at ``path`` for the block (child processes keep it)."""
     sys.stderr.flush()
@@ -244,7 +253,8 @@ class _SparkALS(Adapter):
         self.spark_ = LocalSpark(self.threads)
         self.global_mean_ = train.global_mean
         try:
-            return self.spark_.write(self._rows(train), "train.parquet").cache()
+            with _quiet():
+                return self.spark_.write(self._rows(train), "train.parquet").cache()
         except BaseException:
             self.close()
             raise
@@ -267,15 +277,16 @@ class _SparkALS(Adapter):
             coldStartStrategy="nan",  # the harness's cold-start rules apply (module doc)
         )
         try:
-            self.model_ = als.fit(prepared)
-            self.user_factors_, self.user_has_factors_ = _factor_matrix(
-                self.spark_.read(self.model_.userFactors, "users.parquet"), train.n_users,
-                self.rank,
-            )  # fmt: skip
-            self.item_factors_, self.item_has_factors_ = _factor_matrix(
-                self.spark_.read(self.model_.itemFactors, "items.parquet"), train.n_items,
-                self.rank,
-            )  # fmt: skip
+            with _quiet():
+                self.model_ = als.fit(prepared)
+                self.user_factors_, self.user_has_factors_ = _factor_matrix(
+                    self.spark_.read(self.model_.userFactors, "users.parquet"), train.n_users,
+                    self.rank,
+                )  # fmt: skip
+                self.item_factors_, self.item_has_factors_ = _factor_matrix(
+                    self.spark_.read(self.model_.itemFactors, "items.parquet"), train.n_items,
+                    self.rank,
+                )  # fmt: skip
         finally:
             if self.stop_after_fit:
                 self.close()
