@@ -287,6 +287,12 @@ class _SparkALS(Adapter):
                     self.spark_.read(self.model_.itemFactors, "items.parquet"), train.n_items,
                     self.rank,
                 )  # fmt: skip
+        except Exception as exc:
+            # A py4j error formats itself by asking the JVM, which ``close`` ends: take its
+            # message now and raise a plain error the trial can record.
+            message = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            self.close()
+            raise RuntimeError(f"Spark ALS failed: {message}") from None
         finally:
             if self.stop_after_fit:
                 self.close()
