@@ -76,3 +76,17 @@ def blas_limited(threads: int, *, rescan: bool = True) -> Iterator[None]:
     controller = _controller() if not rescan else ThreadpoolController()
     with controller.limit(limits=threads, user_api="blas"):
         yield
+
+
+@contextmanager
+def torch_limited(threads: int) -> Iterator[None]:
+    """PyTorch's own intra-op pool (its knob, ``torch.set_num_threads``) at ``threads`` for
+    a block, restored afterwards (``bench.neural``)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(1, int(threads)))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
