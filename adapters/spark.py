@@ -72,11 +72,7 @@ except ImportError as exc:  # one line in `bench list`, saying what to install
 from bench.adapter import Adapter, LearnsFromInteractions  # noqa: E402
 from bench.data import TrainSet  # noqa: E402
 from bench.errors import UserError  # noqa: E402
-from bench.feedback import (  # noqa: E402
-    fill_cold_users,
-    item_popularity,
-    to_interactions,
-)
+from bench.feedback import fill_cold_users, item_popularity  # noqa: E402
 from bench.ranking import FactorScores  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -294,7 +290,7 @@ class _SparkALS(Adapter):
         finally:
             if self.stop_after_fit:
                 self.close()
-        self.popularity_ = item_popularity(to_interactions(train.ratings))
+        self.popularity_ = item_popularity(train.ratings.interactions())
         self.cold_items_ = np.flatnonzero(~self.item_has_factors_)
         return self
 

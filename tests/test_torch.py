@@ -16,7 +16,6 @@ from recbench_adapters.baselines import Popularity
 from bench import neural
 from bench.data import Ratings, TrainSet
 from bench.evaluate import MetricSpec, evaluate
-from bench.feedback import to_interactions
 
 SLICE_USERS = 300
 
@@ -42,7 +41,7 @@ def ml100k_slice(ml100k) -> tuple[TrainSet, Ratings, Ratings]:
 
 
 def test_negatives_never_include_train_positives(ml100k):
-    interactions = to_interactions(ml100k.ratings)
+    interactions = ml100k.ratings.interactions()
     users = np.repeat(np.arange(ml100k.n_users), 50)
     negatives = neural.sample_negatives(interactions, users, 4, np.random.default_rng(0))
     assert negatives.shape == (len(users), 4)
