@@ -73,7 +73,6 @@ def test_local_jobs_2_equals_serial(serial, tmp_path):
 def cluster(tmp_path):
     """`dask scheduler` and two `dask worker`s started by hand, each in its own empty
     directory with its own dataset cache and temp dir: none sees the driver's files."""
-    bindir = Path(sys.executable).parent
     env = {**os.environ, "RECBENCH_ADAPTERS_PATH": str(PLUGINS),
            "DASK_LOGGING__DISTRIBUTED": "error"}
     procs = []
@@ -81,8 +80,8 @@ def cluster(tmp_path):
     sched_dir = tmp_path / "scheduler"
     sched_dir.mkdir()
     procs.append(subprocess.Popen(
-        [bindir / "dask", "scheduler", "--port", "0", "--dashboard-address", ":0",
-         "--scheduler-file", address_file], cwd=sched_dir, env=env,
+        [sys.executable, "-m", "distributed.cli.dask_scheduler", "--port", "0",
+         "--dashboard-address", ":0", "--scheduler-file", address_file], cwd=sched_dir, env=env,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
     deadline = time.time() + 60
     while not address_file.exists() and time.time() < deadline:
@@ -95,8 +94,8 @@ def cluster(tmp_path):
         (home / "tmp").mkdir(parents=True)
         wenv = {**env, "RECBENCH_CACHE_DIR": str(home / "cache"), "TMPDIR": str(home / "tmp")}
         procs.append(subprocess.Popen(
-            [bindir / "dask", "worker", address, "--nthreads", "1", "--dashboard-address",
-             ":0", "--local-directory", home / "dask"], cwd=home, env=wenv,
+            [sys.executable, "-m", "distributed.cli.dask_worker", address, "--nthreads", "1",
+             "--dashboard-address", ":0", "--local-directory", home / "dask"], cwd=home, env=wenv,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
     from distributed import Client
 
