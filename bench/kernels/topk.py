@@ -77,6 +77,21 @@ def _sift_up(hs, hr, pos) -> None:
 
 
 @njit(cache=True, inline="always")
+def _is_seen(seen_indices, seen_lo, seen_hi, item) -> bool:
+    """``item`` is among the row's sorted seen items ``seen_indices[seen_lo:seen_hi]``
+    (binary search)."""
+    lo = seen_lo
+    hi = seen_hi
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if seen_indices[mid] < item:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo < seen_hi and seen_indices[lo] == item
+
+
+@njit(cache=True, inline="always")
 def _offer(s, item, cap, floor, seen_indices, seen_lo, seen_hi, excluded, rank, hs, hr, n,
            thr_s, thr_r):  # fmt: skip
     """Put item ``item`` with score ``s`` into the heap if it belongs there; returns the new
@@ -91,17 +106,8 @@ def _offer(s, item, cap, floor, seen_indices, seen_lo, seen_hi, excluded, rank, 
         return n, thr_s, thr_r
     if excluded.shape[0] > 0 and excluded[item]:
         return n, thr_s, thr_r
-    if seen_hi > seen_lo:  # binary search of the row's sorted seen items
-        lo = seen_lo
-        hi = seen_hi
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if seen_indices[mid] < item:
-                lo = mid + 1
-            else:
-                hi = mid
-        if lo < seen_hi and seen_indices[lo] == item:
-            return n, thr_s, thr_r
+    if _is_seen(seen_indices, seen_lo, seen_hi, item):
+        return n, thr_s, thr_r
     if n < k:
         hs[n] = s
         hr[n] = r
@@ -220,14 +226,7 @@ def walk_shared(order, indptr, indices, excluded, out, n_slots) -> None:
                 j += 1
                 if has_excluded and excluded[item]:
                     continue
-                lo, hi = a, b
-                while lo < hi:
-                    mid = (lo + hi) // 2
-                    if indices[mid] < item:
-                        lo = mid + 1
-                    else:
-                        hi = mid
-                if lo < b and indices[lo] == item:
+                if _is_seen(indices, a, b, item):
                     continue
                 out[r, n] = item
                 n += 1
