@@ -269,6 +269,22 @@ def read_cache(path: Path, name: str, stamp: dict[str, Any]) -> Dataset:
 # ----------------------------------------------------------------------------------------
 
 
+def cached(path: Path, name: str, stamp: dict[str, Any], build: Callable[[], Dataset]
+           ) -> Dataset:
+    """The dataset in the checksummed cache file ``path`` if valid for ``stamp``, else
+    ``build()`` written there."""
+    if path.is_file():
+        try:
+            return read_cache(path, name, stamp)
+        except CacheInvalid as exc:
+            log.warning("%s: cache %s %s; rebuilding", name, path, exc)
+            path.unlink(missing_ok=True)
+    ds = build()
+    save_cache(ds, path, stamp)
+    ds.meta.update(stamp, cache=str(path), loaded_from_cache=False)
+    return ds
+
+
 class Source(ABC):
     """Where the dataset named ``name`` comes from, and how it is acquired and checked."""
 
@@ -375,21 +391,17 @@ class RegisteredSource(Source):
 
     def load(self) -> Dataset:
         """The checksummed cache if valid, else acquire + parse + check + cache."""
-        entry, path, stamp = self.entry, self.cache_path, self.stamp
-        if path.is_file():
-            try:
-                return read_cache(path, entry.name, stamp)
-            except CacheInvalid as exc:
-                log.warning("%s: cache %s %s; rebuilding", entry.name, path, exc)
-                path.unlink(missing_ok=True)
+        return cached(self.cache_path, self.entry.name, self.stamp, self.parse)
+
+    def parse(self) -> Dataset:
+        """Acquire the raw files, parse them and check the counts against the entry."""
+        entry = self.entry
         files, fmt, provenance = self.acquire()
         raw = FORMATS[fmt](files, entry.options)
         meta = {"dataset": entry.name, "format": fmt, **provenance}
         ages = entry.options.get("age_buckets", {}).get("labels", [])
         ds = build_dataset(raw, entry.name, entry.rating_scale, meta, list(entry.genres), ages)
         self.check(ds)
-        save_cache(ds, path, stamp)
-        ds.meta.update(stamp, cache=str(path), loaded_from_cache=False)
         return ds
 
 
@@ -465,31 +477,23 @@ class SyntheticSource(Source):
         self.implicit = implicit in ("1", "true")
 
     def load(self) -> Dataset:
-        from bench import synthetic
-
         n_ratings = self.params.get("n_ratings", "0").replace("_", "")
         try:
             large = float(n_ratings) >= SYNTHETIC_CACHE_MIN_RATINGS
         except ValueError:
             large = False  # the generator reports the bad value
         if not large:
-            ds = synthetic.generate_from_params(self.params, self.name)
-            return as_implicit(ds) if self.implicit else ds
+            return self.generate()
         # Large data is cached: generating 100M ratings takes minutes in every trial,
         # reading them back seconds.  The stamp holds the generator's source, so a changed
         # generator regenerates.
-        path, stamp = self.cache_path, self.stamp
-        if path.is_file():
-            try:
-                return read_cache(path, self.name, stamp)
-            except CacheInvalid as exc:
-                log.warning("%s: cache %s %s; regenerating", self.name, path, exc)
-                path.unlink(missing_ok=True)
+        return cached(self.cache_path, self.name, self.stamp, self.generate)
+
+    def generate(self) -> Dataset:
+        from bench import synthetic
+
         ds = synthetic.generate_from_params(self.params, self.name)
-        ds = as_implicit(ds) if self.implicit else ds
-        save_cache(ds, path, stamp)
-        ds.meta.update(stamp, cache=str(path), loaded_from_cache=False)
-        return ds
+        return as_implicit(ds) if self.implicit else ds
 
     @property
     def cache_path(self) -> Path:

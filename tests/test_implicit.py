@@ -6,6 +6,7 @@ from functools import cache
 
 import numpy as np
 import pytest
+from protocols import per_user_split
 from recbench_adapters import implicit as implicit_adapters
 
 from bench import datasets
@@ -16,18 +17,6 @@ from bench.data import Dataset, Ratings, TrainSet
 def ml100k() -> Dataset:
     """ML-100k from the data layer (offline: the PyPI fallback)."""
     return datasets.load("ml-100k")
-
-
-def per_user_split(ratings: Ratings, train_share: float = 0.75) -> tuple[Ratings, Ratings]:
-    """Per-user stratified split: a seeded shuffle of each user's rows, the first 75% train."""
-    key = np.random.default_rng(0).random(len(ratings))
-    order = np.lexsort((key, ratings.users))
-    counts = ratings.user_counts()
-    starts = np.repeat(np.cumsum(counts) - counts, counts)
-    position = np.arange(len(ratings)) - starts
-    in_train = np.zeros(len(ratings), dtype=bool)
-    in_train[order] = position < np.repeat(np.round(counts * train_share), counts)
-    return ratings.take(np.flatnonzero(in_train)), ratings.take(np.flatnonzero(~in_train))
 
 
 def ndcg_at_10(scores: np.ndarray, train: Ratings, test: Ratings, users: np.ndarray) -> float:

@@ -11,6 +11,7 @@ try:
 except ImportError as exc:  # torch not installed
     pytest.skip(f"torch adapters unavailable here: {exc}", allow_module_level=True)
 
+from protocols import per_user_split
 from recbench_adapters.baselines import Popularity
 
 from bench import neural
@@ -18,18 +19,6 @@ from bench.data import Ratings, TrainSet
 from bench.evaluate import MetricSpec, evaluate
 
 SLICE_USERS = 300
-
-
-def per_user_split(ratings: Ratings, share: float = 0.75) -> tuple[Ratings, Ratings]:
-    """A seeded shuffle of each user's rows, the first ``share`` in train."""
-    key = np.random.default_rng(0).random(len(ratings))
-    order = np.lexsort((key, ratings.users))
-    counts = ratings.user_counts()
-    starts = np.repeat(np.cumsum(counts) - counts, counts)
-    position = np.arange(len(ratings)) - starts
-    in_train = np.zeros(len(ratings), dtype=bool)
-    in_train[order] = position < np.repeat(np.round(counts * share), counts)
-    return ratings.take(np.flatnonzero(in_train)), ratings.take(np.flatnonzero(~in_train))
 
 
 @pytest.fixture(scope="module")
