@@ -238,6 +238,15 @@ class _SparkALS(Adapter):
     #: stop the session at the end of ``fit_prepared`` (tests keep it to ask Spark itself)
     stop_after_fit: bool = True
 
+    def set_als_params(self, rank: int, max_iter: int, reg_param: float, nonnegative: bool,
+                       num_blocks: int) -> None:
+        """Store the parameters both variants share, under Spark's own names."""
+        self.rank = rank
+        self.maxIter = max_iter
+        self.regParam = reg_param
+        self.nonnegative = nonnegative
+        self.numBlocks = num_blocks
+
     def _rows(self, train: TrainSet) -> dict[str, np.ndarray]:
         """The (user, item, rating) columns Spark fits on."""
         raise NotImplementedError
@@ -354,11 +363,7 @@ class ALS(_SparkALS):
         threads: int = 1,
     ) -> None:
         super().__init__(seed=seed, threads=threads)
-        self.rank = rank
-        self.maxIter = maxIter
-        self.regParam = regParam
-        self.nonnegative = nonnegative
-        self.numBlocks = numBlocks
+        self.set_als_params(rank, maxIter, regParam, nonnegative, numBlocks)
         self.alpha = 1.0  # unused by explicit ALS
 
     def _rows(self, train: TrainSet) -> dict[str, np.ndarray]:
@@ -399,12 +404,8 @@ class ImplicitALS(LearnsFromInteractions, _SparkALS):
         threads: int = 1,
     ) -> None:
         super().__init__(seed=seed, threads=threads)
-        self.rank = rank
-        self.maxIter = maxIter
-        self.regParam = regParam
+        self.set_als_params(rank, maxIter, regParam, nonnegative, numBlocks)
         self.alpha = alpha
-        self.nonnegative = nonnegative
-        self.numBlocks = numBlocks
 
     def _rows(self, train: TrainSet) -> dict[str, np.ndarray]:
         coo = self.interactions(train).tocoo()

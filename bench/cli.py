@@ -17,6 +17,7 @@ import os
 import shlex
 import sys
 from pathlib import Path
+from typing import Any
 
 from bench import registry, splits, store, suites, tuning
 from bench.errors import DatasetUnavailable, StoreFault, UserError
@@ -176,13 +177,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     for pattern in args.adapter or []:
         if not fnmatch.filter(registry.available(), pattern):
             registry.get(pattern)  # unknown or unavailable: one clear line
-    specs = suites.expand(
-        suite,
-        threads=args.threads,
-        datasets=args.dataset,
-        adapters=args.adapter,
-        time_limit=args.time_limit,
-    )
+    def expand(**tuned: Any) -> list:
+        return suites.expand(suite, threads=args.threads, datasets=args.dataset,
+                             adapters=args.adapter, time_limit=args.time_limit, **tuned)
+
+    specs = expand()
     if not specs:
         raise UserError(f"suite {suite.name!r} has no trials for the given filters")
     for s in {(s.adapter, repr(sorted(s.params.items()))): s for s in specs}.values():
@@ -229,14 +228,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         tuning.write_summary(tuned_file(args.results, suite.name), summary)
         log(f"tuned parameters: {tuned_file(args.results, suite.name)}")
     if args.command == "run" and chosen:
-        tuned = suites.expand(
-            suite,
-            threads=args.threads,
-            datasets=args.dataset,
-            adapters=args.adapter,
-            time_limit=args.time_limit,
-            tuned=chosen,
-        )
+        tuned = expand(tuned=chosen)
         log(f"suite {suite.name}: {len(tuned)} trials with tuned parameters")
         run_trials(tuned, args.results, run_path, **options)
         specs = specs + tuned

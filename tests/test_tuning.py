@@ -19,13 +19,19 @@ def write_csv(path, users, items, ratings):
     path.write_text("\n".join(lines) + "\n")
 
 
-def test_validation_trials_never_read_test_rows(tmp_path):
-    rng = np.random.default_rng(0)
-    keys = rng.choice(200 * 100, size=4000, replace=False)
-    users, items = keys // 100, keys % 100
+def random_csv(path, seed: int, n_users: int, n_items: int, n: int):
+    """``n`` distinct random (user, item) pairs with ratings 1..5 written to ``path`` and
+    loaded; returns the generator (for more draws), the columns and the dataset."""
+    rng = np.random.default_rng(seed)
+    keys = rng.choice(n_users * n_items, size=n, replace=False)
+    users, items = keys // n_items, keys % n_items
     ratings = rng.integers(1, 6, size=len(keys)).astype(float)
-    write_csv(tmp_path / "a.csv", users, items, ratings)
-    data_a = load(f"csv:{tmp_path / 'a.csv'}")
+    write_csv(path, users, items, ratings)
+    return rng, users, items, ratings, load(f"csv:{path}")
+
+
+def test_validation_trials_never_read_test_rows(tmp_path):
+    rng, users, items, ratings, data_a = random_csv(tmp_path / "a.csv", 0, 200, 100, 4000)
     fold = splits.fold_rows(splits.assign(data_a.ratings, splits.SplitSpec(**SPLIT)), 0)
     # Same rows, every test rating replaced: only test rows differ between the two files.
     test = data_a.ratings.take(fold.test_rows)
@@ -89,12 +95,7 @@ def test_each_fold_tunes_on_its_own_train_rows_only(tmp_path, split):
     # Nested tuning: fold f's tuned row uses the choice made on a validation slice of fold
     # f's own train rows.  With one shared choice (made on fold 0's validation slice) the
     # test rows of folds 1..k-1 would have chosen the parameters scored on them.
-    rng = np.random.default_rng(3)
-    keys = rng.choice(150 * 80, size=3000, replace=False)
-    users, items = keys // 80, keys % 80
-    ratings = rng.integers(1, 6, size=len(keys)).astype(float)
-    write_csv(tmp_path / "a.csv", users, items, ratings)
-    data_a = load(f"csv:{tmp_path / 'a.csv'}")
+    rng, users, items, ratings, data_a = random_csv(tmp_path / "a.csv", 3, 150, 80, 3000)
     spec = splits.SplitSpec.from_dict(split)
     fold_of_row = splits.assign(data_a.ratings, spec)
     suite_a = _tuning_suite(f"csv:{tmp_path / 'a.csv'}", split)
