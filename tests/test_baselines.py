@@ -8,11 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import surprise
+from protocols import cold_holdout
 from recbench_adapters import baselines
 from recbench_adapters import surprise as surprise_adapters
 
 from bench import datasets
-from bench.data import Dataset, Ratings, TrainSet
+from bench.data import Ratings, TrainSet
 from bench.registry import available
 
 ALL = [
@@ -26,21 +27,12 @@ ALL = [
 RATING_MODELS = [baselines.GlobalMean, baselines.UserMean, baselines.ItemMean, baselines.Bias]
 
 
-def load_ml100k() -> Dataset:
-    """ML-100k from the data layer (offline: the PyPI fallback)."""
-    return datasets.load("ml-100k")
-
-
 @pytest.fixture(scope="module")
 def data() -> dict:
     """80/20 split of ML-100k where 10 users and 30 items have no train rows."""
-    ds = load_ml100k()
+    ds = datasets.load("ml-100k")
     r = ds.ratings
-    rng = np.random.default_rng(1)
-    cold_users = rng.choice(r.n_users, 10, replace=False)
-    cold_items = rng.choice(r.n_items, 30, replace=False)
-    cold = np.isin(r.users, cold_users) | np.isin(r.items, cold_items)
-    test = (rng.random(len(r)) < 0.2) | cold
+    test, cold_users, cold_items, rng = cold_holdout(r, 1, 10, 30)
     train_rows = np.flatnonzero(~test)
     return {
         "dataset": ds,

@@ -13,31 +13,23 @@ import numpy as np
 import pandas as pd
 import pytest
 import surprise
+from protocols import cold_holdout
 from recbench_adapters import surprise as adapters
 
 from bench import datasets
-from bench.data import Dataset, Ratings, TrainSet
+from bench.data import Ratings, TrainSet
 from bench.kernels import neighbours
 from bench.registry import available
 
 TOLERANCE = 1e-4
 
 
-def load_ml100k() -> Dataset:
-    """ML-100k from the data layer (offline: the PyPI fallback)."""
-    return datasets.load("ml-100k")
-
-
 @pytest.fixture(scope="module")
 def split() -> dict:
     """Train set with cold users / items, plus probe pairs mixing known, cold and train."""
-    ds = load_ml100k()
+    ds = datasets.load("ml-100k")
     r = ds.ratings
-    rng = np.random.default_rng(0)
-    cold_users = rng.choice(r.n_users, 20, replace=False)
-    cold_items = rng.choice(r.n_items, 50, replace=False)
-    cold = np.isin(r.users, cold_users) | np.isin(r.items, cold_items)
-    test = (rng.random(len(r)) < 0.2) | cold
+    test, cold_users, cold_items, rng = cold_holdout(r, 0, 20, 50)
     train = TrainSet(r.take(np.flatnonzero(~test)), ds.rating_scale)
     # probe users: 40 random users + 5 cold ones; items random, cold, and some train pairs
     probe_users = np.concatenate([rng.choice(r.n_users, 40, replace=False), cold_users[:5]])
