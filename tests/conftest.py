@@ -13,3 +13,26 @@ def ml100k() -> Dataset:
     from bench import datasets
 
     return datasets.load("ml-100k")
+
+
+@pytest.fixture
+def table_entry(tmp_path, monkeypatch):
+    """``make(name, filename, text)``: register a ``format = "table"`` dataset entry
+    ``name`` (rating scale 1-5) whose hand-placed ratings file ``filename`` in a temporary
+    cache holds ``text``; returns the file's path."""
+
+    def make(name: str, filename: str, text: str):
+        registry_dir = tmp_path / "registry"
+        registry_dir.mkdir(exist_ok=True)
+        (registry_dir / f"{name}.toml").write_text(
+            f'name = "{name}"\nformat = "table"\nrating_scale = [1, 5]\n'
+            f'[[sources]]\nkind = "manual"\nfiles = {{ ratings = "{filename}" }}\n'
+        )
+        cache = tmp_path / "cache"
+        (cache / name).mkdir(parents=True, exist_ok=True)
+        (cache / name / filename).write_text(text)
+        monkeypatch.setenv("RECBENCH_DATASETS_PATH", str(registry_dir))
+        monkeypatch.setenv("RECBENCH_CACHE_DIR", str(cache))
+        return cache / name / filename
+
+    return make

@@ -193,20 +193,10 @@ def test_rating_outside_declared_scale(tmp_path: Path) -> None:
     assert msg == f"{path} line 3: rating 6 is outside the rating scale 1-5"
 
 
-def test_rating_outside_registry_scale(tmp_path: Path, monkeypatch) -> None:
-    registry_dir = tmp_path / "registry"
-    registry_dir.mkdir()
-    (registry_dir / "stars.toml").write_text(
-        'name = "stars"\nformat = "table"\nrating_scale = [1, 5]\n'
-        '[[sources]]\nkind = "manual"\nfiles = { ratings = "r.csv" }\n'
-    )
-    cache = tmp_path / "cache"
-    (cache / "stars").mkdir(parents=True)
-    (cache / "stars" / "r.csv").write_text("user,item,rating\n1,1,4\n1,2,9\n")
-    monkeypatch.setenv("RECBENCH_DATASETS_PATH", str(registry_dir))
-    monkeypatch.setenv("RECBENCH_CACHE_DIR", str(cache))
+def test_rating_outside_registry_scale(table_entry) -> None:
+    path = table_entry("stars", "r.csv", "user,item,rating\n1,1,4\n1,2,9\n")
     msg = load_error("stars")
-    assert msg == f"{cache / 'stars' / 'r.csv'} line 3: rating 9 is outside the rating scale 1-5"
+    assert msg == f"{path} line 3: rating 9 is outside the rating scale 1-5"
 
 
 def test_missing_user_id_names_the_line(tmp_path: Path) -> None:

@@ -99,18 +99,8 @@ def test_synthetic_implicit_keeps_the_generated_rows() -> None:
         datasets.load(SYNTH + ",implicit=maybe")
 
 
-def test_registry_table_entry_keeps_the_mode_through_the_cache(tmp_path, monkeypatch) -> None:
-    registry_dir = tmp_path / "registry"
-    registry_dir.mkdir()
-    (registry_dir / "plays.toml").write_text(
-        'name = "plays"\nformat = "table"\nrating_scale = [1, 5]\n'
-        '[[sources]]\nkind = "manual"\nfiles = { ratings = "p.csv" }\n'
-    )
-    cache = tmp_path / "cache"
-    (cache / "plays").mkdir(parents=True)
-    (cache / "plays" / "p.csv").write_text("user,item,plays\n1,1,4\n1,2,9\n2,2,1\n")
-    monkeypatch.setenv("RECBENCH_DATASETS_PATH", str(registry_dir))
-    monkeypatch.setenv("RECBENCH_CACHE_DIR", str(cache))
+def test_registry_table_entry_keeps_the_mode_through_the_cache(table_entry) -> None:
+    table_entry("plays", "p.csv", "user,item,plays\n1,1,4\n1,2,9\n2,2,1\n")
     first = datasets.load("plays")
     again = datasets.load("plays")
     assert again.meta["loaded_from_cache"] and not first.meta["loaded_from_cache"]
