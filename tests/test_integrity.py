@@ -116,12 +116,19 @@ def flip_byte(path: Path, offset: int | None = None) -> None:
     path.write_bytes(bytes(data))
 
 
-def test_a_corrupt_split_file_is_rebuilt_from_its_seed(tmp_path):
+def damaged_split(tmp_path):
+    """A run of one trial into ``tmp_path / "r"``, then a byte of its split file flipped;
+    returns (results dir, split file)."""
     results = tmp_path / "r"
-    one = write_suite(tmp_path / "s.toml", ["fault.Mean"])
-    assert bench("run", "--suite", one, "--results", results).returncode == 0
+    suite = write_suite(tmp_path / "s.toml", ["fault.Mean"])
+    assert bench("run", "--suite", suite, "--results", results).returncode == 0
     (split_file,) = (results / "splits").glob("*.npz")
     flip_byte(split_file)
+    return results, split_file
+
+
+def test_a_corrupt_split_file_is_rebuilt_from_its_seed(tmp_path):
+    results, split_file = damaged_split(tmp_path)
     two = write_suite(tmp_path / "s.toml", ["fault.Mean", "baseline.Popularity"])
     res = bench("run", "--suite", two, "--results", results)
     assert res.returncode == 0, res.stderr
@@ -133,11 +140,7 @@ def test_a_corrupt_split_file_is_rebuilt_from_its_seed(tmp_path):
 
 
 def test_a_split_that_does_not_reproduce_stops_with_one_line(tmp_path):
-    results = tmp_path / "r"
-    suite = write_suite(tmp_path / "s.toml", ["fault.Mean"])
-    assert bench("run", "--suite", suite, "--results", results).returncode == 0
-    (split_file,) = (results / "splits").glob("*.npz")
-    flip_byte(split_file)
+    results, split_file = damaged_split(tmp_path)
     split_file.with_suffix(".sha256").write_text("0" * 64)  # "recorded" split was another
     more = write_suite(tmp_path / "s.toml", ["fault.Mean", "baseline.Popularity"])
     res = bench("run", "--suite", more, "--results", results)
