@@ -13,13 +13,7 @@
 from __future__ import annotations
 
 import concurrent.futures as cf
-import json
 import logging
-import os
-import selectors
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -47,93 +41,6 @@ class RunSummary:
     def failed(self) -> int:
         c = self.counts or {}
         return c.get("failed", 0) + c.get("timeout", 0)
-
-
-class Worker:
-    """One long-lived ``python -m bench.worker`` process."""
-
-    def __init__(self, log_path: Path, max_threads: int,
-                 command: Sequence[str] = (sys.executable, "-m", "bench.worker")) -> None:
-        env = dict(os.environ)
-        # Pools are sized to the largest thread count wanted; each trial then lowers them.
-        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-            env[var] = str(max_threads)
-        env["NUMBA_NUM_THREADS"] = str(max_threads)
-        env["PYTHONUNBUFFERED"] = "1"
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        self.log = open(log_path, "ab")
-        self.proc = subprocess.Popen(
-            list(command),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self.log,
-            env=env,
-            start_new_session=True,
-        )
-        self._pending = bytearray()  # bytes read from the worker past the last line
-
-    def run(
-        self, request: dict, timeout: float, on_progress: Callable[[str], None] | None = None
-    ) -> tuple[dict | None, str | None]:
-        """The worker's answer, or (None, reason) when it crashed or timed out.  Progress
-        lines the trial sends before its answer go to ``on_progress``."""
-        assert self.proc.stdin and self.proc.stdout
-        try:
-            self.proc.stdin.write((json.dumps(request) + "\n").encode())
-            self.proc.stdin.flush()
-        except BrokenPipeError:
-            return None, self._death()
-        deadline = time.monotonic() + timeout
-        fd = self.proc.stdout.fileno()
-        while True:
-            # Lines are split here, not by a buffered readline: a buffer could hold the
-            # next line while select() waits on the pipe (a progress line, then the answer).
-            end = self._pending.find(b"\n")
-            while end < 0:
-                sel = selectors.DefaultSelector()
-                sel.register(fd, selectors.EVENT_READ)
-                ready = sel.select(max(deadline - time.monotonic(), 0.0))
-                sel.close()
-                if not ready:
-                    self.kill()
-                    return None, f"timeout: exceeded the time limit of {timeout:g} s"
-                chunk = os.read(fd, 1 << 20)
-                if not chunk:
-                    return None, self._death()
-                self._pending += chunk
-                end = self._pending.find(b"\n")
-            line = bytes(self._pending[:end])
-            del self._pending[: end + 1]
-            answer = json.loads(line)
-            if set(answer) == {"progress"}:
-                if on_progress is not None:
-                    on_progress(answer["progress"])
-                continue
-            return answer, None
-
-    def _death(self) -> str:
-        code = self.proc.wait()
-        if code < 0:
-            name = signal.Signals(-code).name
-            return f"worker crashed: killed by {name} (see the run log)"
-        return f"worker exited with code {code} (see the run log)"
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            self.proc.wait()
-
-    def close(self) -> None:
-        if self.proc.poll() is None and self.proc.stdin:
-            self.proc.stdin.close()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        self.log.close()
 
 
 def format_seconds(s: float) -> str:

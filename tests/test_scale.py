@@ -99,7 +99,7 @@ def test_a_progress_line_and_the_answer_in_one_write_are_both_read(tmp_path: Pat
     time limit, seen on a loaded machine)."""
     import sys
 
-    from bench.runner import Worker
+    from bench.executors import Worker
 
     script = ("import sys; sys.stdin.readline(); "
               "sys.stdout.write('{\"progress\": \"a\"}\\n{\"progress\": \"b\"}\\n{\"ok\": 1}\\n'); "
