@@ -42,7 +42,9 @@ import numpy as np
 RANKING_METRICS = ("precision", "recall", "ndcg", "map", "hit_rate", "mrr")
 #: Metrics (and recorded costs) where smaller is better; every other metric is larger-better.
 LOWER_IS_BETTER = frozenset(
-    {"rmse", "mae", "prepare_seconds", "fit_seconds", "predict_seconds", "recommend_seconds"}
+    {"rmse", "mae", "prepare_seconds", "fit_seconds", "predict_seconds", "recommend_seconds",
+     # popularity bias: a lower average popularity and a more even exposure are the aims
+     "arp", "gini"}
 )
 
 

@@ -13,6 +13,13 @@ RANKING_NAMES = {
     "hit_rate": "Hit",
     "mrr": "MRR",
     "coverage": "Cov",
+    # protocol ablations (metric options sampled_negatives, beyond_accuracy)
+    "sampled_ndcg": "sNDCG",
+    "sampled_hit_rate": "sHit",
+    "novelty": "Nov",
+    "ild": "ILD",
+    "arp": "ARP",
+    "gini": "Gini",
 }
 #: Appended to the metric cell of a model not significantly different from the best
 #: (``bench.reporting.significance``).
