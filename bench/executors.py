@@ -48,6 +48,16 @@ EXECUTORS = ("serial", "local", "dask")
 ENV_SCHEDULER = "RECBENCH_DASK_SCHEDULER"
 #: what the driver gives a worker that cannot read its files: bytes of a dataset cache file
 SHIPPED_PREFIXES = ("csv:", "synthetic:")
+#: registry sources a worker can acquire on its own (checksummed downloads)
+FETCHABLE_SOURCES = ("url", "pypi-wheel")
+
+
+def needs_shipping(name: str, dataset: Any) -> bool:
+    """The driver's copy of ``dataset`` must travel with the tasks: workers cannot fetch it
+    (a file or generator spec of the driver's, or hand-placed registry files)."""
+    if name.startswith(SHIPPED_PREFIXES):
+        return True
+    return dataset.meta.get("source_kind") not in FETCHABLE_SOURCES
 
 
 @dataclass(frozen=True)
@@ -408,9 +418,11 @@ class DaskExecutor(Executor):
         return False
 
     def prepare_dataset(self, name: str, dataset: Any) -> str | None:
-        """``csv:`` and ``synthetic:`` data go to the cluster once (a worker fetches its
-        copy with its first task); registry datasets come from each worker's own cache."""
-        if not name.startswith(SHIPPED_PREFIXES):
+        """Data a worker cannot fetch itself goes to the cluster once (a worker fetches its
+        copy with its first task): ``csv:`` and ``synthetic:`` data and registry datasets
+        whose files were placed by hand; registry datasets with a download source come from
+        each worker's own cache (downloaded and checksummed there)."""
+        if not needs_shipping(name, dataset):
             return None
         future = self.client.scatter(dataset_payload(name, dataset), hash=False)
         self._shipped[future.key] = future  # held here so the cluster keeps it for the run

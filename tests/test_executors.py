@@ -189,3 +189,14 @@ def test_longest_trials_first_by_past_records():
     assert past_costs(past) == {("scipy.SVD", "d"): 4.0, ("baseline.Popularity", "d"): 0.5}
     ordered = [s.adapter for s in longest_first(specs, past_costs(past))]
     assert ordered == ["scipy.SVD", "baseline.Popularity", "baseline.GlobalMean"]
+
+
+def test_data_a_worker_cannot_fetch_is_shipped(table_entry):
+    from bench import datasets
+    from bench.executors import needs_shipping
+
+    table_entry("placed", "r.csv", "user,item,rating\n1,1,4\n1,2,5\n2,2,3\n")
+    assert needs_shipping("placed", datasets.load("placed"))  # files placed by hand
+    assert not needs_shipping("ml-100k", datasets.load("ml-100k"))  # checksummed download
+    small = "synthetic:users=20,items=10,ratings=100,seed=0"
+    assert needs_shipping(small, datasets.load(small))
