@@ -378,6 +378,24 @@ class ALS(_SparkALS):
         known = self.user_has_factors_[users] & self.item_has_factors_[items]
         return np.where(known, est, np.float32(self.global_mean_)).astype(np.float32)
 
+    # A rating model ranks by its rating estimates: a user or item without factors gets the
+    # train mean in ``score`` as in ``predict`` (not popularity / last place).
+    def factor_scores(self, users: np.ndarray) -> FactorScores:
+        users = np.asarray(users, dtype=np.int32)
+        return FactorScores(
+            self.user_factors_[users],
+            self.item_factors_,
+            fixed_items=self.cold_items_,
+            fixed_score=np.float32(self.global_mean_),
+            score_rows=~self.user_has_factors_[users],  # the train mean in ``score``
+        )
+
+    def score(self, users: np.ndarray) -> np.ndarray:
+        users = np.asarray(users, dtype=np.int32)
+        scores = self.factor_scores(users).block()
+        scores[~self.user_has_factors_[users]] = np.float32(self.global_mean_)
+        return scores
+
 
 class ImplicitALS(LearnsFromInteractions, _SparkALS):
     """Implicit ALS (``implicitPrefs=True``, Hu-Koren-Volinsky): Spark's confidence is
