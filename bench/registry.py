@@ -147,5 +147,16 @@ def get(name: str) -> type[Adapter]:
     return info.cls
 
 
+def unavailable_reason(name: str) -> str | None:
+    """Why adapter ``name`` (or its library module, ``spark.*``) cannot be imported here,
+    e.g. an optional extra not installed; None when it is available or unknown."""
+    infos = discover()
+    for key in (name, f"{name.split('.', 1)[0]}.*"):
+        info = infos.get(key)
+        if info is not None and info.cls is None:
+            return info.error
+    return None
+
+
 def available() -> list[str]:
     return sorted(n for n, i in discover().items() if i.cls is not None)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import fnmatch
 import itertools
 import json
+import logging
 import os
 import tomllib
 from dataclasses import dataclass
@@ -37,6 +38,8 @@ from bench.evaluate import MetricSpec
 from bench.splits import SplitSpec
 from bench.trial import TrialSpec
 from bench.tuning import TuneSpec, best, candidates
+
+log = logging.getLogger(__name__)
 
 RUN_KEYS = {
     "datasets",
@@ -154,7 +157,11 @@ def match_adapters(patterns: list[str], exclude: list[str], available: list[str]
     for pat in patterns:
         hits = fnmatch.filter(available, pat)
         if not hits and not any(c in pat for c in "*?["):
-            registry.get(pat)  # raises a clear error: unknown or unavailable here
+            reason = registry.unavailable_reason(pat)
+            if reason is not None:  # e.g. an optional extra (spark, neural) not installed
+                log.info("suite adapter %s skipped: unavailable here (%s)", pat, reason)
+                continue
+            registry.get(pat)  # raises a clear error: an unknown adapter
         chosen.extend(h for h in hits if h not in chosen)
     return [a for a in chosen if not any(fnmatch.fnmatch(a, x) for x in exclude)]
 

@@ -112,3 +112,21 @@ def test_a_progress_line_and_the_answer_in_one_write_are_both_read(tmp_path: Pat
         worker.kill()
         worker.close()
     assert (answer, problem, seen) == ({"ok": 1}, None, ["a", "b"])
+
+
+def test_a_suite_naming_an_adapter_of_a_missing_extra_skips_it(tmp_path: Path, monkeypatch):
+    """README command 1 runs `all` without the optional extras: adapters the suite names
+    whose library cannot be imported are left out with one line, unknown names stay errors."""
+    import pytest
+
+    from bench import registry, suites
+    from bench.errors import UserError
+
+    (tmp_path / "needsfoo.py").write_text('raise ImportError("needsfoo needs libfoo")\n')
+    monkeypatch.setenv("RECBENCH_ADAPTERS_PATH", str(tmp_path))
+    assert registry.unavailable_reason("needsfoo.Model") == "needsfoo needs libfoo"
+    names = suites.match_adapters(["needsfoo.Model", "baseline.Popularity"], [],
+                                  registry.available())
+    assert names == ["baseline.Popularity"]
+    with pytest.raises(UserError, match="unknown adapter 'nosuch.Model'"):
+        suites.match_adapters(["nosuch.Model"], [], registry.available())
