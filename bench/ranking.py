@@ -15,6 +15,7 @@ are scored and selected chunk by chunk of items, never as a whole user x item bl
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -29,6 +30,9 @@ from bench.threads import blas_limited
 NO_ITEM = kernels.NO_ITEM  # padding where a user has fewer than K candidate items
 #: items per score tile of the factor path: a tile of a user block stays in cache
 ITEM_CHUNK = 2048
+#: users per score tile of the factor path (a tile of 64 x 2048 float32 is 512 KiB: it
+#: stays in L2 between the product and the merge); one thread takes a group at a time
+ROW_GROUP = 64
 #: users per call of the shared-scores walk (memory is only their seen rows)
 SHARED_BLOCK = 65536
 
@@ -170,10 +174,10 @@ class FactorScores:
     per user) are not factor scores (e.g. users without train rows scored by popularity):
     ``recommend`` takes those rows from the adapter's ``score`` instead.
 
-    The product is computed in item chunks of ``ITEM_CHUNK`` (``tiles``), and ``block``
-    assembles those very tiles: an adapter whose ``score`` is built on ``block`` gives bit
-    for bit the scores that ``recommend``'s fused path ranks, whatever the BLAS does when
-    a product is split into chunks.
+    The product is computed in tiles of ``ROW_GROUP`` users x ``ITEM_CHUNK`` items
+    (``groups``, ``tiles``), and ``block`` assembles those very tiles: an adapter whose
+    ``score`` is built on ``block`` gives bit for bit the scores that ``recommend``'s fused
+    path ranks, whatever the BLAS does when a product is split.
     """
 
     user_vectors: np.ndarray
@@ -195,34 +199,44 @@ class FactorScores:
     def shape(self) -> tuple[int, int]:
         return self.user_vectors.shape[0], self.item_vectors.shape[0]
 
-    def tiles(self) -> Iterator[tuple[int, np.ndarray]]:
-        """``(first item, scores of items first .. first + ITEM_CHUNK)`` for every chunk.
+    def tiles(self, first: int = 0, last: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+        """``(first item, scores of items first .. first + ITEM_CHUNK)`` for every chunk, for
+        the users ``first .. last`` of the block (all by default).
 
-        A tile is overwritten by the next one: use it before asking for the next."""
+        A tile is overwritten by the next one: use it before asking for the next.  The
+        caller holds BLAS at one thread (``blas_limited(1)``): OpenBLAS hands a product this
+        small to its threads at a cost above the product's (several times slower on 2
+        threads), and the scores then cannot depend on the BLAS thread count."""
         n_users, n_items = self.shape
+        last = n_users if last is None else last
+        users = self.user_vectors[first:last]
         chunk = ITEM_CHUNK
         width = min(chunk, n_items)
-        buffer = np.empty((n_users, width), dtype=np.float32)
-        # One BLAS thread for the tile products: OpenBLAS hands a product this small to its
-        # threads at a cost above the product's (several times slower on 2 threads), and
-        # the scores then cannot depend on the BLAS thread count.
-        with blas_limited(1, rescan=False):
-            for lo in range(0, n_items, chunk):
-                hi = min(lo + chunk, n_items)
-                tile = buffer if hi - lo == width else np.empty((n_users, hi - lo), np.float32)
-                np.matmul(self.user_vectors, self.item_vectors[lo:hi].T, out=tile)
-                if self.item_bias is not None:
-                    tile += self.item_bias[lo:hi]
-                if self.fixed_items is not None:
-                    a, b = np.searchsorted(self.fixed_items, [lo, hi])
-                    tile[:, self.fixed_items[a:b] - lo] = np.float32(self.fixed_score)
-                yield lo, tile
+        buffer = np.empty((len(users), width), dtype=np.float32)
+        for lo in range(0, n_items, chunk):
+            hi = min(lo + chunk, n_items)
+            tile = buffer if hi - lo == width else np.empty((len(users), hi - lo), np.float32)
+            np.matmul(users, self.item_vectors[lo:hi].T, out=tile)
+            if self.item_bias is not None:
+                tile += self.item_bias[lo:hi]
+            if self.fixed_items is not None:
+                a, b = np.searchsorted(self.fixed_items, [lo, hi])
+                tile[:, self.fixed_items[a:b] - lo] = np.float32(self.fixed_score)
+            yield lo, tile
+
+    def groups(self) -> list[tuple[int, int]]:
+        """The user ranges ``(first, last)`` of ``ROW_GROUP`` users the tiles are made for:
+        fixed, so the scores do not depend on the thread count."""
+        n_users = self.shape[0]
+        return [(lo, min(lo + ROW_GROUP, n_users)) for lo in range(0, n_users, ROW_GROUP)]
 
     def block(self) -> np.ndarray:
         """The whole ``(n_users, n_items)`` float32 score block, from the same tiles."""
         out = np.empty(self.shape, dtype=np.float32)
-        for lo, tile in self.tiles():
-            out[:, lo : lo + tile.shape[1]] = tile
+        with blas_limited(1, rescan=False):
+            for first, last in self.groups():
+                for lo, tile in self.tiles(first, last):
+                    out[first:last, lo : lo + tile.shape[1]] = tile
         return out
 
 
@@ -241,18 +255,32 @@ def select_factors(
     out = np.empty((n_rows, max(k, 0)), dtype=np.int32)
     if k <= 0 or n_rows == 0:
         return out
-    slots = _slots(n_rows)
     heap_s = np.empty((n_rows, k), dtype=np.float32)
     heap_r = np.empty((n_rows, k), dtype=np.int32)
     sizes = np.zeros(n_rows, dtype=np.int32)
     rank = tie_rank(n_items)
     excluded = np.zeros(0, np.bool_) if excluded is None else excluded
-    for lo, tile in factors.tiles():
-        kernels.merge_tile(
-            tile, lo, _F32_MAX, np.float32(-np.inf), seen_indptr, seen_indices, excluded,
-            rank, heap_s, heap_r, sizes, slots,
-        )  # fmt: skip
-    kernels.drain(heap_s, heap_r, sizes, tie_order(n_items), out, slots)
+
+    def merge_group(group: tuple[int, int]) -> None:
+        # one thread per group: its tiles stay in cache from the product to the merge
+        first, last = group
+        for lo, tile in factors.tiles(first, last):
+            kernels.merge_rows(
+                tile, lo, _F32_MAX, np.float32(-np.inf), seen_indptr[first : last + 1],
+                seen_indices, excluded, rank, heap_s[first:last], heap_r[first:last],
+                sizes[first:last],
+            )  # fmt: skip
+
+    groups = factors.groups()
+    threads = min(numba.get_num_threads(), len(groups))
+    with blas_limited(1, rescan=False):
+        if threads <= 1:
+            for group in groups:
+                merge_group(group)
+        else:  # numpy's product and the nogil kernel both release the GIL
+            with ThreadPoolExecutor(threads) as pool:
+                list(pool.map(merge_group, groups))
+    kernels.drain(heap_s, heap_r, sizes, tie_order(n_items), out, _slots(n_rows))
     return out
 
 

@@ -16,9 +16,10 @@ The result equals a stable sort of each row by (score descending, tie rank ascen
 seen / excluded / NaN / -inf cells removed, cut at K; ``+inf`` cells count as ``cap`` (the
 harness passes float32's max, as ``bench.ranking.exclude`` does, ``top_k`` passes +inf).
 
-The heaps can also be filled a column tile at a time (``merge_tile`` then ``drain``): the
-factor path of ``bench.ranking.recommend`` scores item chunks into a cache-sized tile and
-merges each into the same heaps, never holding a whole user x item block.
+The heaps can also be filled a tile at a time (``merge_rows`` then ``drain``): the factor
+path of ``bench.ranking.recommend`` scores a group of users' item chunks into a cache-sized
+tile and merges each into the same heaps, never holding a whole user x item block; row
+groups run on threads of the caller's (``merge_rows`` releases the GIL).
 
 Threads: ``n_slots`` (the numba thread count, read in Python: ``numba.get_num_threads()``
 inside an ``njit`` function defeats ``cache=True``) contiguous row ranges, one per
@@ -186,16 +187,14 @@ def top_k_block(scores, cap, floor, indptr, indices, excluded, rank, order, heap
             _drain_row(hs, hr, n, order, out[i])
 
 
-@njit(cache=True, parallel=True)
-def merge_tile(tile, col0, cap, floor, indptr, indices, excluded, rank, heap_s, heap_r, sizes,
-               n_slots):  # fmt: skip
-    """Merge a column tile (items ``col0 .. col0 + tile.shape[1]``) into per-row heaps
-    ``heap_s`` / ``heap_r`` ``(n_rows, K)`` holding ``sizes`` entries (updated)."""
-    n_rows = tile.shape[0]
-    for slot in prange(n_slots):
-        for i in range(slot * n_rows // n_slots, (slot + 1) * n_rows // n_slots):
-            sizes[i] = _scan_row(tile[i], col0, cap, floor, indices, indptr[i], indptr[i + 1],
-                                 excluded, rank, heap_s[i], heap_r[i], sizes[i])  # fmt: skip
+@njit(cache=True, nogil=True)
+def merge_rows(tile, col0, cap, floor, indptr, indices, excluded, rank, heap_s, heap_r, sizes):
+    """Merge a tile (its rows' items ``col0 .. col0 + tile.shape[1]``) into the rows' heaps
+    ``heap_s`` / ``heap_r`` ``(rows, K)`` holding ``sizes`` entries (updated).  Serial and
+    without the GIL: the caller runs one row group per thread, each on its own rows."""
+    for i in range(tile.shape[0]):
+        sizes[i] = _scan_row(tile[i], col0, cap, floor, indices, indptr[i], indptr[i + 1],
+                             excluded, rank, heap_s[i], heap_r[i], sizes[i])  # fmt: skip
 
 
 @njit(cache=True, parallel=True)
