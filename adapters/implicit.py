@@ -82,6 +82,7 @@ class _FactorAdapter(_ImplicitAdapter):
             self.model_.user_factors[users],
             self.model_.item_factors,
             score_rows=~self.user_has_train_[users],  # scored by popularity in ``score``
+            score_rows_scores=self.popularity_,
         )
 
     def _raw_scores(self, users: np.ndarray) -> np.ndarray:

@@ -297,6 +297,7 @@ class ImplicitALS(_ReportsBestIteration, LearnsFromInteractions):
             fixed_items=np.flatnonzero(self.item_is_cold_),  # as ``_finish``
             fixed_score=COLD_ITEM_SCORE,
             score_rows=~self.user_has_train_[users],  # scored by popularity in ``score``
+            score_rows_scores=self.popularity_,
         )
 
     def score(self, users: np.ndarray) -> np.ndarray:

@@ -335,6 +335,7 @@ class _SparkALS(Adapter):
             fixed_items=self.cold_items_,
             fixed_score=COLD_ITEM_SCORE,
             score_rows=~self.user_has_factors_[users],  # popularity in ``score``
+            score_rows_scores=self.popularity_,
         )
 
     def score(self, users: np.ndarray) -> np.ndarray:

@@ -128,6 +128,7 @@ class GMF(_NCF):
             item_side,
             item_bias=np.full(len(item_side), bias, dtype=np.float32),
             score_rows=~self.user_has_train_[users],  # popularity in ``score``
+            score_rows_scores=self.popularity_,
         )
 
     def score(self, users: np.ndarray) -> np.ndarray:

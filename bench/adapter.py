@@ -237,6 +237,7 @@ class ProjectsInteractions(LearnsFromInteractions):
             self.user_factors_[users],
             self.item_factors_.T,
             score_rows=~self.user_has_train_[users],  # scored by popularity in ``score``
+            score_rows_scores=self.popularity_,
         )
 
     def score(self, users: np.ndarray) -> np.ndarray:

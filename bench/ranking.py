@@ -172,7 +172,9 @@ class FactorScores:
     when ``None``), except that every user's score of ``fixed_items`` is ``fixed_score``
     (e.g. items without train rows ranked last).  Rows flagged in ``score_rows`` (bool, one
     per user) are not factor scores (e.g. users without train rows scored by popularity):
-    ``recommend`` takes those rows from the adapter's ``score`` instead.
+    ``recommend`` takes those rows from the adapter's ``score`` instead, or, when they all
+    have the one score vector ``score_rows_scores`` (e.g. item popularity), ranks them by
+    it: the catalogue ordered once and walked per user, as for ``Adapter.shared_scores``.
 
     The product is computed in tiles of ``ROW_GROUP`` users x ``ITEM_CHUNK`` items
     (``groups``, ``tiles``), and ``block`` assembles those very tiles: an adapter whose
@@ -186,6 +188,7 @@ class FactorScores:
     fixed_items: np.ndarray | None = None
     fixed_score: float = 0.0
     score_rows: np.ndarray | None = None
+    score_rows_scores: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.user_vectors = np.ascontiguousarray(self.user_vectors, dtype=np.float32)
@@ -246,10 +249,12 @@ def select_factors(
     seen_indptr: np.ndarray,
     seen_indices: np.ndarray,
     excluded: np.ndarray | None = None,
+    skip_rows: np.ndarray | None = None,
 ) -> np.ndarray:
     """``select(factors.block(), ...)`` with +inf as float32's max (as ``exclude`` does),
-    without the block: each item chunk is scored and merged into per-row heaps.
-    ``score_rows`` are ranked like the others here; ``recommend`` replaces them."""
+    without the block: each tile is scored and merged into per-row heaps.  Rows flagged in
+    ``skip_rows`` (bool) are left empty (``NO_ITEM``): ``recommend`` ranks ``score_rows``
+    its own way, and their factor scores may be all equal (zero vectors: every cell a tie)."""
     n_rows, n_items = factors.shape
     k = min(k, n_items)
     out = np.empty((n_rows, max(k, 0)), dtype=np.int32)
@@ -260,6 +265,8 @@ def select_factors(
     sizes = np.zeros(n_rows, dtype=np.int32)
     rank = tie_rank(n_items)
     excluded = np.zeros(0, np.bool_) if excluded is None else excluded
+    no_skip = np.zeros(0, np.bool_)
+    skip = no_skip if skip_rows is None else np.ascontiguousarray(skip_rows, dtype=np.bool_)
 
     def merge_group(group: tuple[int, int]) -> None:
         # one thread per group: its tiles stay in cache from the product to the merge
@@ -268,7 +275,7 @@ def select_factors(
             kernels.merge_rows(
                 tile, lo, _F32_MAX, np.float32(-np.inf), seen_indptr[first : last + 1],
                 seen_indices, excluded, rank, heap_s[first:last], heap_r[first:last],
-                sizes[first:last],
+                sizes[first:last], skip[first:last] if len(skip) else no_skip,
             )  # fmt: skip
 
     groups = factors.groups()
@@ -377,6 +384,7 @@ def recommend(
             tops.append(select_shared(order, n_items, k, *seen_rows(seen, block), excluded))
         return np.concatenate(tops) if tops else np.empty((0, k), np.int32)
     tops = []
+    fallback: tuple[np.ndarray, np.ndarray] | None = None  # (score_rows_scores, its order)
     for lo in range(0, len(users), step):
         progress.report("ranking users", lo, len(users))
         block = users[lo : lo + step]
@@ -387,9 +395,18 @@ def recommend(
             tops.append(select(scores, k, indptr, indices, excluded, cap=_F32_MAX))
             continue
         _check_factors(fs, len(block), n_items, name)
-        top = select_factors(fs, k, indptr, indices, excluded)
+        top = select_factors(fs, k, indptr, indices, excluded, skip_rows=fs.score_rows)
         rows = np.zeros(0, np.int64) if fs.score_rows is None else np.flatnonzero(fs.score_rows)
-        if len(rows):
+        if len(rows) and fs.score_rows_scores is not None:  # one vector: one order, walked
+            if fallback is None or fallback[0] is not fs.score_rows_scores:
+                vector = fs.score_rows_scores
+                if np.shape(vector) != (n_items,):
+                    raise ValueError(f"{name} score_rows_scores have shape {np.shape(vector)}, "
+                                     f"want ({n_items},)")
+                fallback = (vector, shared_order(vector, cap=_F32_MAX))
+            top[rows] = select_shared(fallback[1], n_items, k, *seen_rows(seen, block[rows]),
+                                      excluded)
+        elif len(rows):
             scores = _score_block(score, block[rows], n_items, name)
             top[rows] = select(scores, k, *seen_rows(seen, block[rows]), excluded, cap=_F32_MAX)
         tops.append(top)

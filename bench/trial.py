@@ -200,12 +200,24 @@ def finish(record: dict, status: str, error: str | None = None) -> dict:
     return record
 
 
+#: executors: dataset name -> the driver's copy of it (a dataset cache file) in this process
+_shipped: dict[str, Path] = {}
+
+
+def use_shipped(name: str, cache_file: Path) -> None:
+    """Load ``name`` from ``cache_file``, the copy its driver shipped (``bench.executors``),
+    instead of this host's own cache or files."""
+    _shipped[name] = Path(cache_file)
+
+
 @lru_cache(maxsize=2)
 def load_dataset(name: str) -> Dataset:
     """Datasets are immutable, so a worker keeps the last two it loaded: a suite runs many
     trials per dataset and synthetic data is regenerated, not cached on disk."""
     from bench import datasets
 
+    if name in _shipped:
+        return datasets.read_cache(_shipped[name], name, {})
     return datasets.load(name)
 
 

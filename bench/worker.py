@@ -22,35 +22,23 @@ def main() -> int:
     # the log file gets what library code logs (notes too), one plain line each
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     logging.getLogger("bench").setLevel(logging.INFO)
-    from bench import datasets, progress
+    from bench import progress
     from bench.errors import StoreFault
     from bench.executors import encode_arrays
-    from bench.trial import TrialSpec, run_trial, save_per_user
+    from bench.trial import TrialSpec, run_trial, save_per_user, use_shipped
 
     def send_progress(text: str) -> None:  # lines the driver reads before the answer
         answers.write(json.dumps({"progress": text}) + "\n")
         answers.flush()
 
     progress.set_sink(send_progress)
-    # --- executors (bench.executors): data the driver shipped, per-user arrays returned ---
-    shipped: dict[str, str] = {}  # dataset name -> the driver's copy (a cache file here)
-    load_by_name = datasets.load
-
-    def load(name: str):
-        if name in shipped:
-            return datasets.read_cache(Path(shipped[name]), name, {})
-        return load_by_name(name)
-
-    datasets.load = load
-    # --- end executors ---
-
     for line in sys.stdin:
         if not line.strip():
             continue
         request = json.loads(line)
         spec = TrialSpec.from_dict(request["spec"])
         if request.get("dataset_file"):  # executors: the driver's copy of the data
-            shipped[spec.dataset] = request["dataset_file"]
+            use_shipped(spec.dataset, Path(request["dataset_file"]))
         results_dir = Path(request["results_dir"]) if request.get("results_dir") else None
         limit = request.get("memory_limit_mb")
         soft, hard = resource.getrlimit(resource.RLIMIT_AS)

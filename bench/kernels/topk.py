@@ -188,11 +188,16 @@ def top_k_block(scores, cap, floor, indptr, indices, excluded, rank, order, heap
 
 
 @njit(cache=True, nogil=True)
-def merge_rows(tile, col0, cap, floor, indptr, indices, excluded, rank, heap_s, heap_r, sizes):
+def merge_rows(tile, col0, cap, floor, indptr, indices, excluded, rank, heap_s, heap_r, sizes,
+               skip):  # fmt: skip
     """Merge a tile (its rows' items ``col0 .. col0 + tile.shape[1]``) into the rows' heaps
-    ``heap_s`` / ``heap_r`` ``(rows, K)`` holding ``sizes`` entries (updated).  Serial and
-    without the GIL: the caller runs one row group per thread, each on its own rows."""
+    ``heap_s`` / ``heap_r`` ``(rows, K)`` holding ``sizes`` entries (updated), except rows
+    flagged in ``skip`` (length 0: none).  Serial and without the GIL: the caller runs one
+    row group per thread, each on its own rows."""
+    has_skip = skip.shape[0] > 0
     for i in range(tile.shape[0]):
+        if has_skip and skip[i]:
+            continue
         sizes[i] = _scan_row(tile[i], col0, cap, floor, indices, indptr[i], indptr[i + 1],
                              excluded, rank, heap_s[i], heap_r[i], sizes[i])  # fmt: skip
 
