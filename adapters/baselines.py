@@ -14,7 +14,7 @@ import numpy as np
 
 from bench.adapter import Adapter
 from bench.data import TrainSet
-from bench.kernels.pair_random import pair_uniform
+from bench.kernels.pair_random import pair_uniform_block
 
 
 def _safe_codes(codes: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -214,11 +214,7 @@ class Random(Adapter):
         return self
 
     def score(self, users: np.ndarray) -> np.ndarray:
-        users = np.asarray(users, dtype=np.int64)
-        n_items = self.n_items_
-        u = np.repeat(users, n_items)
-        i = np.tile(np.arange(n_items, dtype=np.int64), len(users))
-        return pair_uniform(self.seed, u, i).astype(np.float32).reshape(len(users), n_items)
+        return pair_uniform_block(self.seed, users, self.n_items_)
 
 
 class Content(Adapter):

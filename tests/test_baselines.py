@@ -145,6 +145,20 @@ def test_random_is_seeded_and_independent_of_batching(data):
     assert scores.mean() == pytest.approx(0.5, abs=0.01)
 
 
+@pytest.mark.parametrize("seed", [0, 5, 2**63 + 5, -3])
+def test_random_block_kernel_gives_the_pair_draws(seed):
+    """``Random.score``'s parallel block kernel gives exactly ``pair_uniform`` of each (user,
+    item) pair (as float32), for any seed and user codes."""
+    from bench.kernels.pair_random import pair_uniform, pair_uniform_block
+
+    users = np.random.default_rng(1).integers(0, 500_000, 40)
+    n_items = 777
+    pairs = pair_uniform(seed, np.repeat(users, n_items), np.tile(np.arange(n_items), 40))
+    np.testing.assert_array_equal(
+        pair_uniform_block(seed, users, n_items), pairs.astype(np.float32).reshape(40, n_items)
+    )
+
+
 @pytest.mark.parametrize("cls", ALL, ids=[c.name for c in ALL])
 def test_params_round_trip_and_fit_returns_self(cls, data):
     model = cls()
