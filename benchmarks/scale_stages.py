@@ -19,7 +19,8 @@ Shapes: up to 32M ratings ML-32M-shaped (users in proportion, 200,948 at 32M; it
 
     python benchmarks/scale_stages.py [--sizes 1,4,16,32,100] [--work DIR]
 
-writes ``results/scale_stages.md`` and ``results/plots/scale_stages.png``.
+writes ``results/scale_stages.md`` (and its measurements in ``.json``: ``--replot`` redraws
+the table and ``results/plots/scale_stages.png`` from them).
 """
 
 from __future__ import annotations
@@ -162,6 +163,7 @@ def write_outputs(rows: list[dict], md: Path, png: Path) -> None:
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     md.parent.mkdir(parents=True, exist_ok=True)
     md.write_text("\n".join(lines) + "\n")
+    md.with_suffix(".json").write_text(json.dumps(rows, indent=1) + "\n")  # for --replot
 
     import matplotlib
 
@@ -170,11 +172,15 @@ def write_outputs(rows: list[dict], md: Path, png: Path) -> None:
 
     fig, (ax_t, ax_m) = plt.subplots(1, 2, figsize=(11, 4.2))
     x = [r["ratings"] / 1e6 for r in rows]
-    for key, label in COLUMNS:
+    colours = plt.get_cmap("tab20").colors  # 11 stages: no colour twice
+    for n, (key, label) in enumerate(COLUMNS):
         if not all(key in r for r in rows):
             continue
-        ax_t.plot(x, [r[key][0] for r in rows], marker="o", label=label)
-        ax_m.plot(x, [r[key][1] / 1024 for r in rows], marker="o", label=label)
+        style = dict(marker="os^"[n % 3], color=colours[(2 * n) % 20 if n < 10 else 1],
+                     label=label)
+        ax_t.plot(x, [max(r[key][0], 1e-3) for r in rows], **style)
+        ax_m.plot(x, [r[key][1] / 1024 for r in rows], **style)
+    ax_t.set_title("seconds below 1 ms drawn at 1 ms", fontsize=8)
     for ax, what in ((ax_t, "seconds"), (ax_m, "peak RSS (GiB)")):
         ax.set_xscale("log")
         ax.set_yscale("log")
@@ -194,7 +200,12 @@ def main() -> None:
     p.add_argument("--work", type=Path, default=Path("/tmp/recbench-scale-stages"))
     p.add_argument("--out", type=Path, default=ROOT / "results/scale_stages.md")
     p.add_argument("--plot", type=Path, default=ROOT / "results/plots/scale_stages.png")
+    p.add_argument("--replot", action="store_true",
+                   help="redraw the table and plot from the stored measurements (.json)")
     args = p.parse_args()
+    if args.replot:
+        write_outputs(json.loads(args.out.with_suffix(".json").read_text()), args.out, args.plot)
+        return
 
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
