@@ -25,16 +25,16 @@ def run_totals(log: str) -> tuple[str, float]:
     return wall.group(1), int(rss.group(1)) / 2**20
 
 
-def section(results: Path, log: str, title: str, command: str) -> str:
-    wall, rss = run_totals(log)
-    lines = [
-        f"## {title}",
-        "",
-        f"`{command}`",
-        "",
-        f"Whole run (data generation or parsing, cache, splits, every trial, leaderboard): "
-        f"**{wall}** wall, peak RSS **{rss:.1f} GiB** (the largest process of the run).",
-        "",
+def section(results: Path, log: str | None, title: str, command: str) -> str:
+    lines = [f"## {title}", "", f"`{command}`", ""]
+    if log is not None:  # without a log (a run stopped early): the trials alone
+        wall, rss = run_totals(log)
+        lines += [
+            f"Whole run (data generation or parsing, cache, splits, every trial, leaderboard): "
+            f"**{wall}** wall, peak RSS **{rss:.1f} GiB** (the largest process of the run).",
+            "",
+        ]
+    lines += [
         "| adapter | split | threads | prepare s | fit s | recommend s | trial s | "
         "worker peak RSS GiB | train ratings | NDCG@10 |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -53,11 +53,12 @@ def section(results: Path, log: str, title: str, command: str) -> str:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--results", type=Path, required=True)
-    p.add_argument("--time-log", type=Path, required=True)
+    p.add_argument("--time-log", type=Path, help="/usr/bin/time -v's log of the run")
     p.add_argument("--title", required=True)
     p.add_argument("--command", required=True)
     args = p.parse_args()
-    print(section(args.results, args.time_log.read_text(), args.title, args.command))
+    log = args.time_log.read_text() if args.time_log else None
+    print(section(args.results, log, args.title, args.command))
 
 
 if __name__ == "__main__":
