@@ -301,7 +301,13 @@ class _SparkALS(Adapter):
                 self.close()
         self.popularity_ = item_popularity(train.ratings.interactions())
         self.cold_items_ = np.flatnonzero(~self.item_has_factors_)
+        self.cold_item_score_, self.cold_user_scores_ = self._cold_scores()
         return self
+
+    def _cold_scores(self) -> tuple[float, np.ndarray]:
+        """(the score of an item without factors, the score vector of a user without
+        factors): last place and popularity for a ranking model."""
+        return COLD_ITEM_SCORE, self.popularity_
 
     def close(self) -> None:
         """Stop the session and its JVM (idempotent)."""
@@ -333,15 +339,15 @@ class _SparkALS(Adapter):
             self.user_factors_[users],
             self.item_factors_,
             fixed_items=self.cold_items_,
-            fixed_score=COLD_ITEM_SCORE,
-            score_rows=~self.user_has_factors_[users],  # popularity in ``score``
-            score_rows_scores=self.popularity_,
+            fixed_score=self.cold_item_score_,
+            score_rows=~self.user_has_factors_[users],  # ``cold_user_scores_`` in ``score``
+            score_rows_scores=self.cold_user_scores_,
         )
 
     def score(self, users: np.ndarray) -> np.ndarray:
         users = np.asarray(users, dtype=np.int32)
         scores = self.factor_scores(users).block()
-        return fill_cold_users(scores, users, self.user_has_factors_, self.popularity_)
+        return fill_cold_users(scores, users, self.user_has_factors_, self.cold_user_scores_)
 
 
 class ALS(_SparkALS):
@@ -381,21 +387,9 @@ class ALS(_SparkALS):
 
     # A rating model ranks by its rating estimates: a user or item without factors gets the
     # train mean in ``score`` as in ``predict`` (not popularity / last place).
-    def factor_scores(self, users: np.ndarray) -> FactorScores:
-        users = np.asarray(users, dtype=np.int32)
-        return FactorScores(
-            self.user_factors_[users],
-            self.item_factors_,
-            fixed_items=self.cold_items_,
-            fixed_score=np.float32(self.global_mean_),
-            score_rows=~self.user_has_factors_[users],  # the train mean in ``score``
-        )
-
-    def score(self, users: np.ndarray) -> np.ndarray:
-        users = np.asarray(users, dtype=np.int32)
-        scores = self.factor_scores(users).block()
-        scores[~self.user_has_factors_[users]] = np.float32(self.global_mean_)
-        return scores
+    def _cold_scores(self) -> tuple[float, np.ndarray]:
+        mean = np.float32(self.global_mean_)
+        return mean, np.full(len(self.popularity_), mean, dtype=np.float32)
 
 
 class ImplicitALS(LearnsFromInteractions, _SparkALS):
