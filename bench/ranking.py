@@ -324,6 +324,14 @@ def shared_order(scores: np.ndarray, cap: float = np.inf) -> np.ndarray:
     return keep[np.lexsort((tie_rank(len(s))[keep], -s[keep]))].astype(np.int32)
 
 
+def _vector_order(vector: np.ndarray, n_items: int, what: str) -> np.ndarray:
+    """``shared_order`` of one score vector every ranked user has, after checking its shape
+    (``what`` names it in the error)."""
+    if np.shape(vector) != (n_items,):
+        raise ValueError(f"{what} have shape {np.shape(vector)}, want ({n_items},)")
+    return shared_order(vector, cap=_F32_MAX)
+
+
 def select_shared(
     order: np.ndarray, n_items: int, k: int, seen_indptr: np.ndarray, seen_indices: np.ndarray,
     excluded: np.ndarray | None = None,
@@ -373,10 +381,7 @@ def recommend(
     excluded = _excluded_mask(n_items, excluded_items)
     common = shared() if shared is not None else None
     if common is not None:  # one score vector for everyone: one order, walked per user
-        if np.shape(common) != (n_items,):
-            raise ValueError(f"{name} shared scores have shape {np.shape(common)}, "
-                             f"want ({n_items},)")
-        order = shared_order(common, cap=_F32_MAX)
+        order = _vector_order(common, n_items, f"{name} shared scores")
         tops = []
         for lo in range(0, len(users), SHARED_BLOCK):
             progress.report("ranking users", lo, len(users))
@@ -400,10 +405,7 @@ def recommend(
         if len(rows) and fs.score_rows_scores is not None:  # one vector: one order, walked
             if fallback is None or fallback[0] is not fs.score_rows_scores:
                 vector = fs.score_rows_scores
-                if np.shape(vector) != (n_items,):
-                    raise ValueError(f"{name} score_rows_scores have shape {np.shape(vector)}, "
-                                     f"want ({n_items},)")
-                fallback = (vector, shared_order(vector, cap=_F32_MAX))
+                fallback = (vector, _vector_order(vector, n_items, f"{name} score_rows_scores"))
             top[rows] = select_shared(fallback[1], n_items, k, *seen_rows(seen, block[rows]),
                                       excluded)
         elif len(rows):
