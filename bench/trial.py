@@ -24,7 +24,7 @@ import numpy as np
 from bench import progress, registry, store, threads
 from bench.adapter import Adapter
 from bench.data import Dataset, Ratings, TrainSet
-from bench.envinfo import environment
+from bench.envinfo import environment, thread_settings
 from bench.errors import DatasetUnavailable, StoreFault, UserError
 from bench.evaluate import Evaluation, MetricSpec, evaluate, for_implicit_data
 from bench.splits import Fold, SplitSpec, fold_rows, load_or_assign, validation_rows
@@ -276,6 +276,8 @@ def run_trial(spec: TrialSpec, results_dir: Path | None) -> tuple[dict, dict[str
         warmup = warm_up(spec, train_set, test, metric_spec)
         if warmup is not None:
             record["warmup_seconds"] = round(warmup, 6)
+        # libraries loaded since (dataset, warm-up, lazy imports) get the count as well
+        threads.apply(spec.threads)
         peak = PeakMemory()
         peak.reset()
         progress.report(f"fitting on {len(train_set.ratings):,} ratings", force=True)
@@ -286,6 +288,7 @@ def run_trial(spec: TrialSpec, results_dir: Path | None) -> tuple[dict, dict[str
         progress.report("evaluating", force=True)
         result = evaluate(model, train, test, metric_spec, dataset.item_features)
         record["peak_rss_mb"] = round(peak.read_mb(), 1)
+        record["env"]["threads"] = thread_settings()  # the pools in force for fit and ranking
         record_evaluation(record, result)
         per_user = result.per_user
         finish(record, "ok")
