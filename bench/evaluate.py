@@ -120,7 +120,7 @@ def evaluate_ratings(model: Adapter, test: Ratings, out: Evaluation) -> None:
 
 def evaluate_ranking(
     model: Adapter, train: Ratings, test: Ratings, spec: MetricSpec, out: Evaluation,
-    item_features: Features | None = None,
+    item_features: Features | None = None, seed: int | tuple[int, ...] = 0,
 ) -> None:
     keys, users = relevant_pairs(test, spec.threshold)
     n_items = train.n_items
@@ -147,7 +147,7 @@ def evaluate_ranking(
     if spec.beyond_accuracy:
         beyond_accuracy(top, train, spec.ks, item_features, out)
     if spec.sampled_negatives:
-        sampled(model, train, test, keys, users, spec, out)
+        sampled(model, train, test, keys, users, spec, out, seed)
     counts = train.user_counts()[users]
     out.per_user["train_count"] = counts
     k0 = spec.ks[0]
@@ -173,8 +173,10 @@ def beyond_accuracy(top: np.ndarray, train: Ratings, ks: tuple[int, ...],
 
 
 def sampled(model: Adapter, train: Ratings, test: Ratings, keys: np.ndarray,
-            users: np.ndarray, spec: MetricSpec, out: Evaluation) -> None:
-    """The sampled protocol's metrics; the negatives depend on the fold, not the model."""
+            users: np.ndarray, spec: MetricSpec, out: Evaluation,
+            seed: int | tuple[int, ...] = 0) -> None:
+    """The sampled protocol's metrics; the negatives depend on the fold (``seed``: the
+    fold's, ``(split seed, fold)``), not the model."""
     n_items = train.n_items
     interacted = np.unique(np.concatenate([
         train.users.astype(np.int64) * n_items + train.items,
@@ -182,7 +184,7 @@ def sampled(model: Adapter, train: Ratings, test: Ratings, keys: np.ndarray,
     ]))
     pair_users, pair_items = keys // n_items, (keys % n_items).astype(np.int32)
     negatives = metrics.sample_negatives(pair_users, interacted, n_items,
-                                         int(spec.sampled_negatives), seed=0)
+                                         int(spec.sampled_negatives), seed=seed)
     tie = tie_rank(n_items)
     rank = np.empty(len(keys), np.int64)
     step = batch_size(n_items)
@@ -203,12 +205,15 @@ def sampled(model: Adapter, train: Ratings, test: Ratings, keys: np.ndarray,
 
 
 def evaluate(model: Adapter, train: Ratings, test: Ratings, spec: MetricSpec,
-             item_features: Features | None = None) -> Evaluation:
+             item_features: Features | None = None,
+             seed: int | tuple[int, ...] = 0) -> Evaluation:
+    """``seed``: the fold's (``(split seed, fold)``), for what a protocol draws per fold
+    (the sampled negatives)."""
     out = Evaluation()
     if model.predicts_ratings:
         evaluate_ratings(model, test, out)
     if model.ranks:
-        evaluate_ranking(model, train, test, spec, out, item_features)
+        evaluate_ranking(model, train, test, spec, out, item_features, seed)
     return out
 
 

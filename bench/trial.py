@@ -286,7 +286,8 @@ def run_trial(spec: TrialSpec, results_dir: Path | None) -> tuple[dict, dict[str
             cold.fold_in(model, dataset, record, since=fit_end)
         # Exclusion uses every train row the user has, revealed ones included.
         progress.report("evaluating", force=True)
-        result = evaluate(model, train, test, metric_spec, dataset.item_features)
+        result = evaluate(model, train, test, metric_spec, dataset.item_features,
+                          seed=(spec.split.seed, spec.fold))
         record["peak_rss_mb"] = round(peak.read_mb(), 1)
         record["env"]["threads"] = thread_settings()  # the pools in force for fit and ranking
         record_evaluation(record, result)
