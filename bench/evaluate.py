@@ -94,6 +94,9 @@ class Evaluation:
     bands: dict[str, list] = field(default_factory=dict)
     predict_seconds: float | None = None
     recommend_seconds: float | None = None
+    #: evaluated users without train rows: ``n``, ``share`` and the ranking metrics over
+    #: the other (warm) users, ``warm_metrics`` (the record's ``cold_users``)
+    cold_users: dict = field(default_factory=dict)
 
 
 def relevant_pairs(test: Ratings, threshold: float | None) -> tuple[np.ndarray, np.ndarray]:
@@ -150,10 +153,30 @@ def evaluate_ranking(
         sampled(model, train, test, keys, users, spec, out, seed)
     counts = train.user_counts()[users]
     out.per_user["train_count"] = counts
+    out.cold_users = cold_user_summary(counts, out.per_user)
     k0 = spec.ks[0]
     out.bands = metrics.activity_bands(
         counts, {f"{m}@{k0}": out.per_user[f"{m}@{k0}"] for m in ("ndcg", "recall")}
     )
+
+
+def cold_user_summary(counts: np.ndarray, per_user: dict[str, np.ndarray]) -> dict:
+    """How many evaluated users have no train rows (ranked by whatever a model does for a
+    user it never saw, e.g. a popularity fallback), and every per-user metric's mean over
+    the warm users, so a table can show what the cold users do to its order."""
+    cold = counts == 0
+    out: dict = {"n": int(cold.sum()), "share": round(float(cold.mean()), 6) if len(cold) else 0.0}
+    if cold.any() and not cold.all():
+        warm = {}
+        for name, values in per_user.items():
+            if name in ("user", "train_count"):
+                continue
+            v = np.asarray(values, np.float64)[~cold]
+            v = v[~np.isnan(v)]
+            if len(v):
+                warm[name] = round(float(v.mean()), 6)
+        out["warm_metrics"] = warm
+    return out
 
 
 def beyond_accuracy(top: np.ndarray, train: Ratings, ks: tuple[int, ...],

@@ -152,3 +152,44 @@ def test_a_trial_draws_its_negatives_with_its_folds_seed():
 
     np.testing.assert_array_equal(per_user["sampled_ndcg@10"], sampled((3, 1)))
     assert not np.array_equal(sampled((3, 1)), sampled(0))  # not one seed for every fold
+
+
+def test_cold_test_users_are_counted_and_warm_metrics_recorded():
+    # a temporal cut leaves test users without train rows: the record says how many and
+    # gives every ranking metric over the warm users beside the overall one
+    from bench.splits import SplitSpec
+    from bench.trial import TrialSpec, run_trial
+
+    spec = TrialSpec(dataset="synthetic:users=200,items=150,ratings=4000,seed=4",
+                     split=SplitSpec.from_dict({"method": "temporal", "test_fraction": 0.2}),
+                     fold=0, adapter="baseline.Popularity",
+                     metrics=MetricSpec.from_dict({"ks": [10], "threshold": None}))
+    record, per_user = run_trial(spec, None)
+    assert record["status"] == "ok", record["error"]
+    cold = per_user["train_count"] == 0
+    assert cold.any() and (~cold).any()
+    got = record["cold_users"]
+    assert got["n"] == int(cold.sum())
+    assert got["share"] == pytest.approx(cold.mean(), abs=1e-6)
+    assert got["warm_metrics"]["ndcg@10"] == pytest.approx(
+        per_user["ndcg@10"][~cold].mean(), abs=1e-6)
+
+
+def test_findings_show_the_cold_share_and_the_warm_user_order():
+    from bench.reporting import protocol
+
+    def rec(adapter, split, full, warm, n_cold):
+        return {"trial_id": adapter + split, "adapter": adapter, "dataset": "ml-100k",
+                "split": {}, "fold": 0, "status": "ok", "group": "ablation-protocol",
+                "split_label": split, "metrics": {"ndcg@10": full},
+                "cold_users": {"n": n_cold, "share": n_cold / 301,
+                               "warm_metrics": {"ndcg@10": warm}}}
+
+    recs = [rec("a.A", "temporal 80/20", 0.45, 0.30, 192),
+            rec("b.B", "temporal 80/20", 0.44, 0.40, 192),
+            rec("a.A", "random 80/20", 0.30, 0.30, 0), rec("b.B", "random 80/20", 0.35, 0.35, 0)]
+    text = protocol.findings(recs)
+    assert "192 test users (63.8%) have no train rows" in text
+    assert "| a.A | 0.4500 | 1 | 0.3000 | 2 |" in text
+    assert "over warm users only" in text
+    assert "Every test user has train rows" in text
