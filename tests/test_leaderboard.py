@@ -209,7 +209,10 @@ def test_surprise_times_are_marked_as_scored_by_recbench():
     ("split", "options", "expected"),
     [
         ({"method": "stratified", "seed": 0, "test_fraction": 0.25},
-         {"ks": [10], "threshold": None}, "Microsoft Recommenders"),
+         {"ks": [10], "threshold": None}, "not Microsoft Recommenders' benchmark split"),
+        ({"method": "item_stratified", "seed": 0, "test_fraction": 0.25},
+         {"ks": [10], "threshold": None},
+         "Microsoft Recommenders' benchmark protocol (`python_stratified_split(filter_by=\"item\""),
         (RANDOM, OPTIONS, "Cornac's README"),
         ({"method": "kfold", "seed": 0, "n_folds": 5}, OPTIONS, "Surprise's README RMSE/MAE"),
         (dict(RANDOM, train_fraction=0.5), OPTIONS, None),  # a subsampled train set
@@ -339,3 +342,15 @@ def test_a_trial_records_side_information_defaults_and_host_load():
     load = record["host_load"]
     assert load["seconds"] > 0 and load["other_cpus"] >= 0 and load["own_cpus"] > 0
     assert record["cold_users"]["n"] == 0
+
+
+def test_msr_anchors_compare_on_their_item_stratified_split_and_ablations_use_seeds():
+    from bench import suites
+
+    msr = suites.load("msr-anchors")
+    assert {s["method"] for run in msr.runs for s in run["splits"]} == {"item_stratified"}
+    for name in ("ablation-als", "ablation-factors", "ablation-regularisation",
+                 "ablation-train-fraction"):
+        assert all(run.get("seeds") == [0, 1, 2] for run in suites.load(name).runs), name
+    quick = suites.load("quick")
+    assert 'filter_by="user"' not in quick.description
