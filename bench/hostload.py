@@ -6,7 +6,8 @@ every state but idle and iowait) minus the CPU time of the trial's own processes
 process and everything in its session: the worker is a session leader, so a library's
 subprocess, e.g. Spark's JVM, counts as the trial's own) gives the cores other processes
 kept busy on average; the 1-minute load average before and after is kept beside it.
-Linux only; elsewhere ``stop`` returns the load averages alone (or nothing).
+Linux only; elsewhere ``stop`` returns the load averages alone (or nothing).  Readers judge
+it with ``bench.record.host_quiet``.
 """
 
 from __future__ import annotations
@@ -15,8 +16,6 @@ import os
 import time
 from pathlib import Path
 
-#: other processes using at most this many cores on average: a quiet host
-QUIET_OTHER_CPUS = 0.25
 _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
@@ -85,9 +84,3 @@ class HostLoad:
             out["other_cpus"] = round(other / wall, 3)
         return out
 
-
-def quiet(host_load: dict | None) -> bool | None:
-    """Whether a record's ``host_load`` says the host was quiet (None: not recorded)."""
-    if not host_load or host_load.get("other_cpus") is None:
-        return None
-    return float(host_load["other_cpus"]) <= QUIET_OTHER_CPUS

@@ -6,7 +6,7 @@ evaluated users and their NDCG@K.  ``write`` packs exactly that, for every trial
 file ``<results>/runs/<suite>.jsonl``, into ``<results>/runs/<suite>.peruser.npz`` (members
 ``<trial_id>/user`` and ``<trial_id>/ndcg@K``, values unchanged) with its sha256 in
 ``<suite>.peruser.sha256`` beside it; a report reads a trial's values from the pack when its
-own per-user file is absent (a fresh clone of ``results/published``), so
+own per-user file is absent (``store.pack_values``; a fresh clone of ``results/published``), so
 ``bench report --results results/published`` rebuilds the committed leaderboard with its
 marks.  A pack whose checksum does not match is not used (one warning).
 
@@ -16,30 +16,18 @@ marks.  A pack whose checksum does not match is not used (one warning).
 from __future__ import annotations
 
 import argparse
-import hashlib
-import logging
 import sys
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from bench import store
 
-log = logging.getLogger(__name__)
-
-SUFFIX = ".peruser.npz"
 #: per-user arrays the report needs (significance marks on the NDCG column)
 KEPT_PREFIXES = ("ndcg@",)
-
-
-def pack_path(results_dir: Path, suite: str) -> Path:
-    return Path(results_dir) / "runs" / f"{suite}{SUFFIX}"
-
-
-def checksum_path(pack: Path) -> Path:
-    """``<suite>.peruser.sha256`` beside ``<suite>.peruser.npz``."""
-    return pack.with_name(pack.name.removesuffix(".npz") + ".sha256")
+SUFFIX = store.PACK_SUFFIX
+pack_path = store.pack_path
+checksum_path = store.pack_checksum_path
 
 
 def _kept(name: str) -> bool:
@@ -79,35 +67,6 @@ def write(results_dir: Path) -> list[Path]:
         store.write_atomic(checksum_path(path), lambda fh, b=line: fh.write(b))
         written.append(path)
     return written
-
-
-@lru_cache(maxsize=8)
-def _open(path: Path, size: int, mtime: float) -> np.lib.npyio.NpzFile | None:
-    sums = checksum_path(path)
-    try:
-        expected = sums.read_text().split()[0]
-    except (OSError, IndexError):
-        expected = None
-    if expected != hashlib.sha256(path.read_bytes()).hexdigest():
-        log.warning("per-user pack %s does not match its checksum (%s): not used", path,
-                    sums.name)
-        return None
-    return np.load(path)
-
-
-def values(record: dict, results_dir: Path, metric: str
-           ) -> tuple[np.ndarray, np.ndarray] | None:
-    """(users, values) of ``metric`` for ``record`` from its run's pack, or None."""
-    path = pack_path(results_dir, str(record.get("suite", "")))
-    try:
-        stat = path.stat()
-    except OSError:
-        return None
-    data = _open(path, stat.st_size, stat.st_mtime)
-    tid = record.get("trial_id")
-    if data is None or f"{tid}/{metric}" not in data.files or f"{tid}/user" not in data.files:
-        return None
-    return data[f"{tid}/user"], data[f"{tid}/{metric}"]
 
 
 def main(argv: list[str] | None = None) -> int:

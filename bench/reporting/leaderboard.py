@@ -33,9 +33,11 @@ from typing import Any, Protocol
 
 from bench.metrics import lower_is_better
 from bench.record import (
+    QUIET_OTHER_CPUS,
     RowKey,
     TableKey,
     aggregate,
+    host_quiet,
     is_test_stage,
     n_seeds,
     row_key,
@@ -145,10 +147,8 @@ def busy_note(recs: list[dict]) -> list[str]:
     """A warning above a table some of whose trials ran while other processes kept the
     host busy (``host_load.other_cpus`` over ``QUIET_OTHER_CPUS``): its times are not a
     result.  Records without ``host_load`` are not judged."""
-    from bench.hostload import QUIET_OTHER_CPUS, quiet
-
     timed = [r for r in recs if r.get("fit_seconds") is not None]
-    busy = [r for r in timed if quiet(r.get("host_load")) is False]
+    busy = [r for r in timed if host_quiet(r) is False]
     if not busy:
         return []
     worst = max(float(r["host_load"]["other_cpus"]) for r in busy)

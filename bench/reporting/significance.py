@@ -71,7 +71,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench import peruser_pack
+from bench import store
 from bench.metrics import lower_is_better
 from bench.record import RowKey, is_ok_test, row_key, table_key
 from bench.reporting.text import SIGNIFICANCE_MARK
@@ -168,7 +168,7 @@ def per_user_values(
             break
     else:  # no per-user file (published results): the run's compact pack, if any
         for d in _as_dirs(results_dir):
-            arrays = peruser_pack.values(record, d, metric)
+            arrays = store.pack_values(record, d, metric)
             if arrays is not None:
                 break
     if arrays is None:
