@@ -38,6 +38,7 @@ def _group_means(
 class RatingBaseline(Adapter):
     """A rating predictor: per-user and per-item float64 terms added to a constant."""
 
+    defaults_by: ClassVar[str] = "recbench"  # in-house: our defaults
     library: ClassVar[str] = "recbench"
     predicts_ratings: ClassVar[bool] = True
     ranks: ClassVar[bool] = True
@@ -174,6 +175,7 @@ class Bias(RatingBaseline):
 class Popularity(Adapter):
     """Ranks items by their number of train ratings; predicts no ratings."""
 
+    defaults_by: ClassVar[str] = "recbench"  # in-house: our defaults
     name: ClassVar[str] = "baseline.Popularity"
     stochastic: ClassVar[bool] = False  # no random step: the seed changes nothing
     library: ClassVar[str] = "recbench"
@@ -202,6 +204,7 @@ class Random(Adapter):
     batched; the same seed gives the same ranking.
     """
 
+    defaults_by: ClassVar[str] = "recbench"  # in-house: our defaults
     name: ClassVar[str] = "baseline.Random"
     library: ClassVar[str] = "recbench"
     predicts_ratings: ClassVar[bool] = False
@@ -227,6 +230,7 @@ class Content(Adapter):
     ranks cold items.  Users with no train ratings get item popularity.
     """
 
+    defaults_by: ClassVar[str] = "recbench"  # in-house: our defaults
     name: ClassVar[str] = "baseline.Content"
     stochastic: ClassVar[bool] = False  # no random step: the seed changes nothing
     library: ClassVar[str] = "recbench"

@@ -74,6 +74,8 @@ def hybrid_features(
 
 class _LightFMAdapter(LearnsFromInteractions):
     library: ClassVar[str] = "rectools-lightfm"
+    #: LightFM's fit() defaults to epochs=1
+    recbench_defaults: ClassVar[tuple[str, ...]] = ("epochs",)
     parallel_sgd: ClassVar[bool] = True  # Hogwild SGD over num_threads
     predicts_ratings: ClassVar[bool] = False
     ranks: ClassVar[bool] = True

@@ -57,6 +57,7 @@ class ALS(_ReportsBestIteration, Adapter):
     """
 
     name = "recbench.ALS"
+    defaults_by: ClassVar[str] = "recbench"  # in-house: our defaults
     records_curve: ClassVar[bool] = True
     library = "recbench"
     predicts_ratings: ClassVar[bool] = True
@@ -168,6 +169,11 @@ class ALS(_ReportsBestIteration, Adapter):
 
     folds_in_users: ClassVar[bool] = True
 
+    def reads_side_information(self) -> bool:
+        """With ``genre_prior`` the item factors are pulled toward genre embeddings: the
+        model reads genres (after a fit: only if the train set had any)."""
+        return bool(getattr(self, "genre_prior_used_", self.genre_prior))
+
     def fold_in_users(self, revealed: Ratings) -> None:
         """Solve each new user's ``[b_u, p_u]`` against the fixed items (no refit) and
         store it in the model, so ``predict`` and ``score`` use it like a fitted user."""
@@ -204,6 +210,7 @@ class ImplicitALS(_ReportsBestIteration, LearnsFromInteractions):
     """
 
     name = "recbench.ImplicitALS"
+    defaults_by: ClassVar[str] = "recbench"  # in-house: our defaults
     records_curve: ClassVar[bool] = True
     library = "recbench"
     predicts_ratings: ClassVar[bool] = False
@@ -358,6 +365,7 @@ class EASE(LearnsFromInteractions):
     """
 
     name = "recbench.EASE"
+    defaults_by: ClassVar[str] = "recbench"  # in-house: our defaults
     library = "recbench"
     predicts_ratings: ClassVar[bool] = False
     ranks: ClassVar[bool] = True
@@ -410,6 +418,7 @@ class FederatedMF(Adapter):
     Defaults picked by hand on one ML-100k split (not tuned per suite)."""
 
     name = "recbench.FederatedMF"
+    defaults_by: ClassVar[str] = "recbench"  # in-house: our defaults
     library = "recbench"
     predicts_ratings: ClassVar[bool] = True
     ranks: ClassVar[bool] = True

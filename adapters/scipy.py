@@ -50,6 +50,7 @@ def _damped_mean(sums: np.ndarray, counts: np.ndarray, shrinkage: float) -> np.n
 
 class PureSVD(ProjectsInteractions):
     name = "scipy.PureSVD"
+    defaults_by: ClassVar[str] = "recbench"  # scipy has no such model: our defaults
     #: the seed only picks ARPACK's start vector; the truncated SVD it converges to is
     #: unique up to signs, which cancel in the scores
     stochastic: ClassVar[bool] = False
@@ -77,6 +78,7 @@ class PureSVD(ProjectsInteractions):
 
 class SVD(Adapter):
     name = "scipy.SVD"
+    defaults_by: ClassVar[str] = "recbench"  # scipy has no such model: our defaults
     #: the seed only picks ARPACK's start vector; the truncated SVD it converges to is
     #: unique up to signs, which cancel in the scores
     stochastic: ClassVar[bool] = False

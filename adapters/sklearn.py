@@ -23,6 +23,8 @@ from bench.errors import UserError
 class TruncatedSVD(ProjectsInteractions):
     name = "sklearn.TruncatedSVD"
     library = "scikit-learn"
+    #: scikit-learn's default is n_components=2; ours, 50, is scipy.PureSVD's
+    recbench_defaults: ClassVar[tuple[str, ...]] = ("n_components",)
     predicts_ratings = False
     ranks = True
     search_space: ClassVar[dict[str, list[Any]]] = {"n_components": [10, 20, 50, 100, 200]}

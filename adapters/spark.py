@@ -220,6 +220,8 @@ def _factor_matrix(table: pa.Table, n: int, rank: int) -> tuple[np.ndarray, np.n
 
 class _SparkALS(Adapter):
     library: ClassVar[str] = "pyspark"
+    #: Spark's ALS defaults to numUserBlocks = numItemBlocks = 10
+    recbench_defaults: ClassVar[tuple[str, ...]] = ("numBlocks",)
     implicit_prefs: ClassVar[bool]
     #: the usual Spark grid, ParamGridBuilder().addGrid(als.rank, [5, 10, 20])
     #: .addGrid(als.regParam, [0.05, 0.1, 0.2]), that CrossValidator searches

@@ -40,6 +40,7 @@ class _NCF(LearnsFromInteractions):
     """He et al.'s models; ``kind`` picks the architecture."""
 
     library: ClassVar[str] = "torch"
+    defaults_by: ClassVar[str] = "recbench"  # torch has no such model: our defaults
     predicts_ratings: ClassVar[bool] = False
     ranks: ClassVar[bool] = True
     records_curve: ClassVar[bool] = True
@@ -163,6 +164,7 @@ class MLP(Adapter):
     """Rating regressor ``mu + MLP([p_u, q_i, user features, item features])``."""
 
     name = "torch.MLP"
+    defaults_by: ClassVar[str] = "recbench"  # torch has no such model: our defaults
     library: ClassVar[str] = "torch"
     predicts_ratings: ClassVar[bool] = True
     ranks: ClassVar[bool] = True

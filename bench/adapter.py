@@ -48,8 +48,15 @@ class Adapter:
     predicts_ratings: ClassVar[bool] = False
     #: produces a ranking (ranking metrics are computed)
     ranks: ClassVar[bool] = True
-    #: reads ``TrainSet.item_features`` / ``user_features``
+    #: reads ``TrainSet.item_features`` / ``user_features`` (a model that does so only under
+    #: some parameters says so per instance: ``reads_side_information``)
     uses_side_features: ClassVar[bool] = False
+    #: who chose the default parameters: ``"library"`` (the wrapped library's own defaults)
+    #: or ``"recbench"`` (ours: in-house models, or a library without such a model)
+    defaults_by: ClassVar[str] = "library"
+    #: with ``defaults_by = "library"``: parameters whose default is recbench's choice, not
+    #: the library's (e.g. LightFM's ``fit(epochs=1)`` -> ``epochs = 30``)
+    recbench_defaults: ClassVar[tuple[str, ...]] = ()
     #: ``predict`` / ``score`` are recbench's own vectorised code, equal to the library's
     #: ``predict`` (whose per-pair loop is far slower); the leaderboard marks those timings
     scored_by_harness: ClassVar[bool] = False
@@ -94,6 +101,11 @@ class Adapter:
 
     def get_params(self) -> dict[str, Any]:
         return {p: getattr(self, p) for p in self.param_names()}
+
+    def reads_side_information(self) -> bool:
+        """Whether this model, with its parameters, reads side information (genres,
+        demographics); recorded per trial (``side_information``) and marked in the tables."""
+        return bool(self.uses_side_features)
 
     def library_params(self, *harness_only: str) -> dict[str, Any]:
         """Parameters to pass on to the wrapped library: all but seed, threads and

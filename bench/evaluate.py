@@ -94,6 +94,9 @@ class Evaluation:
     bands: dict[str, list] = field(default_factory=dict)
     predict_seconds: float | None = None
     recommend_seconds: float | None = None
+    #: evaluated users without train rows: ``n``, ``share`` and the ranking metrics over
+    #: the other (warm) users, ``warm_metrics`` (the record's ``cold_users``)
+    cold_users: dict = field(default_factory=dict)
 
 
 def relevant_pairs(test: Ratings, threshold: float | None) -> tuple[np.ndarray, np.ndarray]:
@@ -120,7 +123,7 @@ def evaluate_ratings(model: Adapter, test: Ratings, out: Evaluation) -> None:
 
 def evaluate_ranking(
     model: Adapter, train: Ratings, test: Ratings, spec: MetricSpec, out: Evaluation,
-    item_features: Features | None = None,
+    item_features: Features | None = None, seed: int | tuple[int, ...] = 0,
 ) -> None:
     keys, users = relevant_pairs(test, spec.threshold)
     n_items = train.n_items
@@ -147,13 +150,33 @@ def evaluate_ranking(
     if spec.beyond_accuracy:
         beyond_accuracy(top, train, spec.ks, item_features, out)
     if spec.sampled_negatives:
-        sampled(model, train, test, keys, users, spec, out)
+        sampled(model, train, test, keys, users, spec, out, seed)
     counts = train.user_counts()[users]
     out.per_user["train_count"] = counts
+    out.cold_users = cold_user_summary(counts, out.per_user)
     k0 = spec.ks[0]
     out.bands = metrics.activity_bands(
         counts, {f"{m}@{k0}": out.per_user[f"{m}@{k0}"] for m in ("ndcg", "recall")}
     )
+
+
+def cold_user_summary(counts: np.ndarray, per_user: dict[str, np.ndarray]) -> dict:
+    """How many evaluated users have no train rows (ranked by whatever a model does for a
+    user it never saw, e.g. a popularity fallback), and every per-user metric's mean over
+    the warm users, so a table can show what the cold users do to its order."""
+    cold = counts == 0
+    out: dict = {"n": int(cold.sum()), "share": round(float(cold.mean()), 6) if len(cold) else 0.0}
+    if cold.any() and not cold.all():
+        warm = {}
+        for name, values in per_user.items():
+            if name in ("user", "train_count"):
+                continue
+            v = np.asarray(values, np.float64)[~cold]
+            v = v[~np.isnan(v)]
+            if len(v):
+                warm[name] = round(float(v.mean()), 6)
+        out["warm_metrics"] = warm
+    return out
 
 
 def beyond_accuracy(top: np.ndarray, train: Ratings, ks: tuple[int, ...],
@@ -173,8 +196,10 @@ def beyond_accuracy(top: np.ndarray, train: Ratings, ks: tuple[int, ...],
 
 
 def sampled(model: Adapter, train: Ratings, test: Ratings, keys: np.ndarray,
-            users: np.ndarray, spec: MetricSpec, out: Evaluation) -> None:
-    """The sampled protocol's metrics; the negatives depend on the fold, not the model."""
+            users: np.ndarray, spec: MetricSpec, out: Evaluation,
+            seed: int | tuple[int, ...] = 0) -> None:
+    """The sampled protocol's metrics; the negatives depend on the fold (``seed``: the
+    fold's, ``(split seed, fold)``), not the model."""
     n_items = train.n_items
     interacted = np.unique(np.concatenate([
         train.users.astype(np.int64) * n_items + train.items,
@@ -182,7 +207,7 @@ def sampled(model: Adapter, train: Ratings, test: Ratings, keys: np.ndarray,
     ]))
     pair_users, pair_items = keys // n_items, (keys % n_items).astype(np.int32)
     negatives = metrics.sample_negatives(pair_users, interacted, n_items,
-                                         int(spec.sampled_negatives), seed=0)
+                                         int(spec.sampled_negatives), seed=seed)
     tie = tie_rank(n_items)
     rank = np.empty(len(keys), np.int64)
     step = batch_size(n_items)
@@ -203,12 +228,15 @@ def sampled(model: Adapter, train: Ratings, test: Ratings, keys: np.ndarray,
 
 
 def evaluate(model: Adapter, train: Ratings, test: Ratings, spec: MetricSpec,
-             item_features: Features | None = None) -> Evaluation:
+             item_features: Features | None = None,
+             seed: int | tuple[int, ...] = 0) -> Evaluation:
+    """``seed``: the fold's (``(split seed, fold)``), for what a protocol draws per fold
+    (the sampled negatives)."""
     out = Evaluation()
     if model.predicts_ratings:
         evaluate_ratings(model, test, out)
     if model.ranks:
-        evaluate_ranking(model, train, test, spec, out, item_features)
+        evaluate_ranking(model, train, test, spec, out, item_features, seed)
     return out
 
 

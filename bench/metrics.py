@@ -27,10 +27,11 @@ Beyond accuracy (``beyond_accuracy`` metric option), per user over the top-K lis
 
 Sampled metrics (``sampled_negatives = N``; the "1 relevant + N sampled negatives"
 protocol that Krichene & Rendle (KDD 2020) showed can reverse model orders): every relevant
-test item is ranked among N items drawn uniformly from those the user has in neither train
-nor test, the same draws for every model of a fold; rank = 1 + negatives scored above it
-(ties in the fixed tie order).  Sampled-HitRate@K = rank <= K; Sampled-NDCG@K =
-1 / log2(rank + 1) if rank <= K; per user, the mean over its relevant items.
+test item is ranked among N distinct items drawn uniformly without replacement from those the
+user has in neither train nor test, seeded per fold, the same draws for every model of a
+fold; rank = 1 + negatives scored above it (ties in the fixed tie order).
+Sampled-HitRate@K = rank <= K; Sampled-NDCG@K = 1 / log2(rank + 1) if rank <= K; per user,
+the mean over its relevant items.
 """
 
 from __future__ import annotations
@@ -217,18 +218,33 @@ def gini_exposure(top_items: np.ndarray, n_items: int) -> float:
 
 def sample_negatives(
     pair_users: np.ndarray, interacted_keys: np.ndarray, n_items: int, n_negatives: int,
-    seed: int = 0,
+    seed: int | tuple[int, ...] = 0,
 ) -> np.ndarray:
-    """(pairs, n_negatives) items drawn uniformly, with replacement, among the items the
-    pair's user has not interacted with (``interacted_keys``: sorted user * n_items + item
-    keys of train and test rows).  Depends only on its arguments, never on a model."""
+    """(pairs, n_negatives) DISTINCT items per pair, drawn uniformly without replacement
+    among the items the pair's user has not interacted with (``interacted_keys``: sorted
+    user * n_items + item keys of train and test rows), as RecBole and the NCF paper draw
+    them.  ``seed`` is the fold's (``(split seed, fold)``): the same draws for every model of
+    a fold, other draws in another fold.  Depends only on its arguments, never on a model."""
     rng = np.random.default_rng(seed)
-    users = np.asarray(pair_users, np.int64)[:, None]
+    users = np.asarray(pair_users, np.int64)
+    if len(users):
+        n_seen = np.diff(np.searchsorted(interacted_keys, np.stack(
+            [users * n_items, (users + 1) * n_items])), axis=0)[0]
+        if (n_items - n_seen).min() < n_negatives:
+            raise ValueError(f"cannot sample {n_negatives} distinct negatives: a user has "
+                             f"interacted with all but {(n_items - n_seen).min()} items")
+    users = users[:, None]
     draws = rng.integers(0, n_items, size=(len(users), n_negatives))
-    for _ in range(1000):  # rejection: redraw the ones that hit an interacted item
+    rows = np.arange(len(users))[:, None]
+    for _ in range(10_000):  # rejection: redraw interacted items and repeats within a row
         keys = users * n_items + draws
         pos = np.minimum(np.searchsorted(interacted_keys, keys), len(interacted_keys) - 1)
         bad = interacted_keys[pos] == keys if len(interacted_keys) else np.zeros_like(keys, bool)
+        order = np.argsort(draws, axis=1, kind="stable")  # a repeat: all but its first draw
+        ranked = draws[rows, order]
+        repeat = np.zeros_like(bad)
+        repeat[:, 1:] = ranked[:, 1:] == ranked[:, :-1]
+        bad[rows, order] |= repeat
         if not bad.any():
             return draws.astype(np.int32)
         draws[bad] = rng.integers(0, n_items, size=int(bad.sum()))

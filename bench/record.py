@@ -136,6 +136,19 @@ class Record:
         return row_key(self.raw)
 
 
+#: other processes using at most this many cores on average (``host_load.other_cpus``, see
+#: ``bench.hostload``) while a trial ran: a quiet host, whose timings are a result
+QUIET_OTHER_CPUS = 0.25
+
+
+def host_quiet(rec: Mapping) -> bool | None:
+    """Whether a record's ``host_load`` says the host was quiet (None: not recorded)."""
+    load = rec.get("host_load") or {}
+    if load.get("other_cpus") is None:
+        return None
+    return float(load["other_cpus"]) <= QUIET_OTHER_CPUS
+
+
 def group_of(rec: Mapping) -> str:
     """The leaderboard section of a record: its suite's group, else the suite."""
     return rec.get("group") or rec.get("suite") or ""

@@ -25,7 +25,8 @@ from bench.errors import StoreFault, UserError
 
 log = logging.getLogger(__name__)
 
-METHODS = ("random", "stratified", "kfold", "temporal", "leave_last", "cold_users", "cold_items")
+METHODS = ("random", "stratified", "item_stratified", "kfold", "temporal", "leave_last",
+           "cold_users", "cold_items")
 TRAIN = -1
 #: Rows of a held-out (cold) user that it reveals: train rows for models that are refitted,
 #: the fold-in input for models that fold new users in without refitting.
@@ -41,8 +42,14 @@ class SplitSpec:
     """A split protocol, as data.
 
     * ``random``: a uniformly random ``test_fraction`` of all rows.
-    * ``stratified``: every user keeps ``test_fraction`` of its rows in test (rounded per
-      user, as in Microsoft Recommenders' ``python_stratified_split``).
+    * ``stratified`` (per user): every user keeps ``test_fraction`` of its rows in test,
+      rounded per user (train = round((1 - test_fraction) x the user's count)).
+    * ``item_stratified``: Microsoft Recommenders' benchmark split,
+      ``python_stratified_split(data, ratio=0.75, min_rating=1, filter_by="item")`` in their
+      ``examples/06_benchmarks/movielens.ipynb`` ("The splitting is stratified based on
+      items"): each item's rows in a seeded random order, the i-th (1-based) of n in train
+      when i / n <= 1 - test_fraction, as their ``_do_stratification`` ranks them; an item
+      with one rating is all test (their rule; the row draws differ from their seed 42).
     * ``kfold``: ``n_folds`` disjoint random folds covering every row (Surprise's KFold).
     * ``temporal``: the latest ``test_fraction`` of rows by timestamp (one global cut).
     * ``leave_last``: each user's latest ``n_last`` rows; users with fewer than
@@ -95,7 +102,7 @@ class SplitSpec:
     def to_dict(self) -> dict:
         """Only the fields that matter for this method, so records stay readable."""
         d = {"method": self.method, "seed": self.seed}
-        if self.method in ("random", "stratified", "temporal"):
+        if self.method in ("random", "stratified", "item_stratified", "temporal"):
             d["test_fraction"] = self.test_fraction
         elif self.method == "kfold":
             d["n_folds"] = self.n_folds
@@ -128,6 +135,10 @@ class SplitSpec:
                 return f"cold users {round(self.cold_fraction * 100)}%, n={self.n_reveal}"
             case "cold_items":
                 return f"cold items {round(self.cold_fraction * 100)}%"
+            case "stratified":
+                return f"user-stratified {100 - pct}/{pct}"
+            case "item_stratified":
+                return f"item-stratified {100 - pct}/{pct}"
             case _:
                 return f"{self.method} {100 - pct}/{pct}"
 
@@ -172,6 +183,15 @@ def assign(ratings: Ratings, spec: SplitSpec) -> np.ndarray:
             counts = ratings.user_counts()[ratings.users[order]]
             n_train = np.round(counts * (1.0 - spec.test_fraction)).astype(np.int64)
             fold_of_row[order[rank >= n_train]] = 0
+        case "item_stratified":
+            key = rng.random(n)
+            order = np.lexsort((key, ratings.items))
+            items_sorted = ratings.items[order]
+            starts = np.flatnonzero(np.r_[True, items_sorted[1:] != items_sorted[:-1]])
+            sizes = np.diff(np.r_[starts, n])
+            rank = np.arange(1, n + 1) - np.repeat(starts, sizes)  # 1-based within the item
+            share = rank / np.repeat(sizes, sizes)
+            fold_of_row[order[share > 1.0 - spec.test_fraction]] = 0
         case "temporal" | "leave_last":
             if ratings.timestamps is None:
                 raise UserError(f"split {spec.method!r} needs timestamps; this dataset has none")

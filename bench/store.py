@@ -16,8 +16,11 @@ import logging
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
+from functools import lru_cache
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
+
+import numpy as np
 
 from bench.errors import StoreFault, UserError
 
@@ -339,3 +342,47 @@ def results_dirs(sources: Iterable[str | Path]) -> list[Path]:
         if d not in dirs:
             dirs.append(d)
     return dirs
+
+
+# ----------------------------------------------------------------------------------------
+# Compact per-user packs (``bench.peruser_pack`` writes them; readers use ``pack_values``)
+# ----------------------------------------------------------------------------------------
+
+PACK_SUFFIX = ".peruser.npz"
+
+
+def pack_path(results_dir: Path, suite: str) -> Path:
+    """``<results>/runs/<suite>.peruser.npz``: the run file's per-user pack."""
+    return Path(results_dir) / "runs" / f"{suite}{PACK_SUFFIX}"
+
+
+def pack_checksum_path(pack: Path) -> Path:
+    """``<suite>.peruser.sha256`` beside ``<suite>.peruser.npz``."""
+    return pack.with_name(pack.name.removesuffix(".npz") + ".sha256")
+
+
+@lru_cache(maxsize=8)
+def _open_pack(path: Path, size: int, mtime: float) -> Any:
+    try:
+        expected = pack_checksum_path(path).read_text().split()[0]
+    except (OSError, IndexError):
+        expected = None
+    if expected != sha256_file(path):
+        log.warning("per-user pack %s does not match its checksum (%s): not used", path,
+                    pack_checksum_path(path).name)
+        return None
+    return np.load(path)
+
+
+def pack_values(record: dict, results_dir: Path, metric: str) -> tuple[Any, Any] | None:
+    """(users, values) of ``metric`` for ``record`` from its run's per-user pack, or None."""
+    path = pack_path(results_dir, str(record.get("suite", "")))
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    data = _open_pack(path, stat.st_size, stat.st_mtime)
+    tid = record.get("trial_id")
+    if data is None or f"{tid}/{metric}" not in data.files or f"{tid}/user" not in data.files:
+        return None
+    return data[f"{tid}/user"], data[f"{tid}/{metric}"]

@@ -14,12 +14,16 @@ own wants one BLAS thread under them, and small products are faster on one.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 
 import numba
 from threadpoolctl import ThreadpoolController, threadpool_limits
+
+#: environment variables a BLAS / OpenMP runtime reads when it loads
+POOL_ENV_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def numba_count(threads: int) -> int:
@@ -30,10 +34,16 @@ def numba_count(threads: int) -> int:
 def apply(threads: int) -> int:
     """Set BLAS and OpenMP pools and numba to ``threads`` for the rest of this process.
 
-    What a trial does once, after importing its adapter's library (threadpoolctl limits the
-    libraries loaded at the time of the call) and before building the adapter.  Returns the
-    numba thread count in force.
+    What a trial does after importing its adapter's library and before building the adapter,
+    and again before its timed fit.  threadpoolctl limits only the libraries loaded at the
+    time of the call; a BLAS or OpenMP runtime loaded later (scipy's OpenBLAS, a lazily
+    imported library's libgomp) sizes its pool from ``POOL_ENV_VARS`` when it loads, so
+    those are set to ``threads`` too (the worker starts with them at the run's largest
+    count).  ``NUMBA_NUM_THREADS`` is left alone: it fixes numba's pool size at start-up.
+    Returns the numba thread count in force.
     """
+    for var in POOL_ENV_VARS:
+        os.environ[var] = str(int(threads))
     threadpool_limits(threads)
     used = numba_count(threads)
     numba.set_num_threads(used)

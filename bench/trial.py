@@ -24,13 +24,18 @@ import numpy as np
 from bench import progress, registry, store, threads
 from bench.adapter import Adapter
 from bench.data import Dataset, Ratings, TrainSet
-from bench.envinfo import environment
+from bench.envinfo import environment, thread_settings
 from bench.errors import DatasetUnavailable, StoreFault, UserError
 from bench.evaluate import Evaluation, MetricSpec, evaluate, for_implicit_data
+from bench.hostload import HostLoad
 from bench.splits import Fold, SplitSpec, fold_rows, load_or_assign, validation_rows
 
 #: Version of the record layout; bumped only for incompatible changes (fields are only added).
 SCHEMA_VERSION = 1
+#: Fields added to version 1, counted (``schema_minor``; absent = 0): 1 adds
+#: ``side_information``, ``defaults_by`` / ``recbench_defaults``, ``scored_by_harness``,
+#: ``host_load`` and, for ranking records, ``cold_users``.
+SCHEMA_MINOR = 1
 STATUSES = ("ok", "failed", "timeout", "skipped")
 
 
@@ -165,6 +170,7 @@ class PeakMemory:
 def base_record(spec: TrialSpec) -> dict:
     return {
         "schema_version": SCHEMA_VERSION,
+        "schema_minor": SCHEMA_MINOR,
         "trial_id": spec.trial_id,
         "suite": spec.suite,
         "group": spec.group or spec.suite,
@@ -236,6 +242,11 @@ def run_trial(spec: TrialSpec, results_dir: Path | None) -> tuple[dict, dict[str
         }
         # the same spec gives the same numbers, except Hogwild SGD on several threads
         record["reproducible"] = not (model.parallel_sgd and spec.threads > 1)
+        # what the leaderboard marks, from the trial itself, not from the installed adapters
+        record["side_information"] = model.reads_side_information()
+        record["scored_by_harness"] = bool(model.scored_by_harness)
+        record["defaults_by"] = model.defaults_by
+        record["recbench_defaults"] = list(model.recbench_defaults)
         record["env"] = environment(model.library or None)
         progress.report("loading the dataset", force=True)
         dataset = load_dataset(spec.dataset)
@@ -276,16 +287,23 @@ def run_trial(spec: TrialSpec, results_dir: Path | None) -> tuple[dict, dict[str
         warmup = warm_up(spec, train_set, test, metric_spec)
         if warmup is not None:
             record["warmup_seconds"] = round(warmup, 6)
+        # libraries loaded since (dataset, warm-up, lazy imports) get the count as well
+        threads.apply(spec.threads)
         peak = PeakMemory()
         peak.reset()
+        load = HostLoad().start()  # other processes' CPU use beside the timed stages
         progress.report(f"fitting on {len(train_set.ratings):,} ratings", force=True)
         fit_end = fit_timed(model, train_set, curve, record)
         if cold is not None:
             cold.fold_in(model, dataset, record, since=fit_end)
         # Exclusion uses every train row the user has, revealed ones included.
         progress.report("evaluating", force=True)
-        result = evaluate(model, train, test, metric_spec, dataset.item_features)
+        result = evaluate(model, train, test, metric_spec, dataset.item_features,
+                          seed=(spec.split.seed, spec.fold))
         record["peak_rss_mb"] = round(peak.read_mb(), 1)
+        record["env"]["threads"] = thread_settings()  # the pools in force for fit and ranking
+        record["host_load"] = load.stop()
+        record["side_information"] = model.reads_side_information()  # as fitted
         record_evaluation(record, result)
         per_user = result.per_user
         finish(record, "ok")
@@ -330,6 +348,8 @@ def record_evaluation(record: dict, result: Evaluation) -> None:
     record["intervals"] = {k: _round(v) for k, v in result.intervals.items()}
     if result.bands:
         record["bands"] = result.bands
+    if result.cold_users:
+        record["cold_users"] = result.cold_users
 
 
 def stage_rows(spec: TrialSpec, dataset: Dataset, results_dir: Path | None) -> Fold:

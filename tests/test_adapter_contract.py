@@ -225,3 +225,8 @@ def test_defaults_are_the_wrapped_librarys_own(name: str) -> None:
     assert not unexplained, f"{name}: (ours, library's) defaults differ: {unexplained}"
     stale = {p for (n, p) in DELIBERATE if n == name and p not in differ}
     assert not stale, f"{name}: listed as deliberate but equal to the library's now: {stale}"
+    # what the leaderboard says of the row ("library defaults but recbench's ...") is true
+    cls = registry.get(name)
+    if cls.defaults_by == "library":
+        undeclared = set(differ) - set(cls.recbench_defaults)
+        assert not undeclared, f"{name}: recbench_defaults misses {sorted(undeclared)}"

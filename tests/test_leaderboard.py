@@ -170,8 +170,9 @@ def test_candidate_settings_are_counted_per_model():
     assert "candidate settings per model (per dataset, split and fold): implicit.ALS 13, " \
            "lightfm.WARP 9–13" in text
     assert "best of 26" not in text and "validation" in text
-    assert "`defaults` rows use each library's own defaults (recbench's in-house models: " \
-           "defaults chosen on seeded synthetic data, never on a dataset that is scored)" in text
+    assert "`library defaults` are the wrapped library's own; `recbench defaults` are ours " \
+           "(in-house models, chosen on seeded synthetic data, never on a dataset that is " \
+           "scored" in text
 
 
 def test_thread_counts_head_and_warn():
@@ -208,7 +209,10 @@ def test_surprise_times_are_marked_as_scored_by_recbench():
     ("split", "options", "expected"),
     [
         ({"method": "stratified", "seed": 0, "test_fraction": 0.25},
-         {"ks": [10], "threshold": None}, "Microsoft Recommenders"),
+         {"ks": [10], "threshold": None}, "not Microsoft Recommenders' benchmark split"),
+        ({"method": "item_stratified", "seed": 0, "test_fraction": 0.25},
+         {"ks": [10], "threshold": None},
+         "Microsoft Recommenders' benchmark protocol (`python_stratified_split(filter_by=\"item\""),
         (RANDOM, OPTIONS, "Cornac's README"),
         ({"method": "kfold", "seed": 0, "n_folds": 5}, OPTIONS, "Surprise's README RMSE/MAE"),
         (dict(RANDOM, train_fraction=0.5), OPTIONS, None),  # a subsampled train set
@@ -257,3 +261,96 @@ def test_hogwild_rows_on_several_threads_are_marked_as_draws():
     assert sum(leaderboard.DRAW_MARK in li for li in marked) == 1
     assert leaderboard.DRAW_MARK in next(li for li in marked if "threads=2" in li)
     assert any("Hogwild" in p for p in leaderboard.legend(recs))
+
+
+def test_side_information_follows_what_the_trial_read_not_the_adapter_class():
+    # recbench.ALS with genre_prior=True reads genres: its trial records it, and the row is
+    # marked and loses the pure-CF best (italic) to the plain ALS row
+    from bench.trial import build_adapter
+
+    assert build_adapter("recbench.ALS", {"genre_prior": True}, 0, 1).reads_side_information()
+    assert not build_adapter("recbench.ALS", {}, 0, 1).reads_side_information()
+    genre = {**rec("recbench.ALS", None, rmse=0.90, params={"genre_prior": True}),
+             "side_information": True}
+    plain = {**rec("recbench.ALS", None, rmse=0.91, params={"genre_prior": False}),
+             "side_information": False}
+    lines = leaderboard.render_table([genre, plain])
+    rows = [li for li in lines if li.startswith("| `recbench.ALS`")]
+    marked = next(li for li in rows if "genre_prior=True" in li)
+    assert marked.startswith("| `recbench.ALS`" + leaderboard.SIDE_MARK)
+    assert "*0.9100 ± 0.0100*" in next(li for li in rows if "genre_prior=False" in li)
+    assert "◆" in "\n".join(leaderboard.legend([genre, plain]))
+
+
+def test_marks_come_from_the_records_even_when_the_adapter_is_not_installed():
+    # a fresh clone without the `neural` extra: torch.MLP's ◆ and the ‡ still show
+    lines = leaderboard.render_table([
+        {**rec("torch.NotInstalledHere", 0.3), "side_information": True,
+         "scored_by_harness": True},
+        {**rec("baseline.Popularity", 0.2), "side_information": False},
+    ])
+    assert row(lines, "torch.NotInstalledHere")[0].endswith(leaderboard.SIDE_MARK)
+    assert cell(lines, "torch.NotInstalledHere", "rank s").endswith(leaderboard.HARNESS_MARK)
+    assert not any("not registered here" in li for li in lines)
+
+
+def test_defaults_rows_say_whose_defaults_they_are():
+    from bench import registry
+
+    assert registry.get("sklearn.TruncatedSVD").recbench_defaults == ("n_components",)
+    assert registry.get("recbench.EASE").defaults_by == "recbench"
+    assert registry.get("implicit.ALS").defaults_by == "library"
+    lines = leaderboard.render_table([
+        {**rec("sklearn.TruncatedSVD", 0.3, params={"n_components": 50, "n_iter": 5}),
+         "defaults_by": "library", "recbench_defaults": ["n_components"]},
+        {**rec("implicit.ALS", 0.25), "defaults_by": "library", "recbench_defaults": []},
+        {**rec("recbench.EASE", 0.35), "defaults_by": "recbench", "recbench_defaults": []},
+        rec("baseline.Popularity", 0.2),  # written before the field: plain "defaults"
+    ])
+    assert row(lines, "sklearn.TruncatedSVD")[1] == (
+        "library defaults but recbench's n_components=50")
+    assert row(lines, "implicit.ALS")[1] == "library defaults"
+    assert row(lines, "recbench.EASE")[1] == "recbench defaults"
+    assert row(lines, "baseline.Popularity")[1] == "defaults"
+    assert "each library's own defaults" not in leaderboard.DEFAULTS_TEXT
+
+
+def test_a_table_timed_on_a_busy_host_is_flagged():
+    quiet = {"seconds": 2.0, "other_cpus": 0.02, "own_cpus": 1.0, "loadavg_1m": [0.1, 1.0]}
+    busy = {**quiet, "other_cpus": 1.1}
+    calm = leaderboard.render_table([{**rec("a.A", 0.3), "host_load": quiet},
+                                     {**rec("b.B", 0.2), "host_load": quiet}])
+    assert not any("Timings not a result" in li for li in calm)
+    flagged = leaderboard.render_table([{**rec("a.A", 0.3), "host_load": quiet},
+                                        {**rec("b.B", 0.2), "host_load": busy}])
+    assert "Timings not a result" in flagged[0] and "1 of 2 trials" in flagged[0]
+    assert "1.10 cores" in flagged[0]
+
+
+def test_a_trial_records_side_information_defaults_and_host_load():
+    from bench.splits import SplitSpec
+    from bench.trial import SCHEMA_MINOR, TrialSpec, run_trial
+
+    spec = TrialSpec(dataset="synthetic:users=100,items=60,ratings=2000,seed=1",
+                     split=SplitSpec.from_dict({"method": "random", "test_fraction": 0.2}),
+                     fold=0, adapter="recbench.ALS", params={"genre_prior": True})
+    record, _ = run_trial(spec, None)
+    assert record["status"] == "ok", record["error"]
+    assert record["schema_version"] == 1 and record["schema_minor"] == SCHEMA_MINOR >= 1
+    assert record["side_information"] is True
+    assert record["defaults_by"] == "recbench" and record["recbench_defaults"] == []
+    load = record["host_load"]
+    assert load["seconds"] > 0 and load["other_cpus"] >= 0 and load["own_cpus"] > 0
+    assert record["cold_users"]["n"] == 0
+
+
+def test_msr_anchors_compare_on_their_item_stratified_split_and_ablations_use_seeds():
+    from bench import suites
+
+    msr = suites.load("msr-anchors")
+    assert {s["method"] for run in msr.runs for s in run["splits"]} == {"item_stratified"}
+    for name in ("ablation-als", "ablation-factors", "ablation-regularisation",
+                 "ablation-train-fraction"):
+        assert all(run.get("seeds") == [0, 1, 2] for run in suites.load(name).runs), name
+    quick = suites.load("quick")
+    assert 'filter_by="user"' not in quick.description

@@ -48,7 +48,7 @@ def test_sampled_rank_breaks_ties_in_the_fixed_order():
 
 
 def test_negatives_avoid_every_interacted_item_and_depend_on_the_fold_only():
-    n_items = 50
+    n_items = 150
     interacted = np.unique(np.array([0 * n_items + i for i in range(45)]
                                     + [1 * n_items + 3, 1 * n_items + 7]))
     users = np.array([0, 0, 1])
@@ -107,3 +107,89 @@ def test_findings_name_the_pairs_the_sampled_protocol_reverses():
     assert "Kendall's tau between the two orders: 0.33; 1 of 3 pairs reversed." in text
     assert "- random 80/20 vs temporal 80/20: Kendall's tau -1.00, 1 pair(s) reversed" in text
     assert protocol.findings([{**recs[0], "group": "quick"}]) == ""
+
+
+def test_negatives_are_distinct_unrated_and_seeded_per_fold():
+    # RecBole / NCF: 100 DISTINCT items the user never rated, drawn without replacement
+    rng = np.random.default_rng(1)
+    n_items = 300
+    users = np.repeat(np.arange(40), 3)
+    interacted = np.unique(np.concatenate([
+        u * n_items + rng.choice(n_items, size=120, replace=False) for u in range(40)]))
+    fold0 = metrics.sample_negatives(users, interacted, n_items, 100, seed=(0, 0))
+    assert fold0.shape == (len(users), 100)
+    assert all(len(set(row)) == 100 for row in fold0.tolist())  # no repeats in a list
+    keys = users[:, None].astype(np.int64) * n_items + fold0
+    assert not np.isin(keys, interacted).any()  # never a rated item
+    again = metrics.sample_negatives(users, interacted, n_items, 100, seed=(0, 0))
+    np.testing.assert_array_equal(fold0, again)  # the same for every model of a fold
+    fold1 = metrics.sample_negatives(users, interacted, n_items, 100, seed=(0, 1))
+    assert (fold0 != fold1).any()  # another fold, other draws
+    # a user with fewer than 100 unrated items cannot get 100 distinct negatives
+    full = np.arange(250, dtype=np.int64)
+    with pytest.raises(ValueError, match="distinct"):
+        metrics.sample_negatives(np.array([0]), full, n_items, 100)
+
+
+def test_a_trial_draws_its_negatives_with_its_folds_seed():
+    from bench import datasets, splits
+    from bench.trial import TrialSpec, run_trial
+
+    name = "synthetic:users=120,items=300,ratings=3000,seed=2"
+    split = splits.SplitSpec.from_dict({"method": "kfold", "n_folds": 2, "seed": 3})
+    ms = MetricSpec.from_dict({"ks": [10], "threshold": None, "sampled_negatives": 50})
+    spec = TrialSpec(dataset=name, split=split, fold=1, adapter="baseline.Popularity",
+                     metrics=ms)
+    record, per_user = run_trial(spec, None)
+    assert record["status"] == "ok", record["error"]
+    ds = datasets.load(name)
+    fold = splits.fold_rows(splits.assign(ds.ratings, split), 1)
+    train, test = ds.ratings.take(fold.train_rows), ds.ratings.take(fold.test_rows)
+    model = build_adapter("baseline.Popularity", {}, 0, 1).fit(TrainSet(train, ds.rating_scale))
+
+    def sampled(seed):
+        return evaluate(model, train, test, ms, seed=seed).per_user["sampled_ndcg@10"]
+
+    np.testing.assert_array_equal(per_user["sampled_ndcg@10"], sampled((3, 1)))
+    assert not np.array_equal(sampled((3, 1)), sampled(0))  # not one seed for every fold
+
+
+def test_cold_test_users_are_counted_and_warm_metrics_recorded():
+    # a temporal cut leaves test users without train rows: the record says how many and
+    # gives every ranking metric over the warm users beside the overall one
+    from bench.splits import SplitSpec
+    from bench.trial import TrialSpec, run_trial
+
+    spec = TrialSpec(dataset="synthetic:users=200,items=150,ratings=4000,seed=4",
+                     split=SplitSpec.from_dict({"method": "temporal", "test_fraction": 0.2}),
+                     fold=0, adapter="baseline.Popularity",
+                     metrics=MetricSpec.from_dict({"ks": [10], "threshold": None}))
+    record, per_user = run_trial(spec, None)
+    assert record["status"] == "ok", record["error"]
+    cold = per_user["train_count"] == 0
+    assert cold.any() and (~cold).any()
+    got = record["cold_users"]
+    assert got["n"] == int(cold.sum())
+    assert got["share"] == pytest.approx(cold.mean(), abs=1e-6)
+    assert got["warm_metrics"]["ndcg@10"] == pytest.approx(
+        per_user["ndcg@10"][~cold].mean(), abs=1e-6)
+
+
+def test_findings_show_the_cold_share_and_the_warm_user_order():
+    from bench.reporting import protocol
+
+    def rec(adapter, split, full, warm, n_cold):
+        return {"trial_id": adapter + split, "adapter": adapter, "dataset": "ml-100k",
+                "split": {}, "fold": 0, "status": "ok", "group": "ablation-protocol",
+                "split_label": split, "metrics": {"ndcg@10": full},
+                "cold_users": {"n": n_cold, "share": n_cold / 301,
+                               "warm_metrics": {"ndcg@10": warm}}}
+
+    recs = [rec("a.A", "temporal 80/20", 0.45, 0.30, 192),
+            rec("b.B", "temporal 80/20", 0.44, 0.40, 192),
+            rec("a.A", "random 80/20", 0.30, 0.30, 0), rec("b.B", "random 80/20", 0.35, 0.35, 0)]
+    text = protocol.findings(recs)
+    assert "192 test users (63.8%) have no train rows" in text
+    assert "| a.A | 0.4500 | 1 | 0.3000 | 2 |" in text
+    assert "over warm users only" in text
+    assert "Every test user has train rows" in text

@@ -25,6 +25,7 @@ def make_ratings(n_users=60, n_items=40, n=1500, seed=1, timestamps=True):
 SPECS = [
     SplitSpec("random", test_fraction=0.2),
     SplitSpec("stratified", test_fraction=0.25),
+    SplitSpec("item_stratified", test_fraction=0.25),
     SplitSpec("kfold", n_folds=5),
     SplitSpec("temporal", test_fraction=0.1),
     SplitSpec("leave_last", n_last=2),
@@ -70,6 +71,34 @@ def test_stratified_keeps_each_users_fraction():
     test_counts = np.bincount(r.users[a == 0], minlength=r.n_users)
     expected = counts - np.round(counts * 0.75)
     assert (test_counts == expected).all()
+
+
+def test_item_stratified_is_microsoft_recommenders_benchmark_split():
+    # python_stratified_split(filter_by="item", ratio=0.75): per item, the i-th of n rows in
+    # a random order is train when i / n <= 0.75 -> floor(0.75 n) train rows, and an item
+    # with one rating has all of it in test
+    import pandas as pd
+
+    r = make_ratings(n_users=80, n_items=60, n=1200, seed=3)
+    spec = SplitSpec("item_stratified", test_fraction=0.25)
+    a = splits.assign(r, spec)
+    counts = np.bincount(r.items, minlength=r.n_items)
+    train_counts = np.bincount(r.items[a == splits.TRAIN], minlength=r.n_items)
+    # their rule, written with pandas as their _do_stratification does it
+    df = pd.DataFrame({"item": r.items, "random": np.arange(len(r.items))})
+    df = df.sort_values(["item", "random"])
+    grouped = df.groupby("item")
+    share = (grouped.cumcount() + 1) / grouped["item"].transform("count")
+    theirs = np.bincount(df["item"][share <= 0.75], minlength=r.n_items)
+    np.testing.assert_array_equal(train_counts, theirs)
+    single = np.flatnonzero(counts == 1)
+    assert len(single) == 0 or (train_counts[single] == 0).all()
+    assert spec.label == "item-stratified 75/25"
+    assert SplitSpec("stratified", test_fraction=0.25).label == "user-stratified 75/25"
+    # per item, not per user: users' test shares vary, items' do not
+    user_split = splits.assign(r, SplitSpec("stratified", test_fraction=0.25))
+    assert not np.array_equal(a, user_split)
+    assert SplitSpec.from_dict(spec.to_dict()) == spec
 
 
 def test_temporal_test_rows_are_the_latest():

@@ -85,3 +85,27 @@ def test_each_trial_runs_its_adapter_on_its_own_thread_count(tmp_path: Path) -> 
         assert rec["status"] == "ok", rec["error"]
         assert rec["fitted"] == {"numba": n, "blas": [n]}, json.dumps(rec["fitted"])
         assert rec["env"]["threads"]["numba"] == n
+
+
+def test_a_one_thread_trial_records_every_pool_at_one(tmp_path: Path) -> None:
+    # A worker starts with its pools sized for the run's largest count (here 2, as in a run
+    # that also has 2-thread trials); a 1-thread trial must still run, and record, every
+    # BLAS / OpenMP pool at 1, also the runtimes loaded after the count was first applied.
+    from bench.executors import Worker
+    from bench.splits import SplitSpec
+    from bench.trial import TrialSpec
+
+    spec = TrialSpec(
+        dataset="synthetic:users=150,items=90,ratings=3000,seed=5",
+        split=SplitSpec.from_dict({"method": "random", "test_fraction": 0.2}),
+        fold=0, adapter="baseline.Bias", threads=1,
+    )
+    worker = Worker(tmp_path / "worker.log", max_threads=2)
+    try:
+        record, reason = worker.run({"spec": spec.to_dict(), "results_dir": None}, timeout=300)
+    finally:
+        worker.close()
+    assert reason is None and record is not None and record["status"] == "ok", record
+    pools = record["env"]["threads"]["pools"]
+    assert pools and all(p.endswith("=1") for p in pools), pools
+    assert record["env"]["threads"]["numba"] == 1

@@ -33,9 +33,11 @@ from typing import Any, Protocol
 
 from bench.metrics import lower_is_better
 from bench.record import (
+    QUIET_OTHER_CPUS,
     RowKey,
     TableKey,
     aggregate,
+    host_quiet,
     is_test_stage,
     n_seeds,
     row_key,
@@ -61,13 +63,21 @@ HARNESS_COLUMNS = ("predict_seconds", "recommend_seconds")
 #: (None = absent).  Adding a protocol is one entry.
 PROTOCOL_NOTES: list[tuple[dict[str, tuple], dict[str, tuple], str]] = [
     (
+        {"method": ("item_stratified",), "test_fraction": (0.25,), "train_fraction": (None,)},
+        {"threshold": (None,), "candidates": (None, "all")},
+        "Item-stratified 75/25 split, every test item relevant: Microsoft Recommenders' "
+        "benchmark protocol (`python_stratified_split(filter_by=\"item\", ratio=0.75)` in "
+        "their `examples/06_benchmarks/movielens.ipynb`; their own seed, so other rows). "
+        "Comparable to their ML-100k table's NDCG@10, precision and recall; their MAP divides "
+        "by #relevant, and their ALS RMSE drops pairs without factors (`coldStartStrategy="
+        "\"drop\"`) where recbench scores them with the train mean.",
+    ),
+    (
         {"method": ("stratified",), "test_fraction": (0.25,), "train_fraction": (None,)},
         {"threshold": (None,), "candidates": (None, "all")},
-        "Per-user stratified 75/25 split (as Microsoft Recommenders' "
-        "`python_stratified_split` with `filter_by='user'`); their published table's SVD "
-        "(0.096 NDCG@10) used an item-stratified split with 150 factors and their MAP divides "
-        "by #relevant: comparable to their ranking figures for implicit-feedback models only, "
-        "not to their SVD or MAP.",
+        "Per-user stratified 75/25 split, every test item relevant: not Microsoft "
+        "Recommenders' benchmark split, which is stratified by item (see the item-stratified "
+        "tables of the `msr-anchors` suite); their figures do not compare with this table.",
     ),
     (
         {"method": ("random",), "test_fraction": (0.2,), "train_fraction": (None,)},
@@ -104,6 +114,48 @@ def adapter_flag(name: str, attr: str) -> bool | None:
     except Exception:  # noqa: BLE001 - an unknown adapter must not break the report
         return None
     return bool(getattr(cls, attr, False))
+
+
+def record_flag(records: list[dict], field: str, attr: str) -> bool | None:
+    """A row's mark from what its trials recorded (``field``, e.g. ``side_information``);
+    records written before the field existed fall back to the adapter's class attribute
+    ``attr`` (None when that adapter is not importable here)."""
+    values = [r[field] for r in records if r.get(field) is not None]
+    if values:
+        return any(bool(v) for v in values)
+    return adapter_flag(records[0]["adapter"], attr) if records else None
+
+
+def defaults_text(records: list[dict]) -> str:
+    """The params cell of an untuned row run at its adapter's defaults: whose defaults
+    they are (``defaults_by`` / ``recbench_defaults`` in the records; plain ``defaults``
+    in records written before)."""
+    rec = records[0]
+    by = rec.get("defaults_by")
+    if by is None:
+        return "defaults"
+    if by != "library":
+        return f"{by} defaults"
+    ours = [p for p in rec.get("recbench_defaults") or [] if p in (rec.get("params") or {})]
+    if not ours:
+        return "library defaults"
+    values = ", ".join(f"{p}={rec['params'][p]}" for p in ours)
+    return f"library defaults but recbench's {values}"
+
+
+def busy_note(recs: list[dict]) -> list[str]:
+    """A warning above a table some of whose trials ran while other processes kept the
+    host busy (``host_load.other_cpus`` over ``QUIET_OTHER_CPUS``): its times are not a
+    result.  Records without ``host_load`` are not judged."""
+    timed = [r for r in recs if r.get("fit_seconds") is not None]
+    busy = [r for r in timed if host_quiet(r) is False]
+    if not busy:
+        return []
+    worst = max(float(r["host_load"]["other_cpus"]) for r in busy)
+    return [f"> **Timings not a result**: {len(busy)} of {len(timed)} trials of this table "
+            f"ran while other processes kept the host busy (up to {worst:.2f} cores on "
+            f"average, quiet = at most {QUIET_OTHER_CPUS:g}; `host_load` in the records): "
+            "re-run it on a quiet machine before reading its times.", ""]
 
 
 class Marks(Protocol):
@@ -179,6 +231,17 @@ def row_labels(
     return out
 
 
+def labels_for(rows: Mapping[RowKey, list[dict]]) -> dict[RowKey, str]:
+    """``row_labels`` of a table's rows (key -> its records), an untuned row at its
+    adapter's defaults saying whose defaults they are (``defaults_text``)."""
+    labels = row_labels(list(rows), {
+        k: [r["params"] for r in sorted(rs, key=lambda r: r["fold"])]
+        for k, rs in rows.items() if k.label == "tuned"
+    })
+    return {k: defaults_text(rows[k]) if text == "defaults" else text
+            for k, text in labels.items()}
+
+
 def columns_for(records: list[dict]) -> list[str]:
     present = {k for r in records for k, v in (r.get("metrics") or {}).items() if v is not None}
     cols = [c for c in RATING_COLUMNS if c in present]
@@ -211,8 +274,10 @@ def render_table(recs: list[dict], marks: Marks | None = None) -> list[str]:
     for key, rs in rows.items():
         cells[key] = {c: aggregate(rs, c) for c in cols}
         cells[key].update({t: aggregate(rs, t, timing=True) for t in TIME_COLUMNS})
-    side = {key: adapter_flag(key.adapter, "uses_side_features") for key in cells}
-    by_harness = {key: adapter_flag(key.adapter, "scored_by_harness") for key in cells}
+    side = {key: record_flag(rows[key], "side_information", "uses_side_features")
+            for key in cells}
+    by_harness = {key: record_flag(rows[key], "scored_by_harness", "scored_by_harness")
+                  for key in cells}
     seeds = {key: n_seeds(rs) for key, rs in rows.items()}
     multi_seed = any(n > 1 for n in seeds.values())
 
@@ -250,10 +315,7 @@ def render_table(recs: list[dict], marks: Marks | None = None) -> list[str]:
         sign = 1 if lower_is_better(sort_col) else -1
         return (math.inf if math.isnan(v) else sign * v, key)
 
-    labels = row_labels(list(cells), {
-        k: [r["params"] for r in sorted(rs, key=lambda r: r["fold"])]
-        for k, rs in rows.items() if k.label == "tuned"
-    })
+    labels = labels_for(rows)
     # significance marks: per-user paired test against the best row on the sort column
     marked = marks.table(ok, sort_col) if marks is not None and sort_col else {}
     for key in sorted(cells, key=order):
@@ -261,7 +323,7 @@ def render_table(recs: list[dict], marks: Marks | None = None) -> list[str]:
         model = f"`{adapter}`" + (f" ({cold_path.replace('_', '-')})" if cold_path else "")
         if side[key]:
             model += SIDE_MARK
-        if not reproducible(key):
+        if not reproducible(key, rows[key]):
             model += DRAW_MARK
         row = [model, labels[key]]
         for c in [*cols, *TIME_COLUMNS]:
@@ -285,6 +347,8 @@ def render_table(recs: list[dict], marks: Marks | None = None) -> list[str]:
         lines.append("| " + " | ".join(row) + " |")
     if not cells:
         lines = []
+    else:
+        lines = busy_note(ok) + lines
     if len(thread_rows) > 1:
         parts = []
         for n, count in sorted(thread_rows.items(), key=lambda x: (x[0] is None, x[0] or 0)):
@@ -407,8 +471,11 @@ METRIC_DEFINITIONS = (
     "over test users with at least one relevant item."
 )
 DEFAULTS_TEXT = (
-    "`defaults` rows use each library's own defaults (recbench's in-house models: defaults "
-    "chosen on seeded synthetic data, never on a dataset that is scored)."
+    "Untuned rows run at defaults, and say whose: `library defaults` are the wrapped "
+    "library's own; `recbench defaults` are ours (in-house models, chosen on seeded "
+    "synthetic data, never on a dataset that is scored; and models a library does not "
+    "have as such, e.g. scipy's PureSVD); `library defaults but recbench's ...` names the "
+    "parameters where recbench chose another value than the library's default."
 )
 HARNESS_TEXT = (
     f"{HARNESS_MARK.strip()} predictions and rankings computed by recbench's vectorised "
@@ -439,8 +506,11 @@ def legend(tested: list[dict]) -> list[str]:
         f"the library's format). {thread_text} Figures (quality vs fit time, ablations, cold "
         "start) are listed at the end.",
     ]
-    adapters = sorted({r["adapter"] for r in tested})
-    if any(adapter_flag(a, "uses_side_features") for a in adapters):
+    by_adapter: dict[str, list[dict]] = defaultdict(list)
+    for r in tested:
+        by_adapter[r["adapter"]].append(r)
+    if any(record_flag(rs, "side_information", "uses_side_features")
+           for rs in by_adapter.values()):
         out += [
             "",
             f"{SIDE_MARK.strip()} after a model: it reads side information (item genres, user "
@@ -448,18 +518,30 @@ def legend(tested: list[dict]) -> list[str]:
             "filtering. Bold = best of the whole table; *italic* = best among the pure "
             "collaborative rows, shown where that is not the bold cell.",
         ]
-    if any(adapter_flag(a, "scored_by_harness") for a in adapters):
+    if any(record_flag(rs, "scored_by_harness", "scored_by_harness")
+           for rs in by_adapter.values()):
         out += ["", HARNESS_TEXT]
-    if any(not reproducible(row_key(r)) for r in tested):
+    if any(not reproducible(row_key(r), [r]) for r in tested):
         out += ["", f"{DRAW_MARK.strip()} after a model: trained by lock-free parallel SGD "
                 "(Hogwild) on several threads, so the same trial gives other numbers on every "
                 "run (records say `reproducible: false`): a single draw, not a result."]
     return out
 
 
-def reproducible(key: RowKey) -> bool:
-    """Whether a row's numbers repeat run to run (records before the field existed: from
-    the adapter's ``parallel_sgd`` and the row's thread count)."""
+def newest_start(records: list[dict]) -> str:
+    """When the newest record's trial started (``started_at``), so the same records give
+    the same leaderboard byte for byte; the time now when no record says."""
+    starts = [datetime.fromisoformat(r["started_at"]) for r in records if r.get("started_at")]
+    when = max(starts).astimezone(UTC) if starts else datetime.now(UTC)
+    return when.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def reproducible(key: RowKey, records: list[dict] | None = None) -> bool:
+    """Whether a row's numbers repeat run to run: the records' ``reproducible`` (records
+    before the field existed: from the adapter's ``parallel_sgd`` and the thread count)."""
+    said = [r["reproducible"] for r in records or [] if r.get("reproducible") is not None]
+    if said:
+        return all(bool(v) for v in said)
     threads = key.threads or 1
     return not (threads > 1 and adapter_flag(key.adapter, "parallel_sgd"))
 
@@ -475,7 +557,7 @@ def render(
     """The leaderboard of ``records``; ``stale`` records (computed on earlier contents of
     their dataset, see ``store.split_stale``) are only counted in a note; ``marks`` adds
     significance marks (and their legend) to each table's sort column."""
-    date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    date = newest_start(records)
     suites = sorted({r.get("suite", "") for r in records})
     tables: dict[TableKey, list[dict]] = defaultdict(list)
     for r in records:
@@ -486,8 +568,9 @@ def render(
     lines = [
         "# recbench leaderboard",
         "",
-        f"Generated {date} by `python -m bench report` from {len(records)} stored trial "
-        f"records ({', '.join(sources)}); suites: {', '.join(suites)}.",
+        f"Generated by `python -m bench report` from {len(records)} stored trial "
+        f"records ({', '.join(sources)}; the newest started {date}); suites: "
+        f"{', '.join(suites)}.",
         f"Reproduce: `{command}`",
         "",
         *env_summary(records),

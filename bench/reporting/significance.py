@@ -71,6 +71,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench import store
 from bench.metrics import lower_is_better
 from bench.record import RowKey, is_ok_test, row_key, table_key
 from bench.reporting.text import SIGNIFICANCE_MARK
@@ -156,6 +157,7 @@ def per_user_values(
     rel = record.get("per_user_file")
     if not rel:
         return None
+    arrays = None
     for d in _as_dirs(results_dir):
         path = (d / rel).resolve()
         if path.is_file():
@@ -163,13 +165,18 @@ def per_user_values(
                 arrays = _load_arrays(path, metric)
             except (OSError, ValueError, zipfile.BadZipFile):
                 return None  # unreadable (e.g. truncated): reported as no per-user values
-            if arrays is None:
-                return None
-            users = np.asarray(arrays[0], dtype=np.int64)
-            values = np.asarray(arrays[1], dtype=np.float64)
-            keep = ~np.isnan(values)  # an undefined value is a missing observation
-            return users[keep], values[keep]
-    return None
+            break
+    else:  # no per-user file (published results): the run's compact pack, if any
+        for d in _as_dirs(results_dir):
+            arrays = store.pack_values(record, d, metric)
+            if arrays is not None:
+                break
+    if arrays is None:
+        return None
+    users = np.asarray(arrays[0], dtype=np.int64)
+    values = np.asarray(arrays[1], dtype=np.float64)
+    keep = ~np.isnan(values)  # an undefined value is a missing observation
+    return users[keep], values[keep]
 
 
 

@@ -201,10 +201,7 @@ def match_rows(table_key: tuple, recs: list[dict], table: Table) -> list[Row]:
     for r in recs:
         if r["status"] == "ok":
             by_key[record.row_key(r)].append(r)
-    labels = leaderboard.row_labels(list(by_key), {
-        k: [r["params"] for r in sorted(rs, key=lambda r: r["fold"])]
-        for k, rs in by_key.items() if k[1] == "tuned"
-    })
+    labels = leaderboard.labels_for(by_key)
     lookup = {(k[0], (k[4] or "").replace("_", "-"), labels[k]): k for k in by_key}
     rows = []
     for cells in table.rows:
@@ -213,7 +210,8 @@ def match_rows(table_key: tuple, recs: list[dict], table: Table) -> list[Row]:
         key = lookup.get((adapter, cold, label))
         if key is None:
             raise RuntimeError(f"leaderboard row {adapter} / {label} matches no records")
-        side = bool(leaderboard.adapter_flag(adapter, "uses_side_features"))
+        side = bool(leaderboard.record_flag(by_key[key], "side_information",
+                                            "uses_side_features"))
         rows.append(Row(
             key=key,
             records=sorted(by_key[key], key=lambda r: (str(r.get("seed")), r["fold"])),
