@@ -42,6 +42,8 @@ from typing import Any
 
 import numpy as np
 
+from bench import progress
+
 log = logging.getLogger(__name__)
 
 EXECUTORS = ("serial", "local", "dask")
@@ -128,14 +130,17 @@ class Worker:
         self, request: dict, timeout: float, on_progress: Callable[[str], None] | None = None
     ) -> tuple[dict | None, str | None]:
         """The worker's answer, or (None, reason) when it crashed or timed out.  Progress
-        lines the trial sends before its answer go to ``on_progress``."""
+        lines the trial sends before its answer go to ``on_progress``.  ``timeout`` counts
+        from the trial's warm-up (``progress.CLOCK_STARTS``); before it, start-up has
+        ``progress.STARTUP_ALLOWANCE`` seconds more."""
         assert self.proc.stdin and self.proc.stdout
         try:
             self.proc.stdin.write((json.dumps(request) + "\n").encode())
             self.proc.stdin.flush()
         except BrokenPipeError:
             return None, self._death()
-        deadline = time.monotonic() + timeout
+        # the limit runs from the warm-up; start-up (imports, data, split) has an allowance
+        deadline = time.monotonic() + timeout + progress.STARTUP_ALLOWANCE
         fd = self.proc.stdout.fileno()
         while True:
             # Lines are split here, not by a buffered readline: a buffer could hold the
@@ -158,6 +163,8 @@ class Worker:
             del self._pending[: end + 1]
             answer = json.loads(line)
             if set(answer) == {"progress"}:
+                if answer["progress"].startswith(progress.CLOCK_STARTS):
+                    deadline = time.monotonic() + timeout
                 if on_progress is not None:
                     on_progress(answer["progress"])
                 continue

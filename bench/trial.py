@@ -283,7 +283,8 @@ def run_trial(spec: TrialSpec, results_dir: Path | None) -> tuple[dict, dict[str
             dataset.item_features,
             dataset.user_features,
         )
-        progress.report("warming up (untimed: compilation, imports)", force=True)
+        # the time limit starts here (progress.CLOCK_STARTS)
+        progress.report(f"{progress.CLOCK_STARTS} (untimed: compilation, imports)", force=True)
         warmup = warm_up(spec, train_set, test, metric_spec)
         if warmup is not None:
             record["warmup_seconds"] = round(warmup, 6)

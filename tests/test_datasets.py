@@ -6,7 +6,6 @@ import hashlib
 import io
 import os
 import shutil
-import time
 import zipfile
 from pathlib import Path
 
@@ -119,11 +118,8 @@ def test_ml100k_fetches_offline_through_the_pypi_fallback(fresh_cache) -> None:
 
 
 def test_second_load_reads_the_cache_quickly(cache_copy: Path, ml100k: Dataset) -> None:
-    start = time.perf_counter()
-    ds = datasets.load("ml-100k")
-    elapsed = time.perf_counter() - start
+    ds = datasets.load("ml-100k")  # how fast: benchmarks, not a wall-time assertion
     assert ds.meta["loaded_from_cache"] is True
-    assert elapsed < 0.5
     assert ds.fingerprint() == ml100k.fingerprint()
     assert ds.user_features.names == ml100k.user_features.names
     assert (ds.item_features.matrix != ml100k.item_features.matrix).nnz == 0
@@ -252,10 +248,8 @@ files = { ratings = "ratings.dat" }
     )
     monkeypatch.setenv("RECBENCH_DATASETS_PATH", str(registry_dir))
     monkeypatch.setenv("RECBENCH_CACHE_DIR", str(tmp_path / "cache"))
-    start = time.perf_counter()
     with pytest.raises(DatasetUnavailable) as err:
         datasets.load("offline")
-    assert time.perf_counter() - start < 10
     message = str(err.value)
     assert "\n" not in message
     assert "127.0.0.1:9" in message and str(tmp_path / "cache" / "offline") in message

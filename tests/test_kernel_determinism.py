@@ -56,8 +56,9 @@ def half_steps(threads, slots, gather_bytes, offset):
     y = shifted(y0, offset)
     gram = K.gram(y, np.float32(0.1))
     imp = shifted(x0, offset)
-    als_implicit._implicit_cg(conf_rows.indptr, conf_rows.indices, shifted(conf_rows.values, offset),
-                              gram, y, imp, 3, gather_bytes, slots)
+    als_implicit._implicit_cg(conf_rows.indptr, conf_rows.indices,
+                              shifted(conf_rows.values, offset), gram, y, imp, 3, gather_bytes,
+                              slots)
     exp, bias = shifted(x0, offset), np.zeros(n_users, dtype=np.float32)
     als_explicit._explicit_cg(rating_rows.indptr, rating_rows.indices,
                               shifted(rating_rows.values, offset), y, shifted(item_bias, offset),
@@ -92,7 +93,8 @@ models = set()
 for threads in (1, 2, 4):
     fitted = [
         ExplicitALS(factors=k, iterations=3, seed=3, threads=threads).fit(ratings),
-        ExplicitALS(factors=k, iterations=2, seed=3, threads=threads, solver="cholesky").fit(ratings),
+        ExplicitALS(factors=k, iterations=2, seed=3, threads=threads,
+                    solver="cholesky").fit(ratings),
         ImplicitALS(factors=k, iterations=3, seed=3, threads=threads).fit(ratings),
     ]
     noise.append(np.empty(int(rng.integers(1, 5000)), dtype=np.float32))

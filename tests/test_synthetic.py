@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 
@@ -68,10 +66,11 @@ def test_genre_side_features(small) -> None:
     assert per_item.min() >= 1 and per_item.max() <= 3
 
 
-def test_small_generation_is_fast(small) -> None:
-    start = time.perf_counter()  # compiled already by the fixture
-    generate(**SMALL, seed=3)
-    assert time.perf_counter() - start < 0.5
+def test_small_generation_is_repeatable(small) -> None:
+    # (its speed is a benchmark's business, not a wall-time assertion)
+    a, b = generate(**SMALL, seed=3), generate(**SMALL, seed=3)
+    assert np.array_equal(a.ratings.users, b.ratings.users)
+    assert np.array_equal(a.ratings.ratings, b.ratings.ratings)
 
 
 def test_load_by_name() -> None:
@@ -102,12 +101,10 @@ def test_ml32m_shape_in_bounded_memory() -> None:
     """ML-32M shape: 32M ratings, 200,948 users, 84,432 items (about 25 s on one core)."""
     import resource
 
-    start = time.perf_counter()
     ds = generate(200_948, 84_432, 32_000_204, seed=0)
-    elapsed = time.perf_counter() - start
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     assert len(ds.ratings) == 32_000_204 and ds.ratings.user_counts().min() >= 1
-    assert elapsed < 60 and peak_mb < 4096
+    assert peak_mb < 4096
 
 
 def test_large_synthetic_data_is_cached_and_identical(tmp_path, monkeypatch):

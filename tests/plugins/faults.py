@@ -57,3 +57,19 @@ class Hog(Mean):
     def fit_prepared(self, train):
         self.blob_ = np.ones(2**31, dtype=np.uint8)  # 2 GiB, past the test's memory limit
         return super().fit_prepared(train)
+
+
+class SlowStart(Mean):
+    """Slow the first time it is built in a process (as a large library's import on a loaded
+    machine, before the warm-up), fast after: the trial's time limit counts from the warm-up,
+    so this is not a timeout."""
+
+    name = "fault.SlowStart"
+    started = False
+
+    def __init__(self, startup: float = 0.0, seed: int = 0, threads: int = 1) -> None:
+        super().__init__(seed=seed, threads=threads)
+        self.startup = startup
+        if not SlowStart.started:
+            SlowStart.started = True
+            time.sleep(startup)
