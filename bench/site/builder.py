@@ -42,17 +42,27 @@ _INLINE = [
     (re.compile(r"`([^`]+)`"), r"<code>\1</code>"),
     (re.compile(r"\*\*(.+?)\*\*"), r"<strong>\1</strong>"),
     (re.compile(r"(?<![\w*])\*(?!\s)(.+?)(?<!\s)\*(?![\w*])"), r"<em>\1</em>"),
-    (re.compile(r"\[([^\]]+)\]\(([^)\s]+)\)"), r'<a href="\2">\1</a>'),
+    (re.compile(r"\[([^\]]+)\]\(([^)\s]+)\)"), lambda m: safe_link(m.group(1), m.group(2))),
 ]
+#: a link's target may be relative or http(s); any other scheme (javascript:, data:, ...)
+#: leaves the link text alone
+_SAFE_URL = re.compile(r"(?:https?://|[^:]*(?:[/?#]|$))", re.IGNORECASE)
 _NUMBER = re.compile(r"^[*\s]*(-?\d+(?:\.\d+)?)")
 
 
 def inline_html(text: str) -> str:
     """The leaderboard's inline markdown (code, bold, italic, links) as escaped HTML."""
-    out = html.escape(text.strip(), quote=False)
+    out = html.escape(text.strip(), quote=True)  # quotes too: nothing leaves an attribute
     for pattern, repl in _INLINE:
         out = pattern.sub(repl, out)
     return out
+
+
+def safe_link(label: str, url: str) -> str:
+    """``<a>`` for a relative or http(s) target (already escaped); else the label alone."""
+    if not _SAFE_URL.match(html.unescape(url)):
+        return f"{label} ({url})"
+    return f'<a href="{url}">{label}</a>'
 
 
 @dataclass
