@@ -80,3 +80,107 @@ def test_hostile_names_in_checksummed_records_stay_text(tmp_path):
     text = "\n".join(pages.values())
     assert "onmouseover=&quot;" in text  # shown, as text
     assert '<a href="https://example.org/a">ok</a>' in text  # http(s) links still work
+
+
+# ------------------------------------------------------------ 2-5. silent data loss
+
+
+def test_report_never_writes_over_a_results_file(tmp_path):
+    suite = write_suite(tmp_path / "s.toml", ["fault.Mean"])
+    results = tmp_path / "r"
+    assert bench("run", "--suite", suite, "--results", results, "--no-report").returncode == 0
+    run_file = store.run_file(results, "s")
+    before = run_file.read_bytes()
+    copy = tmp_path / "records.txt"  # a records file by content, whatever its name
+    copy.write_bytes(before)
+    for target in (run_file, copy, tmp_path / "new.jsonl"):
+        res = bench("report", "--results", results, "--output", target, "--no-plots")
+        assert res.returncode == 2, res.stderr
+        assert "is a results file, never overwritten" in one_line(res)
+    assert run_file.read_bytes() == before and copy.read_bytes() == before
+    assert not (tmp_path / "new.jsonl").exists()
+
+
+def synthetic_layout(tmp_path: Path, *extra, out=None):
+    return bench("write-layout", "ml-1m", "--data", "synthetic:users=40,items=30,ratings=300,seed=1",
+                 "--out", out or tmp_path / "layout", *extra)
+
+
+def test_write_layout_refuses_a_non_empty_directory_unless_told(tmp_path):
+    out = tmp_path / "ml-1m"
+    out.mkdir()
+    (out / "ratings.dat").write_text("1::1193::5::978300760\n")  # the user's real data
+    res = synthetic_layout(tmp_path, out=out)
+    assert res.returncode == 2
+    assert "is not empty (it holds ratings.dat)" in one_line(res) and "--overwrite" in res.stderr
+    assert (out / "ratings.dat").read_text() == "1::1193::5::978300760\n"
+    res = synthetic_layout(tmp_path, "--overwrite", out=out)
+    assert res.returncode == 0, res.stderr
+    assert (out / "ratings.dat").read_text() != "1::1193::5::978300760\n"
+
+
+# ---------------------------------------------------------- 12, 16. disk faults: one line
+
+
+def test_write_layout_into_a_file_a_read_only_dir_or_a_full_disk_is_one_line(tmp_path):
+    (tmp_path / "file").write_text("x")
+    res = synthetic_layout(tmp_path, out=tmp_path / "file")
+    assert res.returncode == 2 and "is a file; write-layout writes a directory" in one_line(res)
+    disk = tmp_path / "disk"
+    mount_tmpfs(disk, "size=64k")
+    try:
+        res = bench("write-layout", "ml-1m", "--data",
+                    "synthetic:users=300,items=200,ratings=20000,seed=1", "--out", disk / "big")
+        assert res.returncode == 3 and "No space left on device" in one_line(res), res.stderr
+        assert not list((disk / "big").iterdir())  # nothing half-written left
+        subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
+        res = synthetic_layout(tmp_path, out=disk / "big")
+        assert res.returncode == 2 and "is not writable" in one_line(res), res.stderr
+    finally:
+        umount(disk)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """Results of a recorded run on a 3 MB tmpfs (figures not drawn yet)."""
+    disk = tmp_path / "disk"
+    mount_tmpfs(disk, "size=3m")
+    suite = write_suite(tmp_path / "s.toml", ["fault.Mean", "baseline.Popularity"])
+    res = bench("run", "--suite", suite, "--results", disk / "r", "--no-report")
+    assert res.returncode == 0, res.stderr
+    yield disk, suite
+    umount(disk)
+
+
+def fill(disk: Path, leave: int) -> None:
+    free = os.statvfs(disk).f_bavail * os.statvfs(disk).f_frsize
+    (disk / "filler").write_bytes(b"\0" * max(free - leave, 0))
+
+
+def test_report_and_run_on_a_full_disk_are_one_line_and_leave_nothing_half_written(small_disk):
+    disk, suite = small_disk
+    results = disk / "r"
+    before = store.run_file(results, "s").read_bytes()
+    fill(disk, 8 * 1024)
+    for args in (["report", "--results", results], ["report", "--html", "--results", results]):
+        res = bench(*args)
+        assert res.returncode == 3, res.stderr
+        assert "No space left on device" in one_line(res)
+    res = bench("run", "--suite", suite, "--results", results)  # all recorded; figures fail
+    assert res.returncode == 3, res.stderr
+    last = res.stderr.strip().splitlines()[-1]
+    assert "No space left on device" in last and "the trials are recorded" in last
+    assert "Traceback" not in res.stderr
+    assert store.run_file(results, "s").read_bytes() == before
+    assert not [p for p in results.rglob("*.png") if p.stat().st_size == 0]
+    assert not list(results.rglob("*.tmp")) and not (results / "site").exists()
+
+
+def test_report_on_read_only_results_is_one_line(small_disk):
+    disk, _ = small_disk
+    subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
+    for args in (["report", "--results", disk / "r"],
+                 ["report", "--html", "--results", disk / "r", "--no-plots"]):
+        res = bench(*args)
+        assert res.returncode == 3, res.stderr
+        assert "Read-only file system" in one_line(res)

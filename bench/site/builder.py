@@ -375,6 +375,19 @@ def build(
         base_records = results.read_records(baseline)
         if not base_records:
             raise UserError(f"no results found in {baseline}")
+    fresh = not out_dir.exists() or not any(out_dir.iterdir())
+    try:
+        return _write_site(records, stale, dirs, out_dir, sources, baseline, base_records,
+                           plots, jinja2, Markup)
+    except BaseException:
+        if fresh:  # a full disk, a read-only mount: no half-written site is left behind
+            shutil.rmtree(out_dir, ignore_errors=True)
+        raise
+
+
+def _write_site(records: list[dict], stale: list[dict], dirs: list[Path], out_dir: Path,
+                sources: list[Path], baseline: Path | None, base_records: list[dict] | None,
+                plots: bool, jinja2, Markup) -> Path:  # noqa: N803 - the class, passed in
     for sub in ("models", "plots", "static"):
         shutil.rmtree(out_dir / sub, ignore_errors=True)  # nothing left from a former build
     (out_dir / "models").mkdir(parents=True, exist_ok=True)
