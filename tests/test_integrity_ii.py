@@ -184,3 +184,63 @@ def test_report_on_read_only_results_is_one_line(small_disk):
         res = bench(*args)
         assert res.returncode == 3, res.stderr
         assert "Read-only file system" in one_line(res)
+
+
+# ------------------------------------------------- 3, 4, 15, 17. hostile and damaged data
+
+
+def run_on(tmp_path: Path, data: Path, *extra):
+    suite = write_suite(tmp_path / "s.toml", ["baseline.Popularity"])
+    return bench("run", "--suite", suite, "--results", tmp_path / "r", "--dataset",
+                 f"csv:{data}", "--no-plots", *extra)
+
+
+def big_csv_bytes(n: int = 20000) -> bytes:
+    rng = np.random.default_rng(0)
+    keys = rng.choice(400 * 300, n, replace=False)
+    return ("user,item,rating\n" + "".join(
+        f"{k // 300},{k % 300},{k % 5 + 1}\n" for k in keys)).encode()
+
+
+def test_a_truncated_zst_is_refused_like_gz_bz2_and_xz(tmp_path):
+    zstandard = pytest.importorskip("zstandard")
+    whole = zstandard.ZstdCompressor().compress(big_csv_bytes())
+    path = tmp_path / "cut.csv.zst"
+    path.write_bytes(whole[: len(whole) * 3 // 4])
+    res = run_on(tmp_path, path)
+    assert res.returncode == 2, res.stderr
+    assert "premature end of the zstd data" in one_line(res)
+    assert not (tmp_path / "r").exists()
+    path.write_bytes(whole + zstandard.ZstdCompressor().compress(b""))  # whole: two frames
+    assert run_on(tmp_path, path).returncode == 0
+
+
+def test_an_xz_with_a_flipped_byte_is_one_line(tmp_path):
+    import lzma
+
+    path = tmp_path / "flip.csv.xz"
+    path.write_bytes(lzma.compress(big_csv_bytes(40000)))
+    flip_byte(path)
+    res = run_on(tmp_path, path)
+    assert res.returncode == 2, res.stderr
+    assert "flip.csv.xz: cannot" in one_line(res)
+
+
+def test_ratings_beyond_float32_are_refused(tmp_path):
+    path = base_csv(tmp_path / "huge.csv", rating=lambda u, i: "1e300" if (u, i) == (3, 5) else 3)
+    res = run_on(tmp_path, path)
+    assert res.returncode == 2, res.stderr
+    assert "rating 1e+300 is beyond what a float32 holds" in one_line(res)
+    assert "huge.csv line" in res.stderr
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("n_fields", [500_000, 50_000])
+def test_a_megabyte_header_is_refused_fast(tmp_path, n_fields):
+    path = tmp_path / "wide.csv"
+    path.write_text("user,item,rating,timestamp" + ",1" * n_fields + "\n1,2,3,4\n")
+    t0 = time.monotonic()
+    res = run_on(tmp_path, path)
+    assert time.monotonic() - t0 < 60
+    assert res.returncode == 2, res.stderr
+    assert "wide.csv: the first line" in one_line(res) and "not a table of ratings" in res.stderr
