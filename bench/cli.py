@@ -175,6 +175,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     check_run_options(args)
     suite = suites.load(args.suite)
+    suites.check_adapter_names(suite)
     args.threads = args.threads or suite.threads or os.cpu_count() or 1
     for pattern in args.adapter or []:
         if not fnmatch.filter(registry.available(), pattern):

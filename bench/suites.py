@@ -26,6 +26,7 @@ import fnmatch
 import itertools
 import json
 import logging
+import math
 import os
 import tomllib
 from dataclasses import dataclass
@@ -64,6 +65,10 @@ LIST_KEYS: dict[str, type] = {
     "datasets": str, "splits": dict, "adapters": str, "exclude": str, "seeds": int,
     "requires": str, "threads": int,
 }
+
+
+#: a trial's time limit must leave time to import the libraries (as ``--time-limit``)
+MIN_TIME_LIMIT = 1.0
 
 
 @dataclass(frozen=True)
@@ -142,14 +147,57 @@ def load(name: str, _seen: tuple[str, ...] = ()) -> Suite:
                     f"{'tables' if kind is dict else kind.__name__ + 's'}, "
                     f"e.g. {key} = [{json.dumps(value) if not isinstance(value, list) else '...'}]"
                 )
+        check_run_options(run, f"suite file {path}: run {i + 1}")
         runs.append({**run, "group": name})  # the suite file the run comes from
     threads = doc.get("threads")
     if threads is not None and (not isinstance(threads, int) or threads < 1):
         raise UserError(f"suite file {path}: threads must be a positive integer")
+    check_threads([threads] if threads is not None else [], f"suite file {path}: threads")
     jobs = doc.get("jobs")
     if jobs is not None and (not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1):
         raise UserError(f"suite file {path}: jobs must be a positive integer")
     return Suite(name, doc.get("description", ""), str(path), tuple(runs), threads, jobs)
+
+
+def check_run_options(run: dict, where: str) -> None:
+    """The checks ``run`` applies to ``--time-limit`` and ``--threads``, and seeds that
+    are integers (``true`` is not a seed), before anything is read or written."""
+    if "time_limit" in run:
+        value = run["time_limit"]
+        if (isinstance(value, bool) or not isinstance(value, int | float)
+                or not (math.isfinite(value) and value >= MIN_TIME_LIMIT)):
+            raise UserError(f"{where}: time_limit must be a finite number of seconds >= "
+                            f"{MIN_TIME_LIMIT:g}, got {value!r}")
+    if any(isinstance(v, bool) for v in run.get("seeds", [])):
+        raise UserError(f"{where}: 'seeds' must be a list of ints, got {run['seeds']!r}")
+    check_threads(run.get("threads", []), f"{where}: threads")
+    for key in ("params", "grid"):
+        table = run.get(key, {})
+        if not isinstance(table, dict) or not all(isinstance(v, dict) for v in table.values()):
+            raise UserError(f"{where}: {key!r} must be a table of adapter name -> table, e.g. "
+                            f'{key} = {{ "baseline.Bias" = {{ ... }} }}')
+
+
+def check_threads(values: list, where: str) -> None:
+    cores = os.cpu_count() or 1
+    for n in values:
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= cores:
+            raise UserError(f"{where} must be between 1 and the {cores} cores of this "
+                            f"machine, got {n!r}")
+
+
+def check_adapter_names(suite: Suite) -> None:
+    """Every adapter a run's ``params`` or ``grid`` names exists (a misspelt name would be
+    ignored: the run would silently use the defaults)."""
+    for i, run in enumerate(suite.runs):
+        for key in ("params", "grid"):
+            for name in run.get(key, {}):
+                if name not in registry.discover() and registry.unavailable_reason(name) is None:
+                    known = ", ".join(sorted(n for n, info in registry.discover().items()
+                                             if info.cls is not None))
+                    raise UserError(f"suite {suite.name} ({run.get('group', suite.name)}, run "
+                                    f"{i + 1}): {key} names an unknown adapter {name!r}; "
+                                    f"known adapters: {known}")
 
 
 def match_adapters(patterns: list[str], exclude: list[str], available: list[str]) -> list[str]:

@@ -244,3 +244,41 @@ def test_a_megabyte_header_is_refused_fast(tmp_path, n_fields):
     assert time.monotonic() - t0 < 60
     assert res.returncode == 2, res.stderr
     assert "wide.csv: the first line" in one_line(res) and "not a table of ratings" in res.stderr
+
+
+# ------------------------------------------------------- 6, 13. suites checked like the CLI
+
+
+@pytest.mark.parametrize(
+    ("extra", "time_limit", "message"),
+    [
+        ('params = { "baseline.Popularty" = { x = 1 } }', 60,
+         "params names an unknown adapter 'baseline.Popularty'"),
+        ('grid = { "fault.Maen" = { sleep = [0, 1] } }', 60,
+         "grid names an unknown adapter 'fault.Maen'"),
+        ("", "nan", "time_limit must be a finite number of seconds >= 1, got nan"),
+        ("", "inf", "time_limit must be a finite number of seconds >= 1, got inf"),
+        ("", '"abc"', "time_limit must be a finite number of seconds >= 1, got 'abc'"),
+        ("", -5, "time_limit must be a finite number of seconds >= 1, got -5"),
+        ("", 0, "time_limit must be a finite number of seconds >= 1, got 0"),
+        ("threads = [10000]", 60, "threads must be between 1 and the"),
+        ("seeds = [true]", 60, "'seeds' must be a list of ints, got [True]"),
+    ],
+)
+def test_suite_values_get_the_cli_checks_before_anything_is_written(tmp_path, extra, time_limit,
+                                                                    message):
+    suite = write_suite(tmp_path / "s.toml", ["fault.Mean", "baseline.Popularity"], extra=extra,
+                        time_limit=time_limit)
+    res = bench("run", "--suite", suite, "--results", tmp_path / "r")
+    assert res.returncode == 2, res.stderr
+    assert message in one_line(res)
+    assert not (tmp_path / "r").exists()
+
+
+def test_suite_level_threads_beyond_the_cores_is_refused(tmp_path):
+    suite = tmp_path / "s.toml"
+    suite.write_text(write_suite(suite, ["fault.Mean"]).read_text()
+                     .replace('description = "test"\n', 'description = "test"\nthreads = 10000\n'))
+    res = bench("run", "--suite", suite, "--results", tmp_path / "r")
+    assert res.returncode == 2 and "threads must be between 1 and the" in one_line(res)
+    assert not (tmp_path / "r").exists()
