@@ -374,7 +374,8 @@ def write_report(sources: list[Path], output: Path | None, plots: bool = True) -
     out = output or (first if first.is_dir() else first.parent) / "LEADERBOARD.md"
     if out.is_dir():
         raise UserError(f"--output {out} is a directory; give the path of the markdown file")
-    if out.suffix.lower() == ".jsonl" or out.resolve() in {f.resolve() for f in files} or (
+    inputs = {os.path.realpath(f) for f in files}
+    if out.suffix.lower() == ".jsonl" or os.path.realpath(out) in inputs or (
             out.is_file() and store.parse_line(first_line(out)) is not None):
         raise UserError(f"--output {out} is a results file, never overwritten; give the path "
                         "of the markdown file (e.g. LEADERBOARD.md)")
@@ -429,15 +430,19 @@ def report_command(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    sides = []
-    for path in (args.baseline, args.current):
+    sides, left_out = [], []
+    for side, path in (("baseline", args.baseline), ("current", args.current)):
         files = store.files([path])
         if not files:
             raise UserError(f"no results found in {path}")
-        sides.append(store.load(files))
+        fresh, stale = store.split_stale(store.load(files))  # as the leaderboard does
+        sides.append(fresh)
+        left_out += [f"{side}: {compare.describe(r)} (dataset fingerprint "
+                     f"{r.get('dataset_fingerprint')})" for r in stale]
     result = compare.compare(
         sides[0], sides[1], compare.parse_tolerances(args.tolerance), args.time_ratio
     )
+    result.stale = left_out
     print(compare.render(result, only_changes=not args.all_rows))
     return EXIT_OK if result.ok else EXIT_FAILED_TRIALS
 

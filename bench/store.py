@@ -29,6 +29,12 @@ REQUIRED: dict[str, type | tuple] = {
     "trial_id": str, "adapter": str, "dataset": str, "split": dict, "fold": int,
     "status": str, "metrics": dict,
 }
+#: optional fields readers use as such when present (None allowed), with their JSON types
+OPTIONAL: dict[str, type | tuple] = {
+    "env": dict, "params": dict, "metric_options": dict, "split_label": str, "label": str,
+    "stage": str, "suite": str, "group": str, "seed": int, "threads": int, "error": str,
+    "per_user_file": str, "started_at": str, "dataset_fingerprint": str,
+}
 log = logging.getLogger(__name__)
 
 
@@ -126,6 +132,8 @@ def _lines(path: Path) -> Iterator[tuple[int, dict | None]]:
         fh = open(path, encoding="utf-8", errors="replace")
     except FileNotFoundError:
         return
+    except OSError as exc:  # a symlink loop, a directory named *.jsonl, no permission
+        raise UserError(f"{path}: cannot read: {exc.strerror or exc}") from None
     with fh:
         for number, line in enumerate(fh, 1):
             if line.strip():
@@ -137,12 +145,15 @@ def parse_line(line: str) -> dict | None:
     flipped bit: the trial then counts as not recorded)."""
     try:
         rec = json.loads(line)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):  # RecursionError: brackets nested deep
         return None
     if not isinstance(rec, dict) or "trial_id" not in rec:
         return None
     stored = rec.get(CHECKSUM)
-    if stored is not None and stored != hashlib.sha256(_canonical(rec)).hexdigest()[:16]:
+    try:
+        if stored is not None and stored != hashlib.sha256(_canonical(rec)).hexdigest()[:16]:
+            return None
+    except (ValueError, RecursionError):  # NaN (never written with a checksum), deep nesting
         return None
     return rec
 
@@ -169,6 +180,11 @@ def check_record(rec: dict, where: str) -> None:
         if not isinstance(rec[key], kind) or isinstance(rec[key], bool):
             raise UserError(f"{where}: field {key!r} is {rec[key]!r}, expected "
                             f"{' or '.join(k.__name__ for k in _tuple(kind))}")
+    for key, kind in OPTIONAL.items():
+        value = rec.get(key)
+        if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+            raise UserError(f"{where}: field {key!r} is {value!r:.60}, expected "
+                            f"{' or '.join(k.__name__ for k in _tuple(kind))}")
     if rec["status"] not in ("ok", "failed", "timeout", "skipped"):
         raise UserError(f"{where}: unknown status {rec['status']!r}")
     for name, value in rec["metrics"].items():
@@ -187,10 +203,17 @@ def files(paths: Iterable[Path]) -> list[Path]:
         if p.is_dir():
             sub = runs_dir(p) if runs_dir(p).is_dir() else p
             out.extend(sorted(sub.glob("*.jsonl")))
-        elif p.exists():
+        elif p.exists() or p.is_symlink():
             if p.suffix != ".jsonl":
                 raise UserError(f"{p} is not a results directory or a .jsonl file of records")
             out.append(p)
+    for p in out:
+        try:
+            p.stat()
+        except FileNotFoundError:
+            pass  # a dangling link: no records
+        except OSError as exc:  # a symlink loop: one line, not a traceback
+            raise UserError(f"{p}: cannot read: {exc.strerror or exc}") from None
     return out
 
 

@@ -282,3 +282,102 @@ def test_suite_level_threads_beyond_the_cores_is_refused(tmp_path):
     res = bench("run", "--suite", suite, "--results", tmp_path / "r")
     assert res.returncode == 2 and "threads must be between 1 and the" in one_line(res)
     assert not (tmp_path / "r").exists()
+
+
+# --------------------------------------------------------------- 7, 19. compare
+
+
+@pytest.fixture
+def popularity_run(tmp_path):
+    suite = write_suite(tmp_path / "s.toml", ["baseline.Popularity"])
+    assert bench("run", "--suite", suite, "--results", tmp_path / "r", "--no-report"
+                 ).returncode == 0
+    return tmp_path / "r"
+
+
+@pytest.mark.parametrize(
+    ("value", "change"),
+    [(None, "missing"), (float("nan"), "not finite"), (float("inf"), "not finite"),
+     ("drop", "missing")],
+)
+def test_compare_fails_when_a_metric_disappears_or_is_not_finite(tmp_path, popularity_run,
+                                                                value, change):
+    (rec,) = records(popularity_run, "s")
+    assert rec["metrics"]["ndcg@10"] > 0
+    rec.pop("checksum")
+    if value == "drop":
+        rec["metrics"].pop("ndcg@10")
+    else:
+        rec["metrics"]["ndcg@10"] = value
+    current = tmp_path / "current.jsonl"
+    current.write_text(json.dumps(rec) + "\n")
+    res = bench("compare", popularity_run, current)
+    assert res.returncode == 1, res.stdout + res.stderr
+    row = next(line for line in res.stdout.splitlines() if "| ndcg@10 |" in line)
+    assert change in row and "**REGRESSION**" in row
+    assert "FAIL" in res.stdout.splitlines()[-1]
+
+
+def test_compare_leaves_stale_records_out_with_a_note(tmp_path):
+    csv = base_csv(tmp_path / "x.csv")
+    suite = write_suite(tmp_path / "s.toml", ["fault.Mean", "baseline.Popularity"])
+    common = ("--suite", suite, "--results", tmp_path / "r", "--dataset", f"csv:{csv}",
+              "--no-report")
+    assert bench("run", *common, "--adapter", "fault.Mean").returncode == 0
+    base_csv(csv, rating=lambda u, i: (u + i) % 5 + 1)  # edited since
+    assert bench("run", *common, "--adapter", "baseline.Popularity").returncode == 0
+    res = bench("compare", tmp_path / "r", tmp_path / "r", "--all-rows")
+    assert res.returncode == 0, res.stdout + res.stderr
+    table, _, notes = res.stdout.partition("Left out (computed on earlier contents")
+    assert "baseline.Popularity" in table and "fault.Mean" not in table
+    assert "current: fault.Mean" in notes and "baseline: fault.Mean" in notes
+
+
+# ------------------------------------------------------ 14. malformed and hostile records
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [("env", "linux", "field 'env' is 'linux', expected dict"),
+     ("params", [1, 2], "field 'params' is [1, 2], expected dict"),
+     ("metric_options", "k=10", "field 'metric_options' is 'k=10', expected dict")],
+)
+def test_records_with_fields_of_the_wrong_type_are_one_line(tmp_path, popularity_run, field,
+                                                           value, message):
+    (rec,) = records(popularity_run, "s")
+    rec[field] = value
+    bad = tmp_path / "bad" / "runs" / "bad.jsonl"
+    store.append(bad, rec)  # a valid checksum
+    for args in (["report", "--results", bad, "--no-plots"], ["compare", popularity_run, bad]):
+        res = bench(*args)
+        assert res.returncode == 2, res.stderr
+        assert message in one_line(res)
+
+
+def test_deeply_nested_lines_and_symlink_loops_are_one_line(tmp_path, popularity_run):
+    run_file = store.run_file(popularity_run, "s")
+    first = run_file.read_text()
+    with open(run_file, "a") as fh:  # not the last line: not taken for a killed writer's
+        fh.write("[" * 100_000 + "\n" + first)
+    res = bench("report", "--results", popularity_run, "--no-plots")
+    assert res.returncode == 0, res.stderr
+    assert "1 unreadable or corrupt line(s) skipped" in res.stderr
+    suite = write_suite(tmp_path / "s.toml", ["baseline.Popularity"])
+    res = bench("run", "--suite", suite, "--results", popularity_run, "--no-plots")
+    assert res.returncode == 0, res.stderr
+    assert "already recorded" in res.stderr and "Traceback" not in res.stderr
+    from bench import results
+
+    assert len(results.load(popularity_run)) == 1
+
+    loop = store.runs_dir(popularity_run) / "loop.jsonl"
+    loop.symlink_to(loop)
+    for args in (["report", "--results", popularity_run, "--no-plots"],
+                 ["run", "--suite", suite, "--results", popularity_run, "--no-plots"]):
+        res = bench(*args)
+        assert res.returncode == 2, res.stderr
+        assert "loop.jsonl: cannot read: Too many levels of symbolic links" in one_line(res)
+    from bench.errors import UserError
+
+    with pytest.raises(UserError, match="Too many levels of symbolic links"):
+        results.load(popularity_run)
