@@ -15,6 +15,7 @@ import logging
 import math
 import os
 import shlex
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -504,8 +505,27 @@ def cmd_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM: handled as Ctrl-C is (the running trial's worker is ended, nothing is
+    recorded for it), so a terminated run leaves no worker behind."""
+
+
+def on_sigterm(signum: int, frame: Any) -> None:
+    raise Terminated
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if not threading_main():
+        return run_command(argv)
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        return run_command(argv)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run_command(argv: list[str]) -> int:
     # library modules log; this decides what the user sees (one line per message)
     configure_logging()
     try:
@@ -526,7 +546,14 @@ def main(argv: list[str] | None = None) -> int:
     except StoreFault as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_STORE
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         again = shlex.join(["python", "-m", "bench", *argv])
-        print(f"interrupted; re-run `{again}` to resume", file=sys.stderr)
-        return 130
+        what = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
+        print(f"{what}; re-run `{again}` to resume", file=sys.stderr)
+        return 128 + signal.SIGTERM if isinstance(exc, Terminated) else 130
+
+
+def threading_main() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()

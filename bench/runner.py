@@ -28,6 +28,8 @@ from bench.trial import TrialSpec, base_record, finish, load_dataset, save_per_u
 _log = logging.getLogger(__name__)
 #: a trial's stage progress is shown once it has run this long
 PROGRESS_AFTER_SECONDS = 10.0
+#: a claim expires this long after its trial's time limit (loading and splitting included)
+CLAIM_MARGIN_SECONDS = 600.0
 
 
 @dataclass
@@ -131,7 +133,8 @@ def run_trials(
     try:
         while True:
             while len(pending) < cap and (spec := next(queue, None)) is not None:
-                other = claims.claim(spec.trial_id, is_done)
+                other = claims.claim(spec.trial_id, is_done,
+                                     max_age=spec.time_limit + CLAIM_MARGIN_SECONDS)
                 if other is not None:
                     n += 1
                     summary.skipped_done += 1

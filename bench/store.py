@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO
@@ -257,16 +258,18 @@ class Claims:
     """Which trials of a run file another live process is running right now.
 
     Two runs into one results directory split the work instead of doing it twice: before
-    a trial starts, a run claims it (a file named after the trial holding its pid) under
-    an exclusive lock, after checking that no other run has recorded it meanwhile; a claim
-    whose process is gone (killed run) is taken over.  The claim is removed once the
-    record is appended.
+    a trial starts, a run claims it (a file named after the trial holding its process's
+    identity: pid, start time and boot id) under an exclusive lock, after checking that no
+    other run has recorded it meanwhile; a claim whose process is gone (killed run, a pid
+    reused by another process or after a reboot) or older than ``max_age`` is taken over.
+    The claim is removed once the record is appended.
     """
 
     def __init__(self, run_path: Path) -> None:
         self.run_path = run_path
         self.dir = run_path.parent / "claims" / run_path.stem
         self.pid = os.getpid()
+        self.identity = process_identity(self.pid)
         self._offset = 0
         self._recorded: dict[str, dict] = {}
 
@@ -286,9 +289,11 @@ class Claims:
                 self._recorded[rec["trial_id"]] = rec
         return self._recorded
 
-    def claim(self, trial_id: str, is_done: Callable[[dict], bool]) -> int | None:
+    def claim(self, trial_id: str, is_done: Callable[[dict], bool],
+              max_age: float | None = None) -> int | None:
         """Claim ``trial_id``; None when claimed, else the pid that has it, or 0 when
-        another run has recorded it as done since this run started."""
+        another run has recorded it as done since this run started.  A claim older than
+        ``max_age`` seconds has expired."""
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.dir / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
@@ -301,13 +306,15 @@ class Claims:
                 return 0
             path = self.dir / trial_id
             try:
-                other = int(path.read_text() or 0)
-            except (FileNotFoundError, ValueError):
+                other = _claimant(path.read_text())
+                if max_age is not None and time.time() - path.stat().st_mtime > max_age:
+                    other = 0
+            except FileNotFoundError:
                 other = 0
-            if other and other != self.pid and _alive(other):
+            if other and other != self.pid:
                 return other
             try:
-                path.write_text(str(self.pid))
+                path.write_text(self.identity)
             except OSError as exc:
                 raise fault(path, exc) from None
             return None
@@ -319,6 +326,32 @@ class Claims:
             os.unlink(self.dir / trial_id)
         except OSError:
             pass
+
+
+def process_identity(pid: int) -> str:
+    """``pid``, its start time (clock ticks after boot) and the boot id: a pid reused by
+    another process, or after a reboot, reads as another identity.  The pid alone where
+    there is no /proc."""
+    try:
+        start = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except (OSError, IndexError):
+        return str(pid)
+    return f"{pid} {start} {boot}"
+
+
+def _claimant(text: str) -> int:
+    """The pid of a claim's process when that very process is alive, else 0."""
+    parts = text.split()
+    if not parts or not parts[0].isdigit():
+        return 0
+    pid = int(parts[0])
+    if not _alive(pid):
+        return 0
+    now = process_identity(pid)
+    if now == text.strip() or (len(parts) == 1 and now == parts[0]):  # no /proc: pid only
+        return pid
+    return 0
 
 
 def _alive(pid: int) -> bool:

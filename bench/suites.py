@@ -80,6 +80,8 @@ class Suite:
     threads: int | None = None  # the suite's thread count when --threads is not given
     #: most trials at once on any executor (``jobs = 1``: timing-sensitive suites)
     jobs: int | None = None
+    #: the .toml path the suite was given as ("" for a suite known by name)
+    file: str = ""
 
 
 def suite_files() -> dict[str, Path]:
@@ -107,6 +109,7 @@ def parse_file(path: Path) -> dict:
 def load(name: str, _seen: tuple[str, ...] = ()) -> Suite:
     """A suite by name, or by path to a ``.toml`` file; includes are flattened."""
     files = suite_files()
+    given = name
     if name.endswith(".toml") or os.sep in name:
         path = Path(name)
         if not path.is_file():
@@ -156,7 +159,8 @@ def load(name: str, _seen: tuple[str, ...] = ()) -> Suite:
     jobs = doc.get("jobs")
     if jobs is not None and (not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1):
         raise UserError(f"suite file {path}: jobs must be a positive integer")
-    return Suite(name, doc.get("description", ""), str(path), tuple(runs), threads, jobs)
+    return Suite(name, doc.get("description", ""), str(path), tuple(runs), threads, jobs,
+                 file=given if given != name else "")
 
 
 def check_run_options(run: dict, where: str) -> None:
@@ -268,6 +272,7 @@ def expand(
                 threads=n_threads,
                 metrics=metrics,
                 suite=suite.name,
+                suite_file=suite.file,
                 group=run.get("group", suite.name),
                 time_limit=time_limit or run.get("time_limit", 900.0),
             )

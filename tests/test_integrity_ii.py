@@ -381,3 +381,130 @@ def test_deeply_nested_lines_and_symlink_loops_are_one_line(tmp_path, popularity
 
     with pytest.raises(UserError, match="Too many levels of symbolic links"):
         results.load(popularity_run)
+
+
+# ------------------------------------------------------------ 8. claims of other processes
+
+
+@pytest.fixture
+def stranger():
+    """A live process that is no recbench run (a pid a claim may wrongly name)."""
+    proc = subprocess.Popen(["sleep", "120"])
+    yield proc.pid
+    proc.kill()
+    proc.wait()
+
+
+@pytest.mark.parametrize("claim", ["bare pid", "wrong start time", "expired"])
+def test_a_claim_by_a_reused_pid_or_an_expired_claim_is_taken_over(tmp_path, stranger, claim):
+    suite = write_suite(tmp_path / "s.toml", ["fault.Mean"])
+    results = tmp_path / "r"
+    assert bench("run", "--suite", suite, "--results", results, "--no-report").returncode == 0
+    (rec,) = records(results, "s")
+    store.run_file(results, "s").unlink()  # not recorded; a claim file says pid X has it
+    claims = store.Claims(store.run_file(results, "s"))
+    claims.dir.mkdir(parents=True, exist_ok=True)
+    path = claims.dir / rec["trial_id"]
+    true_identity = store.process_identity(stranger)
+    assert len(true_identity.split()) == 3
+    path.write_text({"bare pid": str(stranger),
+                     "wrong start time": f"{stranger} 1 {true_identity.split()[2]}",
+                     "expired": true_identity}[claim])
+    if claim == "expired":
+        os.utime(path, (time.time() - 3600, time.time() - 3600))  # time_limit 60 + 600 s
+    res = bench("run", "--suite", suite, "--results", results, "--no-report")
+    assert res.returncode == 0, res.stderr
+    assert "run by pid" not in res.stderr
+    assert [r["status"] for r in records(results, "s")] == ["ok"]
+    assert not path.exists()
+
+
+def test_a_claim_of_a_live_run_is_respected(tmp_path, stranger):
+    suite = write_suite(tmp_path / "s.toml", ["fault.Mean"])
+    results = tmp_path / "r"
+    assert bench("run", "--suite", suite, "--results", results, "--no-report").returncode == 0
+    (rec,) = records(results, "s")
+    store.run_file(results, "s").unlink()
+    claims = store.Claims(store.run_file(results, "s"))
+    claims.dir.mkdir(parents=True, exist_ok=True)
+    (claims.dir / rec["trial_id"]).write_text(store.process_identity(stranger))
+    res = bench("run", "--suite", suite, "--results", results, "--no-report")
+    assert f"run by pid {stranger}" in res.stderr, res.stderr
+    assert records(results, "s") == []
+
+
+# ---------------------------------------------------------- 11. SIGTERM ends the worker
+
+
+def children(pid: int) -> list[int]:
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def test_sigterm_of_a_serial_driver_ends_its_worker_and_says_so(tmp_path):
+    suite = write_suite(tmp_path / "s.toml", ["fault.Mean"],
+                        extra='params = { "fault.Mean" = { sleep = 60 } }', time_limit=120)
+    env = {**os.environ, "RECBENCH_ADAPTERS_PATH": str(PLUGINS)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench", "run", "--suite", str(suite), "--results",
+         str(tmp_path / "r"), "--no-report"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        start_new_session=True)
+    try:
+        deadline = time.time() + 120
+        while not (workers := children(proc.pid)) and time.time() < deadline:
+            time.sleep(0.2)
+        assert workers, "no worker started"
+        time.sleep(2)  # the worker is in its trial
+        proc.terminate()
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, 9)
+    assert proc.returncode == 143
+    assert err.strip().splitlines()[-1].startswith("terminated (SIGTERM); re-run `python -m bench")
+    time.sleep(0.5)
+    assert not [w for w in workers if Path(f"/proc/{w}").exists()
+                and "Z" not in Path(f"/proc/{w}/stat").read_text().rsplit(")", 1)[1][:3]]
+    assert records(tmp_path / "r", "s") == []
+
+
+# ------------------------------------------------------ 18, 20. reproduce line, extras
+
+
+def test_the_reproduce_line_of_a_suite_file_names_the_file_and_works(tmp_path):
+    suite = write_suite(tmp_path / 'my "suite" x.toml', ["fault.Mean"])
+    res = bench("run", "--suite", suite, "--results", tmp_path / "r", "--no-plots")
+    assert res.returncode == 0, res.stderr
+    board = (tmp_path / "r" / "LEADERBOARD.md").read_text()
+    command = re.search(r"Reproduce: `([^`]+)`", board).group(1)
+    import shlex
+
+    argv = shlex.split(command)
+    assert argv[:4] == ["python", "-m", "bench", "run"] and argv[argv.index("--suite") + 1] == \
+        str(suite)
+    res = bench(*argv[3:], "--results", tmp_path / "r", "--no-plots")
+    assert res.returncode == 0, res.stderr
+    assert "1 of 1 trials already recorded" in res.stderr
+
+
+def test_an_adapter_whose_extra_is_missing_is_unavailable_not_unknown(tmp_path):
+    blocker = tmp_path / "blocker"
+    blocker.mkdir()  # first on the path: a real failing `import torch`, as without the extra
+    (blocker / "torch.py").write_text("raise ImportError(\"No module named 'torch'\")\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        filter(None, [str(blocker), os.environ.get("PYTHONPATH")]))}
+    res = subprocess.run(
+        [sys.executable, "-m", "bench", "run", "--suite", "smoke", "--adapter", "torch.NCF",
+         "--results", tmp_path / "r"], capture_output=True, text=True, timeout=300, env=env)
+    assert res.returncode == 2, res.stderr
+    line = one_line(res)
+    assert "adapter 'torch.NCF' is unavailable here" in line and "unknown" not in line
+    assert "pip install -e '.[neural]'" in line
