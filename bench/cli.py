@@ -303,6 +303,10 @@ def check_run_options(args: argparse.Namespace) -> None:
                         "trial at a time)")
     if args.scheduler and args.executor != "dask":
         raise UserError("--scheduler needs --executor dask")
+    if args.scheduler:
+        from bench.dask_address import check_address
+
+        check_address(args.scheduler)
     if args.executor == "dask" and importlib.util.find_spec("distributed") is None:
         raise UserError("--executor dask needs Dask: pip install -e '.[dask]'")
     # --- end executors ---

@@ -154,8 +154,9 @@ def run_trials(
                 break
             done, _ = cf.wait(list(pending), timeout=1.0, return_when=cf.FIRST_COMPLETED)
             for future in done:
-                spec, t0 = pending.pop(future)
-                outcome = _outcome(future, spec, t0)
+                spec, t0 = pending[future]
+                outcome = _outcome(future, spec, t0)  # a lost cluster raises: claim released
+                del pending[future]
                 if outcome.store_fault:
                     claims.release(spec.trial_id)
                     raise StoreFault(outcome.store_fault)
@@ -183,6 +184,8 @@ def _outcome(future: cf.Future, spec: TrialSpec, t0: float) -> executors.TrialOu
     """The task's outcome; a task that itself failed (a lost Dask worker) is a failed trial."""
     try:
         return future.result()
+    except StoreFault:  # the cluster was lost: no verdict on the model, nothing recorded
+        raise
     except Exception as exc:  # noqa: BLE001 - recorded, the run goes on
         record = finish(base_record(spec), "failed",
                         f"worker crashed: {type(exc).__name__}: {exc}"[:500])
