@@ -15,6 +15,7 @@ import logging
 import math
 import os
 import shlex
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -96,6 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     lay.add_argument("layout", help="ml-1m, ml-25m, ml-32m or netflix-prize")
     lay.add_argument("--data", required=True, help="dataset to write, e.g. synthetic:users=...")
     lay.add_argument("--out", type=Path, required=True, help="directory for the files")
+    lay.add_argument("--overwrite", action="store_true",
+                     help="replace the files of a non-empty --out (refused otherwise)")
 
     sub.add_parser("list", help="datasets, adapters and suites, and whether each is available")
 
@@ -173,6 +176,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     check_run_options(args)
     suite = suites.load(args.suite)
+    suites.check_adapter_names(suite)
     args.threads = args.threads or suite.threads or os.cpu_count() or 1
     for pattern in args.adapter or []:
         if not fnmatch.filter(registry.available(), pattern):
@@ -237,7 +241,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         "failed", "timeout")]
     mine = [latest[s.trial_id] for s in specs if s.trial_id in latest]
     if not args.no_report:
-        out = write_report([args.results], None, plots=not args.no_plots)
+        try:
+            out = write_report([args.results], None, plots=not args.no_plots)
+        except StoreFault as exc:
+            raise StoreFault(f"{exc}; the trials are recorded: `python -m bench report` "
+                             "rewrites the leaderboard once this is fixed") from None
         log(f"leaderboard: {out}")
     if bad:
         log(f"{len(bad)} of {len(specs)} trials failed or timed out (see {run_path})")
@@ -295,6 +303,10 @@ def check_run_options(args: argparse.Namespace) -> None:
                         "trial at a time)")
     if args.scheduler and args.executor != "dask":
         raise UserError("--scheduler needs --executor dask")
+    if args.scheduler:
+        from bench.dask_address import check_address
+
+        check_address(args.scheduler)
     if args.executor == "dask" and importlib.util.find_spec("distributed") is None:
         raise UserError("--executor dask needs Dask: pip install -e '.[dask]'")
     # --- end executors ---
@@ -367,6 +379,11 @@ def write_report(sources: list[Path], output: Path | None, plots: bool = True) -
     out = output or (first if first.is_dir() else first.parent) / "LEADERBOARD.md"
     if out.is_dir():
         raise UserError(f"--output {out} is a directory; give the path of the markdown file")
+    inputs = {os.path.realpath(f) for f in files}
+    if out.suffix.lower() == ".jsonl" or os.path.realpath(out) in inputs or (
+            out.is_file() and store.parse_line(first_line(out)) is not None):
+        raise UserError(f"--output {out} is a results file, never overwritten; give the path "
+                        "of the markdown file (e.g. LEADERBOARD.md)")
     command = report.reproduce_command(records)
     figures: list[str] = []
     if plots:
@@ -375,14 +392,31 @@ def write_report(sources: list[Path], output: Path | None, plots: bool = True) -
         log(f"figures: {len(figures)} in {out.parent / 'plots'}")
     text = report.leaderboard_text(records, [str(f) for f in files], command, figures=figures,
                                    stale=stale)
-    try:
-        store.write_atomic(out, lambda fh: fh.write(text.encode("utf-8")))
-    except StoreFault as exc:
-        raise UserError(str(exc).split(";")[0]) from None
+    store.write_atomic(out, lambda fh: fh.write(text.encode("utf-8")))
     return out
 
 
+def first_line(path: Path, limit: int = 1 << 20) -> str:
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        return fh.readline(limit)
+
+
+def report_fault(exc: OSError | StoreFault) -> StoreFault:
+    """A store or disk fault while writing a report: one line (nothing about trials)."""
+    if isinstance(exc, StoreFault):
+        return StoreFault(str(exc).split(";")[0])
+    where = f" {exc.filename}" if getattr(exc, "filename", None) else ""
+    return StoreFault(f"cannot write{where}: {exc.strerror or exc}".splitlines()[0])
+
+
 def cmd_report(args: argparse.Namespace) -> int:
+    try:
+        return report_command(args)
+    except (OSError, StoreFault) as exc:  # full disk, read-only results: one line, exit 3
+        raise report_fault(exc) from None
+
+
+def report_command(args: argparse.Namespace) -> int:
     sources = args.results or [DEFAULT_RESULTS]
     if args.html:
         from bench import site
@@ -401,15 +435,19 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    sides = []
-    for path in (args.baseline, args.current):
+    sides, left_out = [], []
+    for side, path in (("baseline", args.baseline), ("current", args.current)):
         files = store.files([path])
         if not files:
             raise UserError(f"no results found in {path}")
-        sides.append(store.load(files))
+        fresh, stale = store.split_stale(store.load(files))  # as the leaderboard does
+        sides.append(fresh)
+        left_out += [f"{side}: {compare.describe(r)} (dataset fingerprint "
+                     f"{r.get('dataset_fingerprint')})" for r in stale]
     result = compare.compare(
         sides[0], sides[1], compare.parse_tolerances(args.tolerance), args.time_ratio
     )
+    result.stale = left_out
     print(compare.render(result, only_changes=not args.all_rows))
     return EXIT_OK if result.ok else EXIT_FAILED_TRIALS
 
@@ -420,12 +458,38 @@ def cmd_write_layout(args: argparse.Namespace) -> int:
     if args.layout not in formats.WRITERS:
         raise UserError(f"unknown layout {args.layout!r}; known: "
                         f"{', '.join(sorted(formats.WRITERS))}")
-    name, toml = formats.write(datasets.load(args.data), args.layout, args.out)
+    out = Path(args.out)
+    before = check_layout_target(out, args.overwrite)
+    dataset = datasets.load(args.data)
+    try:
+        name, toml = formats.write(dataset, args.layout, out)
+    except OSError as exc:  # full disk, I/O error: remove what this run began to write
+        for path in (out.iterdir() if out.is_dir() else []):
+            if path.name not in before and path.is_file():
+                path.unlink(missing_ok=True)
+        raise StoreFault(f"cannot write {exc.filename or out}: {exc.strerror or exc}; the "
+                         "files begun are removed") from None
     log(f"wrote {args.data} in the {args.layout} layout to {args.out}")
     log(f"load it through the {args.layout} parser as dataset {name} with "
         f"RECBENCH_DATASETS_PATH={toml.parent}")
     print(name)
     return EXIT_OK
+
+
+def check_layout_target(out: Path, overwrite: bool) -> set[str]:
+    """Names already in ``out``: refused when there are any (a user's real release, say)
+    unless ``overwrite``; a file or an unwritable directory is refused too."""
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file; write-layout writes a directory")
+    existing = next(p for p in (out, *out.absolute().parents) if p.exists())
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"--out {out} is not writable ({existing} is read-only)")
+    before = {p.name for p in out.iterdir()} if out.is_dir() else set()
+    if before and not overwrite:
+        shown = ", ".join(sorted(before)[:3]) + (", ..." if len(before) > 3 else "")
+        raise UserError(f"--out {out} is not empty (it holds {shown}); give a new or empty "
+                        "directory, or --overwrite to replace its files")
+    return before
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -445,8 +509,27 @@ def cmd_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM: handled as Ctrl-C is (the running trial's worker is ended, nothing is
+    recorded for it), so a terminated run leaves no worker behind."""
+
+
+def on_sigterm(signum: int, frame: Any) -> None:
+    raise Terminated
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if not threading_main():
+        return run_command(argv)
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        return run_command(argv)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run_command(argv: list[str]) -> int:
     # library modules log; this decides what the user sees (one line per message)
     configure_logging()
     try:
@@ -467,7 +550,14 @@ def main(argv: list[str] | None = None) -> int:
     except StoreFault as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_STORE
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         again = shlex.join(["python", "-m", "bench", *argv])
-        print(f"interrupted; re-run `{again}` to resume", file=sys.stderr)
-        return 130
+        what = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
+        print(f"{what}; re-run `{again}` to resume", file=sys.stderr)
+        return 128 + signal.SIGTERM if isinstance(exc, Terminated) else 130
+
+
+def threading_main() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()

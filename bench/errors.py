@@ -14,3 +14,8 @@ class StoreFault(Exception):
     filesystem, a stored file that fails its checksum and cannot be rebuilt).  Not the
     model's failure: nothing is recorded, the run stops with one line, and a re-run
     resumes once the fault is gone."""
+
+
+class ExecutorFault(StoreFault):
+    """The executor lost its cluster under the run (a killed Dask scheduler): no verdict on
+    the trials running there, nothing recorded for them, exit 3; a re-run resumes."""

@@ -48,6 +48,8 @@ log = logging.getLogger(__name__)
 
 EXECUTORS = ("serial", "local", "dask")
 ENV_SCHEDULER = "RECBENCH_DASK_SCHEDULER"
+#: seconds to reach a Dask scheduler
+CONNECT_TIMEOUT = 20.0
 #: what the driver gives a worker that cannot read its files: bytes of a dataset cache file
 SHIPPED_PREFIXES = ("csv:", "synthetic:")
 #: registry sources a worker can acquire on its own (checksummed downloads)
@@ -395,8 +397,12 @@ class DaskExecutor(Executor):
         except ImportError:
             raise UserError("--executor dask needs Dask: pip install -e '.[dask]'") from None
         if self.address:
+            from bench.dask_address import check_address, probe
+
+            check_address(self.address)
+            probe(self.address, CONNECT_TIMEOUT)
             try:
-                self.client = Client(self.address, timeout="20s")
+                self.client = Client(self.address, timeout=f"{CONNECT_TIMEOUT:g}s")
             except OSError as exc:
                 raise UserError(f"cannot reach the Dask scheduler at {self.address}: {exc}"
                                 ) from None
@@ -450,6 +456,15 @@ class DaskExecutor(Executor):
         def done(df: Any) -> None:
             if future.done():
                 return
+            if df.cancelled():  # not by us: the client lost the scheduler
+                from bench.errors import ExecutorFault
+
+
+                future.set_exception(ExecutorFault(
+                    f"lost the Dask scheduler at {self.address or 'the LocalCluster'}; nothing "
+                    "was recorded for the trials running there, re-run the same command to "
+                    "resume once it is back"))
+                return
             try:
                 future.set_result(df.result())
             except BaseException as exc:  # noqa: BLE001 - the driver records it as failed
@@ -459,15 +474,23 @@ class DaskExecutor(Executor):
         return future
 
     def cancel(self, futures: list) -> None:
-        dask_futures = [self._pending[f] for f in futures if f in self._pending]
-        if dask_futures and self.client is not None:
-            self.client.cancel(dask_futures, force=True)
         for f in futures:
             f.cancel()
+        dask_futures = [self._pending[f] for f in futures if f in self._pending]
+        if dask_futures and self.client is not None and self.client.status == "running":
+            self.client.cancel(dask_futures, force=True)
 
     def close(self) -> None:
         if self.client is not None:
-            self.client.close()
+            lost = self.client.status != "running"
+            if lost:  # one line says so, not the tracebacks of Dask's cancelled reconnection
+                logging.disable(logging.CRITICAL)
+            try:
+                self.client.close(timeout=2 if lost else 10)
+            except Exception:  # noqa: BLE001 - a lost scheduler: nothing left to close
+                pass
+            finally:
+                logging.disable(logging.NOTSET)
         if self.cluster is not None:
             self.cluster.close()
         self.client = self.cluster = None

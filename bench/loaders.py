@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import lzma
 import re
 import zipfile
 from collections.abc import Callable, Iterator
@@ -23,6 +24,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from bench import input_checks
 from bench.data import Dataset, Features, Ratings
 from bench.errors import UserError
 
@@ -656,7 +658,8 @@ def _id_dtypes(
         head = pd.read_csv(
             path, sep=sep, header=None if no_header else 0, nrows=1, engine=engine, dtype=str
         )
-    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError):
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, OSError,
+            EOFError, lzma.LZMAError):
         return {}  # the full read reports it
     labels = list(head.columns)
     names = [str(c) for c in labels]
@@ -696,6 +699,8 @@ def read_table(path: Path, options: dict[str, str]) -> RawRatings:
     if "rating" in options and "count" in options:
         raise UserError(f"{path}: give either ?rating=COLUMN or ?count=COLUMN, not both")
     kind, compression = table_type(path)
+    if compression == "zstd":
+        input_checks.check_zstd_whole(path)
     if kind in (".parquet", ".pq"):
         try:
             if compression:
@@ -712,6 +717,7 @@ def read_table(path: Path, options: dict[str, str]) -> RawRatings:
             sep, sep
         )
         engine = "python" if len(sep) > 1 and sep != r"\s+" else "c"
+        input_checks.check_first_line(path, _read_head(path, input_checks.MAX_FIRST_LINE), sep)
         try:
             df = pd.read_csv(
                 path,
@@ -726,7 +732,7 @@ def read_table(path: Path, options: dict[str, str]) -> RawRatings:
             raise UserError(f"{path}: file is empty") from None
         except (pd.errors.ParserError, UnicodeDecodeError) as exc:
             raise UserError(f"{path}: cannot parse: {str(exc).strip().splitlines()[-1]}") from None
-        except (OSError, EOFError) as exc:  # a corrupt compressed file
+        except (OSError, EOFError, lzma.LZMAError) as exc:  # a corrupt compressed file
             raise UserError(f"{path}: cannot read: {exc}".splitlines()[0]) from None
         if no_header:
             df.columns = [str(c) for c in df.columns]
@@ -836,6 +842,12 @@ def check_scale(raw: RawRatings, scale: tuple[float, float]) -> None:
     """UserError naming the first row whose rating is NaN or outside ``scale``."""
     r = raw.ratings
     lo, hi = scale
+    over = input_checks.float32_overflow(r)
+    if over is not None:
+        positions = raw.extra_meta.get("row_positions")
+        where = raw.where(int(positions[over]) if positions is not None else over)
+        raise UserError(f"{where}: rating {r[over]:g} is beyond what a float32 holds "
+                        f"(|rating| <= {input_checks.FLOAT32_MAX:.4g})")
     bad = np.flatnonzero(~np.isfinite(r) | (r < lo) | (r > hi))
     if len(bad) == 0:
         return

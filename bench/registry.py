@@ -139,6 +139,8 @@ def discover() -> dict[str, AdapterInfo]:
 def get(name: str) -> type[Adapter]:
     infos = discover()
     info = infos.get(name)
+    if info is None and unavailable_reason(name) is not None:  # its library is missing
+        raise UserError(f"adapter {name!r} is unavailable here: {unavailable_reason(name)}")
     if info is None:
         known = ", ".join(sorted(n for n, i in infos.items() if i.cls is not None))
         raise UserError(f"unknown adapter {name!r}; known adapters: {known}")

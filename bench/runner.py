@@ -28,6 +28,8 @@ from bench.trial import TrialSpec, base_record, finish, load_dataset, save_per_u
 _log = logging.getLogger(__name__)
 #: a trial's stage progress is shown once it has run this long
 PROGRESS_AFTER_SECONDS = 10.0
+#: a claim expires this long after its trial's time limit (loading and splitting included)
+CLAIM_MARGIN_SECONDS = 600.0
 
 
 @dataclass
@@ -131,7 +133,8 @@ def run_trials(
     try:
         while True:
             while len(pending) < cap and (spec := next(queue, None)) is not None:
-                other = claims.claim(spec.trial_id, is_done)
+                other = claims.claim(spec.trial_id, is_done,
+                                     max_age=spec.time_limit + CLAIM_MARGIN_SECONDS)
                 if other is not None:
                     n += 1
                     summary.skipped_done += 1
@@ -151,8 +154,9 @@ def run_trials(
                 break
             done, _ = cf.wait(list(pending), timeout=1.0, return_when=cf.FIRST_COMPLETED)
             for future in done:
-                spec, t0 = pending.pop(future)
-                outcome = _outcome(future, spec, t0)
+                spec, t0 = pending[future]
+                outcome = _outcome(future, spec, t0)  # a lost cluster raises: claim released
+                del pending[future]
                 if outcome.store_fault:
                     claims.release(spec.trial_id)
                     raise StoreFault(outcome.store_fault)
@@ -180,6 +184,8 @@ def _outcome(future: cf.Future, spec: TrialSpec, t0: float) -> executors.TrialOu
     """The task's outcome; a task that itself failed (a lost Dask worker) is a failed trial."""
     try:
         return future.result()
+    except StoreFault:  # the cluster was lost: no verdict on the model, nothing recorded
+        raise
     except Exception as exc:  # noqa: BLE001 - recorded, the run goes on
         record = finish(base_record(spec), "failed",
                         f"worker crashed: {type(exc).__name__}: {exc}"[:500])

@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Iterator
 from functools import lru_cache
 from pathlib import Path
@@ -31,6 +32,12 @@ CHECKSUM = "checksum"
 REQUIRED: dict[str, type | tuple] = {
     "trial_id": str, "adapter": str, "dataset": str, "split": dict, "fold": int,
     "status": str, "metrics": dict,
+}
+#: optional fields readers use as such when present (None allowed), with their JSON types
+OPTIONAL: dict[str, type | tuple] = {
+    "env": dict, "params": dict, "metric_options": dict, "split_label": str, "label": str,
+    "stage": str, "suite": str, "group": str, "seed": int, "threads": int, "error": str,
+    "per_user_file": str, "started_at": str, "dataset_fingerprint": str,
 }
 log = logging.getLogger(__name__)
 
@@ -129,6 +136,8 @@ def _lines(path: Path) -> Iterator[tuple[int, dict | None]]:
         fh = open(path, encoding="utf-8", errors="replace")
     except FileNotFoundError:
         return
+    except OSError as exc:  # a symlink loop, a directory named *.jsonl, no permission
+        raise UserError(f"{path}: cannot read: {exc.strerror or exc}") from None
     with fh:
         for number, line in enumerate(fh, 1):
             if line.strip():
@@ -140,12 +149,15 @@ def parse_line(line: str) -> dict | None:
     flipped bit: the trial then counts as not recorded)."""
     try:
         rec = json.loads(line)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):  # RecursionError: brackets nested deep
         return None
     if not isinstance(rec, dict) or "trial_id" not in rec:
         return None
     stored = rec.get(CHECKSUM)
-    if stored is not None and stored != hashlib.sha256(_canonical(rec)).hexdigest()[:16]:
+    try:
+        if stored is not None and stored != hashlib.sha256(_canonical(rec)).hexdigest()[:16]:
+            return None
+    except (ValueError, RecursionError):  # NaN (never written with a checksum), deep nesting
         return None
     return rec
 
@@ -172,6 +184,11 @@ def check_record(rec: dict, where: str) -> None:
         if not isinstance(rec[key], kind) or isinstance(rec[key], bool):
             raise UserError(f"{where}: field {key!r} is {rec[key]!r}, expected "
                             f"{' or '.join(k.__name__ for k in _tuple(kind))}")
+    for key, kind in OPTIONAL.items():
+        value = rec.get(key)
+        if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+            raise UserError(f"{where}: field {key!r} is {value!r:.60}, expected "
+                            f"{' or '.join(k.__name__ for k in _tuple(kind))}")
     if rec["status"] not in ("ok", "failed", "timeout", "skipped"):
         raise UserError(f"{where}: unknown status {rec['status']!r}")
     for name, value in rec["metrics"].items():
@@ -190,10 +207,17 @@ def files(paths: Iterable[Path]) -> list[Path]:
         if p.is_dir():
             sub = runs_dir(p) if runs_dir(p).is_dir() else p
             out.extend(sorted(sub.glob("*.jsonl")))
-        elif p.exists():
+        elif p.exists() or p.is_symlink():
             if p.suffix != ".jsonl":
                 raise UserError(f"{p} is not a results directory or a .jsonl file of records")
             out.append(p)
+    for p in out:
+        try:
+            p.stat()
+        except FileNotFoundError:
+            pass  # a dangling link: no records
+        except OSError as exc:  # a symlink loop: one line, not a traceback
+            raise UserError(f"{p}: cannot read: {exc.strerror or exc}") from None
     return out
 
 
@@ -237,16 +261,18 @@ class Claims:
     """Which trials of a run file another live process is running right now.
 
     Two runs into one results directory split the work instead of doing it twice: before
-    a trial starts, a run claims it (a file named after the trial holding its pid) under
-    an exclusive lock, after checking that no other run has recorded it meanwhile; a claim
-    whose process is gone (killed run) is taken over.  The claim is removed once the
-    record is appended.
+    a trial starts, a run claims it (a file named after the trial holding its process's
+    identity: pid, start time and boot id) under an exclusive lock, after checking that no
+    other run has recorded it meanwhile; a claim whose process is gone (killed run, a pid
+    reused by another process or after a reboot) or older than ``max_age`` is taken over.
+    The claim is removed once the record is appended.
     """
 
     def __init__(self, run_path: Path) -> None:
         self.run_path = run_path
         self.dir = run_path.parent / "claims" / run_path.stem
         self.pid = os.getpid()
+        self.identity = process_identity(self.pid)
         self._offset = 0
         self._recorded: dict[str, dict] = {}
 
@@ -266,9 +292,11 @@ class Claims:
                 self._recorded[rec["trial_id"]] = rec
         return self._recorded
 
-    def claim(self, trial_id: str, is_done: Callable[[dict], bool]) -> int | None:
+    def claim(self, trial_id: str, is_done: Callable[[dict], bool],
+              max_age: float | None = None) -> int | None:
         """Claim ``trial_id``; None when claimed, else the pid that has it, or 0 when
-        another run has recorded it as done since this run started."""
+        another run has recorded it as done since this run started.  A claim older than
+        ``max_age`` seconds has expired."""
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.dir / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
@@ -281,13 +309,15 @@ class Claims:
                 return 0
             path = self.dir / trial_id
             try:
-                other = int(path.read_text() or 0)
-            except (FileNotFoundError, ValueError):
+                other = _claimant(path.read_text())
+                if max_age is not None and time.time() - path.stat().st_mtime > max_age:
+                    other = 0
+            except FileNotFoundError:
                 other = 0
-            if other and other != self.pid and _alive(other):
+            if other and other != self.pid:
                 return other
             try:
-                path.write_text(str(self.pid))
+                path.write_text(self.identity)
             except OSError as exc:
                 raise fault(path, exc) from None
             return None
@@ -299,6 +329,32 @@ class Claims:
             os.unlink(self.dir / trial_id)
         except OSError:
             pass
+
+
+def process_identity(pid: int) -> str:
+    """``pid``, its start time (clock ticks after boot) and the boot id: a pid reused by
+    another process, or after a reboot, reads as another identity.  The pid alone where
+    there is no /proc."""
+    try:
+        start = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except (OSError, IndexError):
+        return str(pid)
+    return f"{pid} {start} {boot}"
+
+
+def _claimant(text: str) -> int:
+    """The pid of a claim's process when that very process is alive, else 0."""
+    parts = text.split()
+    if not parts or not parts[0].isdigit():
+        return 0
+    pid = int(parts[0])
+    if not _alive(pid):
+        return 0
+    now = process_identity(pid)
+    if now == text.strip() or (len(parts) == 1 and now == parts[0]):  # no /proc: pid only
+        return pid
+    return 0
 
 
 def _alive(pid: int) -> bool:

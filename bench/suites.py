@@ -26,6 +26,7 @@ import fnmatch
 import itertools
 import json
 import logging
+import math
 import os
 import tomllib
 from dataclasses import dataclass
@@ -66,6 +67,10 @@ LIST_KEYS: dict[str, type] = {
 }
 
 
+#: a trial's time limit must leave time to import the libraries (as ``--time-limit``)
+MIN_TIME_LIMIT = 1.0
+
+
 @dataclass(frozen=True)
 class Suite:
     name: str
@@ -75,6 +80,8 @@ class Suite:
     threads: int | None = None  # the suite's thread count when --threads is not given
     #: most trials at once on any executor (``jobs = 1``: timing-sensitive suites)
     jobs: int | None = None
+    #: the .toml path the suite was given as ("" for a suite known by name)
+    file: str = ""
 
 
 def suite_files() -> dict[str, Path]:
@@ -102,6 +109,7 @@ def parse_file(path: Path) -> dict:
 def load(name: str, _seen: tuple[str, ...] = ()) -> Suite:
     """A suite by name, or by path to a ``.toml`` file; includes are flattened."""
     files = suite_files()
+    given = name
     if name.endswith(".toml") or os.sep in name:
         path = Path(name)
         if not path.is_file():
@@ -142,14 +150,58 @@ def load(name: str, _seen: tuple[str, ...] = ()) -> Suite:
                     f"{'tables' if kind is dict else kind.__name__ + 's'}, "
                     f"e.g. {key} = [{json.dumps(value) if not isinstance(value, list) else '...'}]"
                 )
+        check_run_options(run, f"suite file {path}: run {i + 1}")
         runs.append({**run, "group": name})  # the suite file the run comes from
     threads = doc.get("threads")
     if threads is not None and (not isinstance(threads, int) or threads < 1):
         raise UserError(f"suite file {path}: threads must be a positive integer")
+    check_threads([threads] if threads is not None else [], f"suite file {path}: threads")
     jobs = doc.get("jobs")
     if jobs is not None and (not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1):
         raise UserError(f"suite file {path}: jobs must be a positive integer")
-    return Suite(name, doc.get("description", ""), str(path), tuple(runs), threads, jobs)
+    return Suite(name, doc.get("description", ""), str(path), tuple(runs), threads, jobs,
+                 file=given if given != name else "")
+
+
+def check_run_options(run: dict, where: str) -> None:
+    """The checks ``run`` applies to ``--time-limit`` and ``--threads``, and seeds that
+    are integers (``true`` is not a seed), before anything is read or written."""
+    if "time_limit" in run:
+        value = run["time_limit"]
+        if (isinstance(value, bool) or not isinstance(value, int | float)
+                or not (math.isfinite(value) and value >= MIN_TIME_LIMIT)):
+            raise UserError(f"{where}: time_limit must be a finite number of seconds >= "
+                            f"{MIN_TIME_LIMIT:g}, got {value!r}")
+    if any(isinstance(v, bool) for v in run.get("seeds", [])):
+        raise UserError(f"{where}: 'seeds' must be a list of ints, got {run['seeds']!r}")
+    check_threads(run.get("threads", []), f"{where}: threads")
+    for key in ("params", "grid"):
+        table = run.get(key, {})
+        if not isinstance(table, dict) or not all(isinstance(v, dict) for v in table.values()):
+            raise UserError(f"{where}: {key!r} must be a table of adapter name -> table, e.g. "
+                            f'{key} = {{ "baseline.Bias" = {{ ... }} }}')
+
+
+def check_threads(values: list, where: str) -> None:
+    cores = os.cpu_count() or 1
+    for n in values:
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= cores:
+            raise UserError(f"{where} must be between 1 and the {cores} cores of this "
+                            f"machine, got {n!r}")
+
+
+def check_adapter_names(suite: Suite) -> None:
+    """Every adapter a run's ``params`` or ``grid`` names exists (a misspelt name would be
+    ignored: the run would silently use the defaults)."""
+    for i, run in enumerate(suite.runs):
+        for key in ("params", "grid"):
+            for name in run.get(key, {}):
+                if name not in registry.discover() and registry.unavailable_reason(name) is None:
+                    known = ", ".join(sorted(n for n, info in registry.discover().items()
+                                             if info.cls is not None))
+                    raise UserError(f"suite {suite.name} ({run.get('group', suite.name)}, run "
+                                    f"{i + 1}): {key} names an unknown adapter {name!r}; "
+                                    f"known adapters: {known}")
 
 
 def match_adapters(patterns: list[str], exclude: list[str], available: list[str]) -> list[str]:
@@ -220,6 +272,7 @@ def expand(
                 threads=n_threads,
                 metrics=metrics,
                 suite=suite.name,
+                suite_file=suite.file,
                 group=run.get("group", suite.name),
                 time_limit=time_limit or run.get("time_limit", 900.0),
             )

@@ -69,6 +69,8 @@ class TrialSpec:
     #: "test": fit on the fold's train rows, score its test rows; "validation": fit on train
     #: minus a validation slice carved from train, score that slice (test rows unread).
     stage: str = "test"
+    #: the .toml path the suite was given as, for the Reproduce line (not part of the id)
+    suite_file: str = ""
 
     def __post_init__(self) -> None:
         if not isinstance(self.split, SplitSpec) or not isinstance(self.metrics, MetricSpec):
@@ -168,7 +170,7 @@ class PeakMemory:
 
 
 def base_record(spec: TrialSpec) -> dict:
-    return {
+    rec = {
         "schema_version": SCHEMA_VERSION,
         "schema_minor": SCHEMA_MINOR,
         "trial_id": spec.trial_id,
@@ -198,6 +200,9 @@ def base_record(spec: TrialSpec) -> dict:
         "peak_rss_mb": None,
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+    if spec.suite_file:
+        rec["suite_file"] = spec.suite_file
+    return rec
 
 
 def finish(record: dict, status: str, error: str | None = None) -> dict:

@@ -42,6 +42,8 @@ class Comparison:
     new: list[str] = field(default_factory=list)  # in current, not in baseline
     failed: list[str] = field(default_factory=list)  # ok in baseline, not ok now
     param_changes: list[str] = field(default_factory=list)  # resolved parameters differ
+    #: records left out: computed on earlier contents of their dataset (``store.split_stale``)
+    stale: list[str] = field(default_factory=list)
 
     @property
     def regressions(self) -> list[dict]:
@@ -110,7 +112,14 @@ def compare(
                 f"{k} {b['params'].get(k)!r} -> {c['params'].get(k)!r}" for k in changed))
         for metric, bv in sorted(b["metrics"].items()):
             cv = c["metrics"].get(metric)
-            if bv is None or cv is None or metric.startswith("n_"):
+            if bv is None or metric.startswith("n_") or not math.isfinite(bv):
+                continue
+            if cv is None or not math.isfinite(cv):  # a metric that vanished is a regression
+                out.rows.append({
+                    "trial": describe(c), "metric": metric, "baseline": bv, "current": cv,
+                    "delta": math.nan, "limit": "finite", "regression": True,
+                    "change": "missing" if cv is None else "not finite",
+                })
                 continue
             delta = cv - bv
             worse = delta if lower_is_better(metric) else -delta
@@ -141,8 +150,8 @@ def render(cmp: Comparison, only_changes: bool = True) -> str:
         rows = [r for r in rows if r["regression"] or (
             "calibration" not in r["metric"] and abs(r["delta"]) > 1e-9)]
     for r in sorted(rows, key=lambda r: (not r["regression"], r["trial"], r["metric"])):
-        change = (f"x{r['delta']:.2f}" if "calibration" in r["metric"]
-                  else f"{r['delta']:+.4f}")
+        change = r.get("change") or (f"x{r['delta']:.2f}" if "calibration" in r["metric"]
+                                     else f"{r['delta']:+.4f}")
         verdict = "**REGRESSION**" if r["regression"] else "ok"
         lines.append(
             f"| {r['trial']} | {r['metric']} | {fmt(r['baseline'])} | {fmt(r['current'])} | "
@@ -153,7 +162,9 @@ def render(cmp: Comparison, only_changes: bool = True) -> str:
     for title, items in (("Parameters changed (e.g. a library default)", cmp.param_changes),
                          ("Failed now (ok in baseline)", cmp.failed),
                          ("Missing from current", cmp.missing),
-                         ("New in current (not in baseline)", cmp.new)):
+                         ("New in current (not in baseline)", cmp.new),
+                         ("Left out (computed on earlier contents of their dataset; re-run "
+                          "to replace them)", cmp.stale)):
         if items:
             lines += ["", f"{title}:", *(f"- {i}" for i in items)]
     n_reg = len(cmp.regressions) + len(cmp.failed) + len(cmp.missing)
@@ -162,5 +173,5 @@ def render(cmp: Comparison, only_changes: bool = True) -> str:
     return "\n".join(lines)
 
 
-def fmt(v: float) -> str:
-    return "" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.4f}"
+def fmt(v: float | None) -> str:
+    return "" if v is None else f"{v:.4f}"

@@ -43,11 +43,15 @@ def reproduce_command(records: list[dict]) -> str:
     parts = []
     for suite in sorted({r.get("suite", "") for r in records}):
         used = sorted({r["dataset"] for r in records if r.get("suite", "") == suite})
+        # a suite given as a .toml path is named by that path (its stem is no suite name)
+        given = sorted({r["suite_file"] for r in records
+                        if r.get("suite", "") == suite and isinstance(r.get("suite_file"), str)})
+        ref = given[-1] if given else suite
         try:
-            declared = {d for run in suites.load(suite).runs for d in run["datasets"]}
+            declared = {d for run in suites.load(ref).runs for d in run["datasets"]}
         except UserError:
             declared = set()
-        argv = ["python", "-m", "bench", "run", "--suite", suite]
+        argv = ["python", "-m", "bench", "run", "--suite", ref]
         if set(used) != declared:
             for name in used:
                 argv += ["--dataset", name]

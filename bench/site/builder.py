@@ -42,17 +42,27 @@ _INLINE = [
     (re.compile(r"`([^`]+)`"), r"<code>\1</code>"),
     (re.compile(r"\*\*(.+?)\*\*"), r"<strong>\1</strong>"),
     (re.compile(r"(?<![\w*])\*(?!\s)(.+?)(?<!\s)\*(?![\w*])"), r"<em>\1</em>"),
-    (re.compile(r"\[([^\]]+)\]\(([^)\s]+)\)"), r'<a href="\2">\1</a>'),
+    (re.compile(r"\[([^\]]+)\]\(([^)\s]+)\)"), lambda m: safe_link(m.group(1), m.group(2))),
 ]
+#: a link's target may be relative or http(s); any other scheme (javascript:, data:, ...)
+#: leaves the link text alone
+_SAFE_URL = re.compile(r"(?:https?://|[^:]*(?:[/?#]|$))", re.IGNORECASE)
 _NUMBER = re.compile(r"^[*\s]*(-?\d+(?:\.\d+)?)")
 
 
 def inline_html(text: str) -> str:
     """The leaderboard's inline markdown (code, bold, italic, links) as escaped HTML."""
-    out = html.escape(text.strip(), quote=False)
+    out = html.escape(text.strip(), quote=True)  # quotes too: nothing leaves an attribute
     for pattern, repl in _INLINE:
         out = pattern.sub(repl, out)
     return out
+
+
+def safe_link(label: str, url: str) -> str:
+    """``<a>`` for a relative or http(s) target (already escaped); else the label alone."""
+    if not _SAFE_URL.match(html.unescape(url)):
+        return f"{label} ({url})"
+    return f'<a href="{url}">{label}</a>'
 
 
 @dataclass
@@ -363,6 +373,19 @@ def build(
         base_records = results.read_records(baseline)
         if not base_records:
             raise UserError(f"no results found in {baseline}")
+    fresh = not out_dir.exists() or not any(out_dir.iterdir())
+    try:
+        return _write_site(records, stale, dirs, out_dir, sources, baseline, base_records,
+                           plots, jinja2, Markup)
+    except BaseException:
+        if fresh:  # a full disk, a read-only mount: no half-written site is left behind
+            shutil.rmtree(out_dir, ignore_errors=True)
+        raise
+
+
+def _write_site(records: list[dict], stale: list[dict], dirs: list[Path], out_dir: Path,
+                sources: list[Path], baseline: Path | None, base_records: list[dict] | None,
+                plots: bool, jinja2, Markup) -> Path:  # noqa: N803 - the class, passed in
     for sub in ("models", "plots", "static"):
         shutil.rmtree(out_dir / sub, ignore_errors=True)  # nothing left from a former build
     (out_dir / "models").mkdir(parents=True, exist_ok=True)

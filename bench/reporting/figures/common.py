@@ -164,8 +164,11 @@ def new_figure(width: float, height: float) -> Figure:
 
 
 def save(fig: Figure, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=DPI, bbox_inches="tight")
+    """Written whole or not at all (a full disk leaves no empty PNG): ``StoreFault``."""
+    from bench import store
+
+    store.write_atomic(path, lambda fh: fig.savefig(fh, format="png", dpi=DPI,
+                                                    bbox_inches="tight"))
     return path
 
 def outside_legend(ax: Any, anchor: tuple[float, float] | None = (1.01, 1.0), **options: Any):

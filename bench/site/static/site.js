@@ -79,6 +79,8 @@
     });
   }
   form.addEventListener("change", applyFilters);
+  // no inline handler (the Content-Security-Policy allows none): filtering never submits
+  form.addEventListener("submit", function (e) { e.preventDefault(); });
   form.addEventListener("reset", function () { setTimeout(applyFilters, 0); });
   applyFilters();
 })();
