@@ -69,7 +69,8 @@ def test_svd_predicts_baseline_plus_low_rank_residual_within_the_scale() -> None
 
 
 def test_svd_rating_error_on_ml100k_matches_classic_matrix_factorisation() -> None:
-    """Random 80/20 split: Surprise SVD gets RMSE 0.939 here (ANCHORS.md)."""
+    """Random 80/20 split, bound 0.95: Surprise's README reports SVD at RMSE 0.934 on ML-100k
+    (5-fold CV), and its folds in results/published/runs/all.jsonl give 0.923-0.948."""
     data = ml100k()
     test_rows = np.random.default_rng(0).random(len(data.ratings)) < 0.2
     train = data.ratings.take(np.flatnonzero(~test_rows))
