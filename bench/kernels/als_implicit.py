@@ -23,9 +23,9 @@ from bench.kernels.als_core import (
     dot,
     fetch_row,
     gather_capacity,
+    matrix_times,
     slot_tasks,
     sum_in_order,
-    symmetric_times,
     task_bounds,
 )
 
@@ -88,7 +88,7 @@ def _implicit_cg(
                 x = factors[row]
                 conf = confidence[start:end]
                 # residual r = b - A x = -gram x + sum_i (c_i - (c_i - 1) y_i.x) y_i
-                symmetric_times(gram, x, r)
+                matrix_times(gram, x, r)
                 for f in range(k):
                     r[f] = -r[f]
                 # one pass gathers the rows (when they fit) and forms the residual
@@ -123,7 +123,7 @@ def _implicit_cg_steps(
     if rs_old < 1e-20:
         return
     for _ in range(cg_steps):
-        symmetric_times(gram, p, ap)
+        matrix_times(gram, p, ap)
         for j in range(rows.shape[0]):
             y = ys[rows[j]]
             axpy((confidence[j] - np.float32(1.0)) * dot(y, p), y, ap)
