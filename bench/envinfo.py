@@ -18,6 +18,10 @@ THREAD_ENV_VARS = (
     "MKL_NUM_THREADS",
     "NUMBA_NUM_THREADS",
 )
+#: Variables that choose a CPU's code paths in numba, OpenBLAS, PyTorch and the JVM, e.g.
+#: an AVX2 machine's paths on an AVX-512 one (README: "Re-runs on another CPU").
+CODE_PATH_ENV_VARS = ("NUMBA_CPU_NAME", "NUMBA_CPU_FEATURES", "OPENBLAS_CORETYPE",
+                      "ATEN_CPU_CAPABILITY", "JAVA_TOOL_OPTIONS")
 
 
 def package_version(dist: str) -> str | None:
@@ -84,7 +88,8 @@ def thread_settings() -> dict:
         info["numba"] = numba.get_num_threads()
     except ImportError:
         pass
-    info["env"] = {v: os.environ[v] for v in THREAD_ENV_VARS if v in os.environ}
+    info["env"] = {v: os.environ[v] for v in (*THREAD_ENV_VARS, *CODE_PATH_ENV_VARS)
+                   if v in os.environ}
     return info
 
 

@@ -37,6 +37,7 @@ from bench.record import (
     RowKey,
     TableKey,
     aggregate,
+    by_row,
     host_quiet,
     is_test_stage,
     n_seeds,
@@ -262,6 +263,19 @@ def _thread_text(n: int | None) -> str:
     return "unknown" if n is None else f"{n} thread" + ("" if n == 1 else "s")
 
 
+def sort_column(ok: list[dict]) -> str | None:
+    """The column a table is ranked by: RMSE where most rows predict ratings (the Surprise
+    table), else NDCG; ``ok``: the table's finished records."""
+    cols = columns_for(ok)
+    rows = by_row(ok)
+    n_rmse = sum(not math.isnan(aggregate(rs, "rmse")[0]) for rs in rows.values())
+    ndcg = next((c for c in cols if c.startswith("ndcg")), None)
+    sort_col = "rmse" if n_rmse * 2 > len(rows) or ndcg is None else ndcg
+    if sort_col not in cols:
+        sort_col = cols[0] if cols else None
+    return sort_col
+
+
 def render_table(recs: list[dict], marks: Marks | None = None) -> list[str]:
     """One table's markdown lines; ``marks`` adds significance marks to the sort column."""
     ok = [r for r in recs if r["status"] == "ok"]
@@ -301,12 +315,7 @@ def render_table(recs: list[dict], marks: Marks | None = None) -> list[str]:
     head = ["model", "params", *map(header_name, cols), *time_heads]
     head += ["seeds", "folds"] if multi_seed else ["folds"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    # Rank by RMSE where most rows predict ratings (the Surprise table), else by NDCG.
-    n_rmse = sum(not math.isnan(cells[k].get("rmse", (math.nan,))[0]) for k in cells)
-    ndcg = next((c for c in cols if c.startswith("ndcg")), None)
-    sort_col = "rmse" if n_rmse * 2 > len(cells) or ndcg is None else ndcg
-    if sort_col not in cols:
-        sort_col = cols[0] if cols else None
+    sort_col = sort_column(ok)
 
     def order(key: RowKey) -> tuple:
         if sort_col is None:

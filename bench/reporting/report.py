@@ -13,12 +13,14 @@ from pathlib import Path
 
 from bench import store, suites
 from bench.errors import UserError
-from bench.reporting import leaderboard, protocol, significance
+from bench.reporting import leaderboard, protocol, rerun, significance
 
 
-def marks(sources: Iterable[str | Path]) -> significance.Marks:
-    """Significance marks from the per-user files next to the record files ``sources``."""
-    return significance.Marks.of(store.results_dirs(sources))
+def marks(sources: Iterable[str | Path]) -> rerun.RerunMarks:
+    """Significance marks from the per-user files next to the record files ``sources``,
+    and re-run marks from their results dirs' ``reruns/`` (``bench.reporting.rerun``)."""
+    dirs = store.results_dirs(sources)
+    return rerun.RerunMarks(significance.Marks.of(dirs), rerun.load(dirs))
 
 
 def figures(records: list[dict], sources: Iterable[str | Path], out_dir: Path) -> list[Path]:
@@ -32,9 +34,13 @@ def figures(records: list[dict], sources: Iterable[str | Path], out_dir: Path) -
 def leaderboard_text(records: list[dict], sources: list[str], command: str, **options) -> str:
     """The markdown leaderboard (``leaderboard.render``; ``options``: ``figures``, ``stale``)
     with significance marks from the per-user files of the sources' results dirs."""
-    text = leaderboard.render(records, sources, command, marks=marks(sources), **options)
-    findings = protocol.findings(records)
-    return text if not findings else text.rstrip("\n") + "\n\n" + findings
+    both = marks(sources)
+    text = leaderboard.render(records, sources, command, marks=both, **options)
+    for extra in (protocol.findings(records),
+                  rerun.section(records, both.reruns, leaderboard.sort_column)):
+        if extra:
+            text = text.rstrip("\n") + "\n\n" + extra
+    return text
 
 
 def reproduce_command(records: list[dict]) -> str:

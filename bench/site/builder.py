@@ -170,7 +170,7 @@ def page_id(table: tuple, row: tuple) -> str:
 
 
 def build_sections(
-    records: list[dict], marks: significance.Marks,
+    records: list[dict], marks: leaderboard.Marks,
     figure_slug: Callable[[dict], str] | None, figures: list[str],
 ) -> list[Section]:
     tables: dict[tuple, list[dict]] = defaultdict(list)
