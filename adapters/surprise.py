@@ -24,8 +24,8 @@ import scipy.sparse as sp
 import surprise
 
 from bench.adapter import Adapter
-from bench.admission import DataShape
-from bench.data import TrainSet
+from bench.data.model import TrainSet
+from bench.execution.admission import DataShape
 from bench.kernels.neighbours import (
     TASKS_PER_THREAD,
     knn_aggregate,

@@ -20,9 +20,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench import registry, splits, store, suites, tuning
 from bench.errors import DatasetUnavailable, StoreFault, UserError
+from bench.evaluation import tuning
+from bench.execution import registry, store, suites
 from bench.reporting import compare, report
+from bench.splitting import splits
 
 EXIT_OK, EXIT_FAILED_TRIALS, EXIT_USAGE, EXIT_STORE = 0, 1, 2, 3
 #: below this address-space limit (MB) a worker cannot import numpy, numba and the libraries
@@ -61,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--no-report", action="store_true", help="do not rewrite the leaderboard")
     run.add_argument("--no-plots", action="store_true", help="leaderboard without figures")
-    # --- executors (bench.executors) ---
+    # --- executors (bench.execution.executors) ---
     run.add_argument("--executor", choices=("serial", "local", "dask"), default="serial",
                      help="where trials run: one at a time here (default), --jobs worker "
                      "processes here, or a Dask cluster")
@@ -170,9 +172,9 @@ def log(msg: str) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from bench import datasets
-    from bench.runner import run_trials
-    from bench.trial import build_adapter
+    from bench.data import datasets
+    from bench.execution.runner import run_trials
+    from bench.execution.trial import build_adapter
 
     check_run_options(args)
     suite = suites.load(args.suite)
@@ -259,9 +261,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def not_admitted(dataset, specs: list, results: Path, memory_limit_mb: int | None
                  ) -> dict[str, str]:
-    """Trial id -> why it cannot fit the memory or time limit (``bench.admission``)."""
-    from bench import admission
-    from bench.trial import build_adapter
+    """Trial id -> why it cannot fit the memory or time limit (``bench.execution.admission``)."""
+    from bench.execution import admission
+    from bench.execution.trial import build_adapter
 
     history = store.load([results]) if Path(results).is_dir() else []
     budget, label = admission.memory_budget(memory_limit_mb)
@@ -304,7 +306,7 @@ def check_run_options(args: argparse.Namespace) -> None:
     if args.scheduler and args.executor != "dask":
         raise UserError("--scheduler needs --executor dask")
     if args.scheduler:
-        from bench.dask_address import check_address
+        from bench.execution.dask_address import check_address
 
         check_address(args.scheduler)
     if args.executor == "dask" and importlib.util.find_spec("distributed") is None:
@@ -321,7 +323,7 @@ def check_run_options(args: argparse.Namespace) -> None:
 
 def executor_options(args: argparse.Namespace, suite, run_path: Path) -> dict:
     """--executor / --jobs / --scheduler as the runner's ``executor`` and ``jobs``."""
-    from bench import executors
+    from bench.execution import executors
 
     jobs = args.jobs
     pinned = getattr(suite, "jobs", None)
@@ -453,7 +455,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_write_layout(args: argparse.Namespace) -> int:
-    from bench import datasets, formats
+    from bench.data import datasets, formats
 
     if args.layout not in formats.WRITERS:
         raise UserError(f"unknown layout {args.layout!r}; known: "
@@ -493,7 +495,7 @@ def check_layout_target(out: Path, overwrite: bool) -> set[str]:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from bench import datasets
+    from bench.data import datasets
 
     print("datasets:")
     for entry in datasets.list_entries():

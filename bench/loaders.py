@@ -24,8 +24,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from bench import input_checks
-from bench.data import Dataset, Features, Ratings
+from bench.data import input_checks
+from bench.data.model import Dataset, Features, Ratings
 from bench.errors import UserError
 
 log = logging.getLogger(__name__)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bench import datasets
-from bench.data import Dataset
+from bench.data import datasets
+from bench.data.model import Dataset
 
 
 def load_ml100k() -> Dataset:

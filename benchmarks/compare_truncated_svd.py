@@ -17,8 +17,8 @@ from recbench_adapters.scipy import PureSVD
 from recbench_adapters.sklearn import TruncatedSVD
 from threadpoolctl import threadpool_limits
 
-from bench import datasets
-from bench.data import TrainSet
+from bench.data import datasets
+from bench.data.model import TrainSet
 
 
 def main() -> None:

@@ -22,9 +22,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from _data import load_ml100k  # noqa: E402
 
-from bench.als import Interactions  # noqa: E402
+from bench.execution.threads import blas_limited, limited  # noqa: E402
 from bench.kernels import als as kernels  # noqa: E402
-from bench.threads import blas_limited, limited  # noqa: E402
+from bench.models.als import Interactions  # noqa: E402
 
 THREADS = int(os.environ.get("BENCH_THREADS", "2"))
 

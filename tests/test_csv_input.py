@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench import datasets
+from bench.data import datasets
 from bench.errors import UserError
 
 

@@ -12,9 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench import datasets, fetch, store
-from bench.data import Dataset
+from bench.data import datasets, fetch
+from bench.data.model import Dataset
 from bench.errors import DatasetUnavailable, UserError
+from bench.execution import store
 from bench.loaders import FORMATS, SourceFiles, build_dataset
 
 ML100K_GENRES = [

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import store
+from bench.execution import store
 
 PLUGINS = Path(__file__).parent / "plugins"
 DATA = "synthetic:users=120,items=80,ratings=2000,seed=3"

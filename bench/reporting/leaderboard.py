@@ -17,7 +17,7 @@ a significance mark (handed in as ``marks``, see ``bench.reporting.significance.
 not significantly different from the best; ``HARNESS_MARK`` on
 the predict / rank times of adapters whose scoring is recbench's vectorised code
 (``Adapter.scored_by_harness``).  Adapter classes are looked up by name in
-``bench.registry``; a name no longer registered is shown as pure collaborative filtering
+``bench.execution.registry``; a name no longer registered is shown as pure collaborative filtering
 and named in a note under its table.
 """
 
@@ -31,8 +31,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from bench.metrics import lower_is_better
-from bench.record import (
+from bench.evaluation.metrics import lower_is_better
+from bench.execution.record import (
     QUIET_OTHER_CPUS,
     RowKey,
     TableKey,
@@ -107,7 +107,7 @@ def protocol_note(split: dict, options: dict) -> str | None:
 def adapter_flag(name: str, attr: str) -> bool | None:
     """Class attribute ``attr`` of the adapter registered as ``name``; None when unknown
     (no longer registered, or its library is not installed here)."""
-    from bench import registry  # imports the adapter modules: only when a report is built
+    from bench.execution import registry  # imports the adapter modules: only when a report is built
 
     try:
         cls = registry.get(name)

@@ -71,9 +71,9 @@ from pathlib import Path
 
 import numpy as np
 
-from bench import store
-from bench.metrics import lower_is_better
-from bench.record import RowKey, is_ok_test, row_key, table_key
+from bench.evaluation.metrics import lower_is_better
+from bench.execution import store
+from bench.execution.record import RowKey, is_ok_test, row_key, table_key
 from bench.reporting.text import SIGNIFICANCE_MARK
 
 ALPHA = 0.05

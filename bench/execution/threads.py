@@ -91,7 +91,7 @@ def blas_limited(threads: int, *, rescan: bool = True) -> Iterator[None]:
 @contextmanager
 def torch_limited(threads: int) -> Iterator[None]:
     """PyTorch's own intra-op pool (its knob, ``torch.set_num_threads``) at ``threads`` for
-    a block, restored afterwards (``bench.neural``)."""
+    a block, restored afterwards (``bench.models.neural``)."""
     import torch
 
     before = torch.get_num_threads()

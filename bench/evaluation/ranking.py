@@ -23,9 +23,9 @@ import numba
 import numpy as np
 import scipy.sparse as sp
 
-from bench import progress
+from bench.execution import progress
+from bench.execution.threads import blas_limited
 from bench.kernels import topk as kernels
-from bench.threads import blas_limited
 
 NO_ITEM = kernels.NO_ITEM  # padding where a user has fewer than K candidate items
 #: items per score tile of the factor path: a tile of a user block stays in cache

@@ -2,7 +2,7 @@
 
 The runner (the driver) hands an executor one ``TrialTask`` at a time and gets back a
 ``concurrent.futures.Future`` of a ``TrialOutcome``.  Whatever the executor, the task runs
-the trial in recbench's own worker subprocess (``bench.worker``) on the executing host, so
+the trial in recbench's own worker subprocess (``bench.execution.worker``) on the executing host, so
 time limits, memory limits and crash isolation are the same everywhere; the outcome carries
 the record and the per-user arrays, and the driver alone writes the results store.
 
@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from bench import progress
+from bench.execution import progress
 
 log = logging.getLogger(__name__)
 
@@ -106,10 +106,10 @@ def decode_arrays(text: str) -> dict[str, np.ndarray]:
 
 
 class Worker:
-    """One long-lived ``python -m bench.worker`` process."""
+    """One long-lived ``python -m bench.execution.worker`` process."""
 
     def __init__(self, log_path: Path, max_threads: int,
-                 command: Sequence[str] = (sys.executable, "-m", "bench.worker")) -> None:
+                 command: Sequence[str] = (sys.executable, "-m", "bench.execution.worker")) -> None:
         env = dict(os.environ)
         # Pools are sized to the largest thread count wanted; each trial then lowers them.
         for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -212,7 +212,7 @@ class HostSlot:
     ) -> TrialOutcome:
         """Run ``task`` here; ``on_progress(spec, text, started)`` gets the trial's
         progress reports (executors on the driver's host)."""
-        from bench.trial import TrialSpec, base_record, finish
+        from bench.execution.trial import TrialSpec, base_record, finish
 
         spec = TrialSpec.from_dict(task.spec)
         key = (task.run_token, task.max_threads)
@@ -397,7 +397,7 @@ class DaskExecutor(Executor):
         except ImportError:
             raise UserError("--executor dask needs Dask: pip install -e '.[dask]'") from None
         if self.address:
-            from bench.dask_address import check_address, probe
+            from bench.execution.dask_address import check_address, probe
 
             check_address(self.address)
             probe(self.address, CONNECT_TIMEOUT)
@@ -442,7 +442,7 @@ class DaskExecutor(Executor):
         return future.key
 
     def submit(self, task: TrialTask) -> cf.Future:
-        from bench.trial import TrialSpec
+        from bench.execution.trial import TrialSpec
 
         trial_id = TrialSpec.from_dict(task.spec).trial_id
         payload = self._shipped.get(task.shipped_key) if task.shipped_key else None
@@ -500,7 +500,7 @@ class DaskExecutor(Executor):
 
 def dataset_payload(name: str, dataset: Any) -> bytes:
     """The dataset as the bytes of a checksummed cache file (``datasets.save_cache``)."""
-    from bench import datasets
+    from bench.data import datasets
 
     with tempfile.TemporaryDirectory(prefix="recbench-ship-") as tmp:
         path = Path(tmp) / "dataset.npz"
@@ -539,7 +539,7 @@ def run_on_dask_worker(task: TrialTask, payload: bytes | None = None) -> TrialOu
 
     from distributed import get_client, get_worker
 
-    from bench.trial import TrialSpec, base_record, finish
+    from bench.execution.trial import TrialSpec, base_record, finish
 
     worker = get_worker()
     host = urlparse(worker.address).hostname or "localhost"
@@ -581,7 +581,7 @@ def longest_first(specs: list, history: dict[tuple, float]) -> list:
     """Specs with a known cost (past records' fit + recommend seconds for the same adapter
     and dataset, else the adapter's ``cost_estimate_seconds``) longest first, then the
     others in input order; so the run does not end on one long trial while slots idle."""
-    from bench import registry
+    from bench.execution import registry
 
     def cost(spec: Any) -> float | None:
         if (spec.adapter, spec.dataset) in history:

@@ -9,7 +9,7 @@ from functools import cache
 from importlib import metadata
 from pathlib import Path
 
-from bench.calibration import calibration_seconds
+from bench.execution.calibration import calibration_seconds
 
 CORE_PACKAGES = ("numpy", "scipy", "numba", "threadpoolctl")
 THREAD_ENV_VARS = (
@@ -51,7 +51,7 @@ def memory_gb() -> float | None:
 
 @cache
 def git_commit() -> str | None:
-    repo = Path(__file__).resolve().parent.parent
+    repo = Path(__file__).resolve().parents[2]
     try:
         out = subprocess.run(
             ["git", "-C", str(repo), "rev-parse", "HEAD"],

@@ -25,7 +25,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from bench.data import Dataset
+from bench.data.model import Dataset
 from bench.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -138,7 +138,7 @@ def entry_name(layout: str, data_name: str) -> str:
 
 def write(ds: Dataset, layout: str, out: Path) -> tuple[str, Path]:
     """Write ``ds`` into ``out`` in ``layout``; returns (dataset name, TOML path)."""
-    from bench import datasets
+    from bench.data import datasets
 
     if layout not in WRITERS:
         raise UserError(f"unknown layout {layout!r}; known: {', '.join(sorted(WRITERS))}")

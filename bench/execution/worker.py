@@ -22,10 +22,10 @@ def main() -> int:
     # the log file gets what library code logs (notes too), one plain line each
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     logging.getLogger("bench").setLevel(logging.INFO)
-    from bench import progress
     from bench.errors import StoreFault
-    from bench.executors import encode_arrays
-    from bench.trial import TrialSpec, run_trial, save_per_user, use_shipped
+    from bench.execution import progress
+    from bench.execution.executors import encode_arrays
+    from bench.execution.trial import TrialSpec, run_trial, save_per_user, use_shipped
 
     def send_progress(text: str) -> None:  # lines the driver reads before the answer
         answers.write(json.dumps({"progress": text}) + "\n")

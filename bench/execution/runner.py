@@ -6,7 +6,7 @@
   their dataset's content changed or their per-user file is damaged.
 * Two runs into one results directory split the trials between them (``store.Claims``).
 * Trials run one at a time so that timings are not distorted by each other, unless an
-  executor (``bench.executors``: local processes, Dask) runs several at once; records then
+  executor (``bench.execution.executors``: local processes, Dask) runs several at once; records then
   say how many (``env.concurrent_trials``).
 """
 
@@ -21,9 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from bench import executors, splits, store
 from bench.errors import StoreFault
-from bench.trial import TrialSpec, base_record, finish, load_dataset, save_per_user
+from bench.execution import executors, store
+from bench.execution.trial import TrialSpec, base_record, finish, load_dataset, save_per_user
+from bench.splitting import splits
 
 _log = logging.getLogger(__name__)
 #: a trial's stage progress is shown once it has run this long
@@ -109,7 +110,7 @@ def run_trials(
         log(f"resuming: {summary.skipped_done} of {len(specs)} trials already recorded")
     claims = store.Claims(run_path)
     max_threads = max((s.threads for s in todo), default=1)
-    # --- executors (bench.executors): where trials run, how many at once ---
+    # --- executors (bench.execution.executors): where trials run, how many at once ---
     executor = executor or executors.SerialExecutor(run_path.with_suffix(".log"))
     if any(s.dataset not in skip_reasons and s.trial_id not in skip_reasons for s in todo):
         executor.start()

@@ -2,7 +2,7 @@
 
 Rating metrics compare estimates with the test ratings.  Ranking metrics take, for each
 evaluated user, the top-K list over every item the user has not seen in train (see
-``bench.ranking``) and a 0/1 hit matrix; they return one value per user so intervals and
+``bench.evaluation.ranking``) and a 0/1 hit matrix; they return one value per user so intervals and
 paired tests can be computed.  Definitions (binary relevance, ``n_rel`` relevant test items,
 ``hit[j]`` = the item at rank j (0-based) is relevant):
 

@@ -14,7 +14,7 @@ import numpy as np
 
 @cache
 def calibration_seconds(repeats: int = 5) -> float:
-    from bench.threads import limited
+    from bench.execution.threads import limited
 
     rng = np.random.default_rng(0)
     a = rng.random((512, 512), dtype=np.float32)

@@ -4,7 +4,7 @@ Ranking-only libraries (LightFM, implicit, PureSVD) learn from "user interacted 
 not from a 1-5 rating.  Which rated items count, and how much, changes their results, so the
 choice is made here, once, and every such adapter exposes it through the same three keyword
 arguments (declared once, by ``bench.adapter.LearnsFromInteractions``; the matrix is built by
-``TrainSet.interactions(policy)`` / ``Ratings.interactions(policy)`` in ``bench.data``):
+``TrainSet.interactions(policy)`` / ``Ratings.interactions(policy)`` in ``bench.data.model``):
 
 * ``feedback="all"`` (default, the Microsoft Recommenders protocol): every rated item is an
   interaction with value 1, whatever the rating.
@@ -16,7 +16,7 @@ arguments (declared once, by ``bench.adapter.LearnsFromInteractions``; the matri
 The result is a user x item CSR matrix over the whole catalogue (users as rows), float32,
 duplicates summed away by keeping one entry per (user, item) pair.
 
-Implicit-only datasets (``Dataset.value_kind``, see ``bench.data``) go through the same
+Implicit-only datasets (``Dataset.value_kind``, see ``bench.data.model``) go through the same
 policy, with their values in place of ratings:
 
 * ``"presence"`` (user, item[, timestamp] rows without a value): every value is 1, so
@@ -73,7 +73,7 @@ class FeedbackPolicy:
 
         A (user, item) pair given more than once counts once; with ``confidence`` its value
         comes from the highest rating, so repeated rows cannot inflate a confidence.
-        ``bench.data.Ratings.interactions`` is the usual way in.
+        ``bench.data.model.Ratings.interactions`` is the usual way in.
         """
         values = values.astype(np.float32, copy=False)
         if self.kind == "threshold":

@@ -24,9 +24,9 @@ import numpy as np
 import scipy.sparse as sp
 from numba import njit, prange
 
-from bench.data import Dataset, Features, Ratings
+from bench.data.model import Dataset, Features, Ratings
 from bench.errors import UserError
-from bench.threads import limited
+from bench.execution.threads import limited
 
 _T0 = 946_684_800  # 2000-01-01, start of the synthetic time window
 _SPAN = 20 * 365 * 86_400
@@ -315,7 +315,7 @@ def generate(
         item_titles=None,
         meta={
             "dataset": ds_name,
-            "source": "bench.synthetic.generate",
+            "source": "bench.data.synthetic.generate",
             "source_kind": "synthetic",
             "params": params,
             "checksum": None,

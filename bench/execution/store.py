@@ -401,7 +401,7 @@ def results_dirs(sources: Iterable[str | Path]) -> list[Path]:
 
 
 # ----------------------------------------------------------------------------------------
-# Compact per-user packs (``bench.peruser_pack`` writes them; readers use ``pack_values``)
+# Compact per-user packs (``bench.reporting.peruser_pack`` writes them; readers use ``pack_values``)
 # ----------------------------------------------------------------------------------------
 
 PACK_SUFFIX = ".peruser.npz"

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from bench.data import Ratings
+from bench.data.model import Ratings
 from bench.errors import UserError
 
 FLOAT_BYTES = 4  # float32 on the wire

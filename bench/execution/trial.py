@@ -21,14 +21,14 @@ from typing import Any
 
 import numpy as np
 
-from bench import progress, registry, store, threads
 from bench.adapter import Adapter
-from bench.data import Dataset, Ratings, TrainSet
-from bench.envinfo import environment, thread_settings
+from bench.data.model import Dataset, Ratings, TrainSet
 from bench.errors import DatasetUnavailable, StoreFault, UserError
-from bench.evaluate import Evaluation, MetricSpec, evaluate, for_implicit_data
-from bench.hostload import HostLoad
-from bench.splits import Fold, SplitSpec, fold_rows, load_or_assign, validation_rows
+from bench.evaluation.evaluate import Evaluation, MetricSpec, evaluate, for_implicit_data
+from bench.execution import progress, registry, store, threads
+from bench.execution.envinfo import environment, thread_settings
+from bench.execution.hostload import HostLoad
+from bench.splitting.splits import Fold, SplitSpec, fold_rows, load_or_assign, validation_rows
 
 #: Version of the record layout; bumped only for incompatible changes (fields are only added).
 SCHEMA_VERSION = 1
@@ -216,8 +216,8 @@ _shipped: dict[str, Path] = {}
 
 
 def use_shipped(name: str, cache_file: Path) -> None:
-    """Load ``name`` from ``cache_file``, the copy its driver shipped (``bench.executors``),
-    instead of this host's own cache or files."""
+    """Load ``name`` from ``cache_file``, the copy its driver shipped
+    (``bench.execution.executors``), instead of this host's own cache or files."""
     _shipped[name] = Path(cache_file)
 
 
@@ -225,7 +225,7 @@ def use_shipped(name: str, cache_file: Path) -> None:
 def load_dataset(name: str) -> Dataset:
     """Datasets are immutable, so a worker keeps the last two it loaded: a suite runs many
     trials per dataset and synthetic data is regenerated, not cached on disk."""
-    from bench import datasets
+    from bench.data import datasets
 
     if name in _shipped:
         return datasets.read_cache(_shipped[name], name, {})

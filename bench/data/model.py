@@ -14,7 +14,7 @@ from typing import Literal
 import numpy as np
 import scipy.sparse as sp
 
-from bench.feedback import FeedbackPolicy
+from bench.data.feedback import FeedbackPolicy
 
 #: What ``Ratings.ratings`` hold in a dataset:
 #:
@@ -22,10 +22,10 @@ from bench.feedback import FeedbackPolicy
 #: * ``"presence"``: implicit-only data (plays, clicks, purchases without a value): every row
 #:   is one interaction and its value is 1.0;
 #: * ``"count"``: implicit-only data with a count per (user, item) (plays, clicks): the value
-#:   is the count (> 0).  ``bench.feedback`` turns counts into interactions / confidences.
+#:   is the count (> 0).  ``bench.data.feedback`` turns counts into interactions / confidences.
 #:
 #: Implicit-only data has no ratings to predict: RMSE / MAE and rating-prediction models do
-#: not apply, and every test row is relevant (see ``bench.evaluate.for_implicit_data``).
+#: not apply, and every test row is relevant (see ``bench.evaluation.evaluate.for_implicit_data``).
 ValueKind = Literal["rating", "presence", "count"]
 VALUE_KINDS: tuple[str, ...] = ("rating", "presence", "count")
 
@@ -76,7 +76,7 @@ class Ratings:
 
     def interactions(self, policy: FeedbackPolicy | None = None) -> sp.csr_matrix:
         """User x item float32 CSR of interactions under ``policy`` (default: every row is 1);
-        see ``bench.feedback`` for the policies."""
+        see ``bench.data.feedback`` for the policies."""
         policy = policy or FeedbackPolicy()
         return policy.matrix(self.users, self.items, self.ratings, (self.n_users, self.n_items))
 

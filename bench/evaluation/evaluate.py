@@ -11,11 +11,11 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from bench import metrics
 from bench.adapter import Adapter
-from bench.data import Dataset, Features, Ratings
+from bench.data.model import Dataset, Features, Ratings
 from bench.errors import DatasetUnavailable, UserError
-from bench.ranking import batch_size, recommend, tie_rank
+from bench.evaluation import metrics
+from bench.evaluation.ranking import batch_size, recommend, tie_rank
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class MetricSpec:
     ``sampled_negatives=N`` adds the sampled protocol's metrics (each relevant item ranked
     among N sampled unseen items; ``sampled_ndcg@K`` / ``sampled_hit_rate@K``) beside the
     full-catalogue ones; ``beyond_accuracy`` adds novelty, intra-list diversity (genres),
-    average recommendation popularity and the Gini of exposure (see ``bench.metrics``).
+    average recommendation popularity and the Gini of exposure (see ``bench.evaluation.metrics``).
     """
 
     ks: tuple[int, ...] = (10,)

@@ -7,7 +7,7 @@ process and everything in its session: the worker is a session leader, so a libr
 subprocess, e.g. Spark's JVM, counts as the trial's own) gives the cores other processes
 kept busy on average; the 1-minute load average before and after is kept beside it.
 Linux only; elsewhere ``stop`` returns the load averages alone (or nothing).  Readers judge
-it with ``bench.record.host_quiet``.
+it with ``bench.execution.record.host_quiet``.
 """
 
 from __future__ import annotations

@@ -2,9 +2,9 @@
 the filters they share.
 
 A record is a JSON object on one line of ``<results>/runs/<suite>.jsonl`` (written by
-``bench.trial``, stored by ``bench.store``; the JSON format is the public interface and is
-not changed here).  Readers (``bench.reporting``: leaderboard, significance, compare,
-figures) do not re-key records themselves:
+``bench.execution.trial``, stored by ``bench.execution.store``; the JSON format is the
+public interface and is not changed here).  Readers (``bench.reporting``: leaderboard,
+significance, compare, figures) do not re-key records themselves:
 
 * ``table_key(rec)`` -> ``TableKey``: one leaderboard table (suite group, dataset, split,
   metric options);
@@ -34,8 +34,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from bench import store
-from bench.metrics import t_interval
+from bench.evaluation.metrics import t_interval
+from bench.execution import store
 
 #: The parameters field of a tuned row's key: nested tuning chooses per fold, and one row
 #: pools every fold's tuned trial whatever each chose.
@@ -137,7 +137,7 @@ class Record:
 
 
 #: other processes using at most this many cores on average (``host_load.other_cpus``, see
-#: ``bench.hostload``) while a trial ran: a quiet host, whose timings are a result
+#: ``bench.execution.hostload``) while a trial ran: a quiet host, whose timings are a result
 QUIET_OTHER_CPUS = 0.25
 
 

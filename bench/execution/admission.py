@@ -34,7 +34,7 @@ HARNESS_BYTES_PER_RATING = 64
 #: bytes per user / item: id maps, per-user metric arrays, exclusion offsets
 HARNESS_BYTES_PER_ENTITY = 128
 #: interpreter, numpy / numba / library imports of one worker process, plus the score block
-#: ranking works on (``bench.ranking.batch_size`` keeps it near 256 MiB)
+#: ranking works on (``bench.evaluation.ranking.batch_size`` keeps it near 256 MiB)
 HARNESS_BASE_BYTES = (400 + 256) * 2**20
 #: records on a train set this many times smaller than the trial's are not extrapolated
 MAX_EXTRAPOLATION = 50.0

@@ -10,7 +10,7 @@ own per-user file is absent (``store.pack_values``; a fresh clone of ``results/p
 ``bench report --results results/published`` rebuilds the committed leaderboard with its
 marks.  A pack whose checksum does not match is not used (one warning).
 
-    python -m bench.peruser_pack --results results/published
+    python -m bench.reporting.peruser_pack --results results/published
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench import store
+from bench.execution import store
 
 #: per-user arrays the report needs (significance marks on the NDCG column)
 KEPT_PREFIXES = ("ndcg@",)
@@ -70,8 +70,8 @@ def write(results_dir: Path) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.peruser_pack", description=__doc__
-                                     .split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.reporting.peruser_pack",
+                                     description=__doc__.split("\n\n")[0])
     parser.add_argument("--results", type=Path, required=True, help="results directory")
     args = parser.parse_args(argv)
     try:

@@ -14,7 +14,7 @@ Two models share the kernels' conventions (float32, rows solved independently in
   solved by a few conjugate-gradient steps per row (or exactly by Cholesky).
 
 Both take the thread count explicitly, like any library with a thread knob: numba and BLAS
-run on it (``bench.threads.limited``) and it is recorded in ``threads_used_``.
+run on it (``bench.execution.threads.limited``) and it is recorded in ``threads_used_``.
 """
 
 from __future__ import annotations
@@ -26,12 +26,12 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from bench import progress
-from bench.data import Features, Ratings
+from bench.data.model import Features, Ratings
+from bench.evaluation.metrics import hits_matrix, ranking_metrics
+from bench.evaluation.ranking import recommend
+from bench.execution import progress
+from bench.execution.threads import limited
 from bench.kernels import als as kernels
-from bench.metrics import hits_matrix, ranking_metrics
-from bench.ranking import recommend
-from bench.threads import limited
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Suites declared as data (``bench/suites/*.toml``) expanded into trial specs.
+"""Suites declared as data (``bench/execution/suites/*.toml``) expanded into trial specs.
 
 A suite file holds ``description``, optional ``include = ["other suite", ...]``, optional
 ``threads = N`` (used when ``--threads`` is not given), optional ``jobs = N`` (most trials at
@@ -33,12 +33,12 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from bench import registry
 from bench.errors import UserError
-from bench.evaluate import MetricSpec
-from bench.splits import SplitSpec
-from bench.trial import TrialSpec
-from bench.tuning import TuneSpec, best, candidates
+from bench.evaluation.evaluate import MetricSpec
+from bench.evaluation.tuning import TuneSpec, best, candidates
+from bench.execution import registry
+from bench.execution.trial import TrialSpec
+from bench.splitting.splits import SplitSpec
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ class Suite:
 def suite_files() -> dict[str, Path]:
     """Built-in suites plus any in directories listed in ``RECBENCH_SUITES_PATH``."""
     found: dict[str, Path] = {}
-    builtin = resources.files("bench") / "suites"
+    builtin = resources.files("bench.execution") / "suites"
     for entry in builtin.iterdir():
         if entry.name.endswith(".toml"):
             found[entry.name[:-5]] = Path(str(entry))

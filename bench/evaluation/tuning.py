@@ -2,7 +2,7 @@
 
 Each candidate parameter setting is an ordinary trial with ``stage="validation"``: it fits
 on the fold's train rows minus a validation slice and is scored on that slice (see
-``bench.splits.validation_rows``).  The best setting per (dataset, split, adapter) is then
+``bench.splitting.splits.validation_rows``).  The best setting per (dataset, split, adapter) is then
 run on the real test fold as a trial labelled ``tuned``.  Candidates are the adapter's
 declared ``search_space`` grid (a seeded sample of ``budget`` points when the grid is
 larger) plus its defaults, so tuning can never pick something worse than the defaults on
@@ -21,7 +21,7 @@ import numpy as np
 
 from bench.adapter import Adapter
 from bench.errors import UserError
-from bench.metrics import lower_is_better
+from bench.evaluation.metrics import lower_is_better
 
 
 @dataclass(frozen=True)

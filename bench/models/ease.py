@@ -81,7 +81,7 @@ def estimate_bytes(n_users: int, n_items: int, n_ratings: int, itemsize: int = 8
     """Peak bytes of fitting and then scoring: the dense matrix, plus the larger of the Gram
     chunk (fit) and the harness's score block (``X_u B`` in ``itemsize``, then float32),
     plus two copies of the interactions (CSC and its transpose, ~12 bytes a rating each)."""
-    from bench.ranking import batch_size
+    from bench.evaluation.ranking import batch_size
 
     dense = MATRICES_ALIVE * n_items * n_items * itemsize
     gram_chunk = n_items * min(GRAM_CHUNK, n_items) * (itemsize + 12)  # sparse product + array

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from bench import store
-from bench.data import Ratings
+from bench.data.model import Ratings
 from bench.errors import StoreFault, UserError
+from bench.execution import store
 
 log = logging.getLogger(__name__)
 
