@@ -14,9 +14,9 @@ import pytest
 
 from bench.data import datasets, fetch
 from bench.data.model import Dataset
+from bench.data.readers.table import FORMATS, SourceFiles, build_dataset
 from bench.errors import DatasetUnavailable, UserError
 from bench.execution import store
-from bench.loaders import FORMATS, SourceFiles, build_dataset
 
 ML100K_GENRES = [
     "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime",

@@ -40,8 +40,14 @@ import scipy.sparse as sp
 
 from bench.data import fetch
 from bench.data.model import Dataset, Features, Ratings
+from bench.data.readers.table import (
+    FORMATS,
+    SourceFiles,
+    build_dataset,
+    parse_scale,
+    read_table,
+)
 from bench.errors import DatasetUnavailable, UserError
-from bench.loaders import FORMATS, SourceFiles, build_dataset, parse_scale, read_table
 
 log = logging.getLogger(__name__)
 

@@ -28,8 +28,8 @@ from typing import Any, ClassVar
 
 import platformdirs
 
+from bench.data.readers.table import SourceFiles
 from bench.errors import UserError
-from bench.loaders import SourceFiles
 
 log = logging.getLogger(__name__)
 
