@@ -14,7 +14,9 @@ import pytest
 
 from bench.data import datasets, fetch
 from bench.data.model import Dataset
-from bench.data.readers.table import FORMATS, SourceFiles, build_dataset
+from bench.data.readers.coding import build_dataset
+from bench.data.readers.raw import SourceFiles
+from bench.data.readers.registry import FORMATS
 from bench.errors import DatasetUnavailable, UserError
 from bench.execution import store
 

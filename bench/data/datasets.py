@@ -40,13 +40,10 @@ import scipy.sparse as sp
 
 from bench.data import fetch
 from bench.data.model import Dataset, Features, Ratings
-from bench.data.readers.table import (
-    FORMATS,
-    SourceFiles,
-    build_dataset,
-    parse_scale,
-    read_table,
-)
+from bench.data.readers.coding import build_dataset
+from bench.data.readers.raw import SourceFiles
+from bench.data.readers.registry import FORMATS
+from bench.data.readers.table import parse_scale, read_table
 from bench.errors import DatasetUnavailable, UserError
 
 log = logging.getLogger(__name__)

@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 
 import platformdirs
 
-from bench.data.readers.table import SourceFiles
+from bench.data.readers.raw import SourceFiles
 from bench.errors import UserError
 
 log = logging.getLogger(__name__)
