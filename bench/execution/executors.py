@@ -499,12 +499,12 @@ class DaskExecutor(Executor):
 
 
 def dataset_payload(name: str, dataset: Any) -> bytes:
-    """The dataset as the bytes of a checksummed cache file (``datasets.save_cache``)."""
-    from bench.data import datasets
+    """The dataset as the bytes of a checksummed cache file (``cache.save_cache``)."""
+    from bench.data import cache
 
     with tempfile.TemporaryDirectory(prefix="recbench-ship-") as tmp:
         path = Path(tmp) / "dataset.npz"
-        datasets.save_cache(dataset, path, {"shipped_as": name})
+        cache.save_cache(dataset, path, {"shipped_as": name})
         return path.read_bytes()
 
 

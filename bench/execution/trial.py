@@ -225,10 +225,10 @@ def use_shipped(name: str, cache_file: Path) -> None:
 def load_dataset(name: str) -> Dataset:
     """Datasets are immutable, so a worker keeps the last two it loaded: a suite runs many
     trials per dataset and synthetic data is regenerated, not cached on disk."""
-    from bench.data import datasets
+    from bench.data import cache, datasets
 
     if name in _shipped:
-        return datasets.read_cache(_shipped[name], name, {})
+        return cache.read_cache(_shipped[name], name, {})
     return datasets.load(name)
 
 
