@@ -63,27 +63,38 @@ Missing observations are handled explicitly:
 from __future__ import annotations
 
 import math
-import zipfile
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from bench.evaluation.metrics import lower_is_better
-from bench.execution import store
 from bench.execution.record import RowKey, is_ok_test, row_key, table_key
+from bench.reporting.significance.bootstrap import bootstrap_seeds_mean_diff
+from bench.reporting.significance.paired_tests import (
+    ALPHA,
+    METHODS,
+    N_RESAMPLES,
+    holm,
+    paired_test,
+)
+from bench.reporting.significance.pairing import (
+    Paired,
+    SeedPaired,
+    as_dirs,
+    fold_prints,
+    pair,
+    pair_seeds,
+    same_rows,
+    seed_values,
+)
 from bench.reporting.text import SIGNIFICANCE_MARK
 
-ALPHA = 0.05
-N_RESAMPLES = 2000
-METHODS = ("bootstrap", "wilcoxon")
 MISSING_POLICIES = ("zero", "drop")
 #: Appended to the metric cell of a model not significantly different from the best.
 MARKER = SIGNIFICANCE_MARK
-#: Bootstrap counts matrices are built in blocks of about this many cells (memory bound).
-_BLOCK_CELLS = 4_000_000
 
 
 @dataclass(frozen=True)
@@ -122,65 +133,6 @@ class SignificanceResult:
         return self.tested and not self.different
 
 
-def holm(p_values: Sequence[float] | np.ndarray) -> np.ndarray:
-    """Holm step-down adjusted p-values; NaN entries stay NaN and do not count in m."""
-    p = np.asarray(p_values, dtype=np.float64)
-    out = np.full(p.shape, np.nan)
-    ok = np.flatnonzero(~np.isnan(p))
-    m = ok.size
-    if m == 0:
-        return out
-    order = ok[np.argsort(p[ok], kind="stable")]
-    scaled = (m - np.arange(m)) * p[order]
-    out[order] = np.minimum(1.0, np.maximum.accumulate(scaled))
-    return out
-
-
-def _as_dirs(results_dir: Path | str | Sequence[Path | str]) -> tuple[Path, ...]:
-    if isinstance(results_dir, str | Path):
-        return (Path(results_dir),)
-    return tuple(Path(d) for d in results_dir)
-
-
-def _load_arrays(path: Path, metric: str) -> tuple[np.ndarray, np.ndarray] | None:
-    """Only the two arrays needed (an .npz member is read on access), nothing cached."""
-    with np.load(path) as data:
-        if metric not in data.files or "user" not in data.files:
-            return None
-        return data["user"], data[metric]
-
-
-def per_user_values(
-    record: dict, results_dir: Path | str | Sequence[Path | str], metric: str
-) -> tuple[np.ndarray, np.ndarray] | None:
-    """(users, values) of ``metric`` stored for ``record``, or None when not stored."""
-    rel = record.get("per_user_file")
-    if not rel:
-        return None
-    arrays = None
-    for d in _as_dirs(results_dir):
-        path = (d / rel).resolve()
-        if path.is_file():
-            try:
-                arrays = _load_arrays(path, metric)
-            except (OSError, ValueError, zipfile.BadZipFile):
-                return None  # unreadable (e.g. truncated): reported as no per-user values
-            break
-    else:  # no per-user file (published results): the run's compact pack, if any
-        for d in _as_dirs(results_dir):
-            arrays = store.pack_values(record, d, metric)
-            if arrays is not None:
-                break
-    if arrays is None:
-        return None
-    users = np.asarray(arrays[0], dtype=np.int64)
-    values = np.asarray(arrays[1], dtype=np.float64)
-    keep = ~np.isnan(values)  # an undefined value is a missing observation
-    return users[keep], values[keep]
-
-
-
-
 def _table_mean(recs: list[dict], metric: str) -> float:
     vals = [r["metrics"][metric] for r in recs if (r.get("metrics") or {}).get(metric) is not None]
     return float(np.mean(vals)) if vals else math.nan
@@ -194,317 +146,6 @@ def best_row(rows: dict[RowKey, list[dict]], metric: str) -> RowKey | None:
         return None
     sign = 1.0 if lower_is_better(metric) else -1.0
     return min(sorted(means), key=lambda k: sign * means[k])
-
-
-def _fold_values(
-    recs: list[dict], results_dir: Path | str | Sequence[Path | str], metric: str
-) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-    out = {}
-    for r in recs:
-        got = per_user_values(r, results_dir, metric)
-        if got is not None:
-            out[int(r["fold"])] = got
-    return out
-
-
-def _seed_values(
-    recs: list[dict], results_dir: Path | str | Sequence[Path | str], metric: str
-) -> dict[object, dict[int, tuple[np.ndarray, np.ndarray]]]:
-    """Per model seed (``record["seed"]``), ``_fold_values`` of that seed's records; seeds
-    without any per-user values are left out."""
-    by_seed: dict[object, list[dict]] = defaultdict(list)
-    for r in recs:
-        by_seed[r.get("seed")].append(r)
-    out = {}
-    for s in sorted(by_seed, key=lambda s: (s is None, str(s))):
-        vals = _fold_values(by_seed[s], results_dir, metric)
-        if vals:
-            out[s] = vals
-    return out
-
-
-def _fold_prints(recs: list[dict]) -> dict[int, set[tuple]]:
-    """Per fold, what identifies its rows in each record: dataset and split fingerprints
-    (when recorded); several records per fold when a row has several seeds."""
-    out: dict[int, set[tuple]] = defaultdict(set)
-    for r in recs:
-        out[int(r["fold"])].add((r.get("dataset_fingerprint"), r.get("split_fingerprint")))
-    return out
-
-
-def _same_rows(a: tuple, b: tuple) -> bool:
-    """False only when both sides recorded a fingerprint and they differ."""
-    return all(x is None or y is None or x == y for x, y in zip(a, b, strict=True))
-
-
-@dataclass
-class _Paired:
-    """One comparison's per-user sums of differences (indexed by the table's user index)."""
-
-    diff_sum: np.ndarray
-    count: np.ndarray
-    n_pairs: int
-    n_unpaired: int
-    folds: tuple[int, ...]
-    note: str
-
-
-def _pair(
-    model: dict[int, tuple[np.ndarray, np.ndarray]],
-    best: dict[int, tuple[np.ndarray, np.ndarray]],
-    n_users: int,
-    missing: str,
-    unpairable: Sequence[int] = (),
-) -> _Paired:
-    diff_sum = np.zeros(n_users)
-    count = np.zeros(n_users)
-    folds = tuple(sorted(set(model) & set(best)))
-    n_pairs = n_unpaired = 0
-    for f in folds:  # a handful of folds; users are vectorised
-        (mu, mv), (bu, bv) = model[f], best[f]
-        users = np.union1d(mu, bu)
-        in_m, in_b = np.isin(users, mu), np.isin(users, bu)
-        m_full = np.zeros(len(users))
-        b_full = np.zeros(len(users))
-        m_full[np.searchsorted(users, mu)] = mv
-        b_full[np.searchsorted(users, bu)] = bv
-        both = in_m & in_b
-        keep = both if missing == "drop" else np.ones(len(users), bool)
-        n_unpaired += int((~both).sum())
-        n_pairs += int(keep.sum())
-        diff_sum += np.bincount(users[keep], m_full[keep] - b_full[keep], minlength=n_users)
-        count += np.bincount(users[keep], minlength=n_users)
-    notes = []
-    if unpairable:
-        notes.append(
-            f"fold(s) {', '.join(map(str, unpairable))} left out: dataset or split "
-            "fingerprint differs from the best model's"
-        )
-    if only_best := sorted(set(best) - set(model) - set(unpairable)):
-        notes.append(f"fold(s) {', '.join(map(str, only_best))} missing for this model")
-    if only_model := sorted(set(model) - set(best)):
-        notes.append(f"fold(s) {', '.join(map(str, only_model))} missing for the best model")
-    if n_unpaired:
-        how = "scored 0 on the missing side" if missing == "zero" else "dropped"
-        notes.append(f"{n_unpaired} (fold, user) observations on one side only, {how}")
-    return _Paired(diff_sum, count, n_pairs, n_unpaired, folds, "; ".join(notes))
-
-
-@dataclass
-class _SeedPaired:
-    """One comparison with several seeds on a side: per user and seed, the sums over the
-    compared folds of each seed's values (columns: the model's seeds, then the best's)."""
-
-    model_sums: np.ndarray  # (n_users, n_model_seeds)
-    best_sums: np.ndarray  # (n_users, n_best_seeds)
-    count: np.ndarray  # (n_users,) compared (fold, user) observations
-    n_pairs: int
-    n_unpaired: int
-    folds: tuple[int, ...]
-    note: str
-
-
-def _pair_seeds(
-    model: dict[object, dict[int, tuple[np.ndarray, np.ndarray]]],
-    best: dict[object, dict[int, tuple[np.ndarray, np.ndarray]]],
-    n_users: int,
-    missing: str,
-    unpairable: Sequence[int] = (),
-) -> _SeedPaired:
-    """Like ``_pair`` for sides with several seeds ({seed: {fold: (user index, values)}})."""
-    sides = [*model.values(), *best.values()]
-    n_model = len(model)
-    every = set.intersection(*(set(d) for d in sides))
-    some = set().union(*(set(d) for d in sides))
-    folds = tuple(sorted(every - set(unpairable)))
-    sums = np.zeros((n_users, len(sides)))
-    count = np.zeros(n_users)
-    n_pairs = n_unpaired = 0
-    for f in folds:
-        users = np.unique(np.concatenate([d[f][0] for d in sides]))
-        full = np.zeros((len(users), len(sides)))
-        present = np.ones(len(users), bool)
-        for j, d in enumerate(sides):
-            u, v = d[f]
-            pos = np.searchsorted(users, u)
-            full[pos, j] = v
-            present &= np.isin(users, u)
-        keep = present if missing == "drop" else np.ones(len(users), bool)
-        n_unpaired += int((~present).sum())
-        n_pairs += int(keep.sum())
-        sums[users[keep]] += full[keep]  # user indices are unique within a fold
-        count[users[keep]] += 1
-    notes = []
-    if unpairable:
-        notes.append(
-            f"fold(s) {', '.join(map(str, unpairable))} left out: dataset or split "
-            "fingerprint differs from the best model's"
-        )
-    if partial := sorted(some - every - set(unpairable)):
-        notes.append(
-            f"fold(s) {', '.join(map(str, partial))} left out: not run by every seed of "
-            "both models"
-        )
-    if n_unpaired:
-        how = "scored 0 for the seeds missing them" if missing == "zero" else "dropped"
-        notes.append(
-            f"{n_unpaired} (fold, user) observations not in every seed of both sides, {how}"
-        )
-    return _SeedPaired(
-        sums[:, :n_model], sums[:, n_model:], count, n_pairs, n_unpaired, folds,
-        "; ".join(notes),
-    )
-
-
-def _seed_weights(rng: np.random.Generator, n_resamples: int, n_seeds: int) -> np.ndarray:
-    """(n_resamples, n_seeds) weights: how often each seed is drawn (with replacement, as
-    many draws as seeds), divided by the number of seeds."""
-    draws = rng.integers(0, n_seeds, size=(n_resamples, n_seeds))
-    flat = (np.arange(n_resamples)[:, None] * n_seeds + draws).ravel()
-    counts = np.bincount(flat, minlength=n_resamples * n_seeds).reshape(n_resamples, n_seeds)
-    return counts / n_seeds
-
-
-def _p_and_interval(
-    stats: np.ndarray, observed: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Centred two-sided bootstrap p-value and 2.5% / 97.5% percentiles per column."""
-    extreme = np.abs(stats - observed) >= np.abs(observed)
-    valid = ~np.isnan(stats)
-    p = (1.0 + (extreme & valid).sum(axis=0)) / (1.0 + valid.sum(axis=0))
-    p = np.where(np.isnan(observed), np.nan, p)
-    with np.errstate(all="ignore"):
-        low, high = np.nanpercentile(stats, [2.5, 97.5], axis=0)
-    return p, low, high
-
-
-def bootstrap_seeds_mean_diff(
-    model_sums: Sequence[np.ndarray],
-    best_sums: Sequence[np.ndarray],
-    count: np.ndarray,
-    n_resamples: int,
-    seed: int = 0,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Two-level (seeds, then users) bootstrap of mean differences, several comparisons.
-
-    For comparison j, ``model_sums[j]`` is (n_users, S_j): per user, the sum over the
-    compared folds of model seed s's values; ``best_sums[j]`` (n_users, S_best) the same for
-    the best model's seeds (the same seeds in every comparison), and ``count[:, j]`` the
-    number of compared (fold, user) observations.  Each resample draws every model's seeds
-    and the best's seeds with replacement (seed means weighted by draw counts), then users
-    with replacement (shared by all comparisons).  Returns observed mean difference (all
-    seeds averaged), two-sided centred p-value, 2.5% and 97.5% percentiles.
-    """
-    count = np.asarray(count, np.float64)
-    n_users, n_cmp = count.shape
-    total = count.sum(axis=0)
-    observed = np.full(n_cmp, np.nan)
-    for j in range(n_cmp):
-        if total[j] > 0:
-            diff = model_sums[j].mean(axis=1) - best_sums[j].mean(axis=1)
-            observed[j] = diff.sum() / total[j]
-    rng = np.random.default_rng(seed)
-    n_best = best_sums[0].shape[1] if n_cmp else 1
-    best_w = _seed_weights(rng, n_resamples, n_best)
-    model_w = [_seed_weights(rng, n_resamples, m.shape[1]) for m in model_sums]
-    stats = np.empty((n_resamples, n_cmp))
-    for lo, b, counts in _user_resamples(rng, n_resamples, n_users):
-        den = counts @ count
-        for j in range(n_cmp):
-            num = ((counts @ model_sums[j]) * model_w[j][lo : lo + b]).sum(axis=1) - (
-                (counts @ best_sums[j]) * best_w[lo : lo + b]
-            ).sum(axis=1)
-            stats[lo : lo + b, j] = np.divide(
-                num, den[:, j], out=np.full(b, np.nan), where=den[:, j] > 0
-            )
-    p, low, high = _p_and_interval(stats, observed)
-    return observed, p, low, high
-
-
-def _user_resamples(
-    rng: np.random.Generator, n_resamples: int, n_users: int
-) -> Iterator[tuple[int, int, np.ndarray]]:
-    """Blocks of user resamples: (first resample, block size, counts) where
-    ``counts[i, u]`` is how often user ``u`` is drawn in resample ``lo + i``."""
-    block = max(1, _BLOCK_CELLS // max(n_users, 1))
-    for lo in range(0, n_resamples, block):
-        b = min(block, n_resamples - lo)
-        draws = rng.integers(0, n_users, size=(b, n_users))
-        flat = (np.arange(b)[:, None] * n_users + draws).ravel()
-        counts = np.bincount(flat, minlength=b * n_users).reshape(b, n_users).astype(np.float64)
-        yield lo, b, counts
-
-
-def bootstrap_mean_diff(
-    diff_sum: np.ndarray, count: np.ndarray, n_resamples: int, seed: int = 0
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Paired cluster bootstrap of mean differences for several comparisons at once.
-
-    ``diff_sum`` and ``count`` are (n_users, n_comparisons): per user, the sum of the
-    paired differences and their number.  Users are resampled with replacement (the same
-    resamples for every comparison).  Returns the observed mean difference, the two-sided
-    p-value (centred bootstrap), and the 2.5% / 97.5% percentiles, each per comparison.
-    """
-    d = np.asarray(diff_sum, np.float64)
-    n = np.asarray(count, np.float64)
-    n_users, n_cmp = d.shape
-    total = n.sum(axis=0)
-    observed = np.divide(d.sum(axis=0), total, out=np.full(n_cmp, np.nan), where=total > 0)
-    rng = np.random.default_rng(seed)
-    stats = np.empty((n_resamples, n_cmp))
-    for lo, b, counts in _user_resamples(rng, n_resamples, n_users):
-        num, den = counts @ d, counts @ n
-        stats[lo : lo + b] = np.divide(num, den, out=np.full_like(num, np.nan), where=den > 0)
-    p, low, high = _p_and_interval(stats, observed)
-    return observed, p, low, high
-
-
-def _wilcoxon(diff_sum: np.ndarray, count: np.ndarray) -> tuple[float, float, float, float]:
-    from scipy import stats
-
-    have = count > 0
-    total = count[have].sum()
-    if total == 0:
-        return math.nan, math.nan, math.nan, math.nan
-    observed = float(diff_sum[have].sum() / total)
-    per_user = diff_sum[have] / count[have]
-    if not np.any(per_user != 0):
-        p = 1.0
-    else:
-        p = float(stats.wilcoxon(per_user, zero_method="wilcox").pvalue)
-    # Normal interval of the pooled mean over users (ratio-estimator standard error).
-    resid = diff_sum[have] - observed * count[have]
-    k = have.sum()
-    se = math.sqrt(k / max(k - 1, 1) * float((resid**2).sum())) / total
-    return observed, p, observed - 1.959964 * se, observed + 1.959964 * se
-
-
-def paired_test(
-    diff_sum: np.ndarray,
-    count: np.ndarray,
-    method: str = "bootstrap",
-    n_resamples: int = N_RESAMPLES,
-    seed: int = 0,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Uncorrected paired tests of several comparisons (columns) at once.
-
-    ``diff_sum[u, j]`` is the sum of comparison j's paired differences for user u and
-    ``count[u, j]`` their number (0 when user u is not in comparison j).  Returns per
-    comparison: mean difference, two-sided p-value, and a 95% interval of the mean
-    difference (bootstrap percentiles, or normal for ``wilcoxon``).
-    """
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    diff_sum = np.asarray(diff_sum, np.float64)
-    count = np.asarray(count, np.float64)
-    if method == "bootstrap":
-        return bootstrap_mean_diff(diff_sum, count, n_resamples, seed)
-    cols = [_wilcoxon(diff_sum[:, j], count[:, j]) for j in range(diff_sum.shape[1])]
-    if not cols:
-        empty = np.empty(0)
-        return empty, empty, empty, empty
-    observed, p, low, high = (np.array(c) for c in zip(*cols, strict=True))
-    return observed, p, low, high
 
 
 def mark_table(
@@ -538,7 +179,7 @@ def mark_table(
     if best is None:
         return {}
     has_metric = [k for k in sorted(rows) if not math.isnan(_table_mean(rows[k], metric))]
-    best_seeds = _seed_values(rows[best], results_dir, metric)
+    best_seeds = seed_values(rows[best], results_dir, metric)
 
     def untested(key: RowKey, note: str) -> SignificanceResult:
         return SignificanceResult(metric, best, key == best, "", alpha=alpha, note=note)
@@ -552,7 +193,7 @@ def mark_table(
         return {k: untested(k, why) for k in has_metric}
 
     others = [k for k in has_metric if k != best]
-    model_seeds = {k: _seed_values(rows[k], results_dir, metric) for k in others}
+    model_seeds = {k: seed_values(rows[k], results_dir, metric) for k in others}
     all_users = np.unique(
         np.concatenate([u for vals in best_seeds.values() for u, _ in vals.values()])
     )
@@ -567,9 +208,9 @@ def mark_table(
         }
 
     best_index = {s: indexed(vals) for s, vals in best_seeds.items()}
-    best_prints = _fold_prints(rows[best])
-    paired: dict[RowKey, _Paired] = {}  # one seed on both sides: the one-level tests
-    seed_paired: dict[RowKey, _SeedPaired] = {}  # several seeds on a side: two-level
+    best_prints = fold_prints(rows[best])
+    paired: dict[RowKey, Paired] = {}  # one seed on both sides: the one-level tests
+    seed_paired: dict[RowKey, SeedPaired] = {}  # several seeds on a side: two-level
     out: dict[RowKey, SignificanceResult] = {}
     for k in others:
         seeds = model_seeds[k]
@@ -577,15 +218,15 @@ def mark_table(
             out[k] = untested(k, f"no per-user values of {metric} stored for this model")
             continue
         # Users of different train / test rows are not pairs: such folds are left out.
-        prints = _fold_prints(rows[k])
+        prints = fold_prints(rows[k])
         other_rows = sorted(
             f for f in {f for vals in seeds.values() for f in vals}
             if f in best_prints
-            and not all(_same_rows(a, b) for a in prints[f] for b in best_prints[f])
+            and not all(same_rows(a, b) for a in prints[f] for b in best_prints[f])
         )
         if len(seeds) == 1 and len(best_index) == 1:
             mine = indexed(next(iter(seeds.values())), other_rows)
-            p = _pair(mine, next(iter(best_index.values())), len(all_users), missing,
+            p = pair(mine, next(iter(best_index.values())), len(all_users), missing,
                       other_rows)
             if p.n_pairs == 0:
                 out[k] = untested(k, "no (fold, user) observations shared with the best model")
@@ -593,7 +234,7 @@ def mark_table(
             paired[k] = p
         else:
             mine_seeds = {s: indexed(vals, other_rows) for s, vals in seeds.items()}
-            sp = _pair_seeds(mine_seeds, best_index, len(all_users), missing, other_rows)
+            sp = pair_seeds(mine_seeds, best_index, len(all_users), missing, other_rows)
             if sp.n_pairs == 0:
                 out[k] = untested(
                     k, "no (fold, user) observations shared by every seed of both models"
@@ -711,7 +352,7 @@ class Marks:
 
     @classmethod
     def of(cls, results_dir: Path | str | Sequence[Path | str]) -> Marks:
-        return cls(_as_dirs(results_dir))
+        return cls(as_dirs(results_dir))
 
     def table(self, records: list[dict], metric: str) -> dict[RowKey, SignificanceResult]:
         return mark_table(records, self.results_dirs, metric) if self.results_dirs else {}
