@@ -1,0 +1,40 @@
+"""The markdown leaderboard, built from stored records only: the page (``page``: header,
+legend, one section per suite group) and each of its tables (``table``)."""
+
+from bench.reporting.leaderboard.page import (
+    DEFAULTS_TEXT,
+    DRAW_MARK,
+    HARNESS_MARK,
+    HARNESS_TEXT,
+    SIDE_MARK,
+    candidate_counts,
+    columns_for,
+    env_summary,
+    labels_for,
+    legend,
+    protocol_note,
+    record_flag,
+    render,
+    render_table,
+    stale_note,
+    table_order,
+)
+
+__all__ = [
+    "DEFAULTS_TEXT",
+    "DRAW_MARK",
+    "HARNESS_MARK",
+    "HARNESS_TEXT",
+    "SIDE_MARK",
+    "candidate_counts",
+    "columns_for",
+    "env_summary",
+    "labels_for",
+    "legend",
+    "protocol_note",
+    "record_flag",
+    "render",
+    "render_table",
+    "stale_note",
+    "table_order",
+]
