@@ -3,21 +3,23 @@ legend, one section per suite group) and each of its tables (``table``)."""
 
 from bench.reporting.leaderboard.page import (
     DEFAULTS_TEXT,
-    DRAW_MARK,
-    HARNESS_MARK,
     HARNESS_TEXT,
-    SIDE_MARK,
     candidate_counts,
-    columns_for,
     env_summary,
-    labels_for,
     legend,
     protocol_note,
-    record_flag,
     render,
-    render_table,
     stale_note,
     table_order,
+)
+from bench.reporting.leaderboard.table import (
+    DRAW_MARK,
+    HARNESS_MARK,
+    SIDE_MARK,
+    columns_for,
+    labels_for,
+    record_flag,
+    render_table,
 )
 
 __all__ = [
