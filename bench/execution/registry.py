@@ -1,4 +1,5 @@
-"""Adapter discovery: every ``Adapter`` subclass with a ``name`` in ``recbench_adapters.*``.
+"""Adapter discovery: every ``Adapter`` subclass with a ``name`` in ``recbench_adapters.*``
+(one module per library, or one package whose ``__init__`` re-exports its submodules' classes).
 
 Extra adapter modules (a user's own library wrapper, or the fault-injection adapters the
 tests use) are loaded from the ``*.py`` files of directories listed in the environment
@@ -113,6 +114,13 @@ def _modules() -> list[tuple[str, object]]:
     return mods
 
 
+def _defined_in(cls: type, modname: str) -> bool:
+    """``cls`` belongs to the library module ``modname``: defined in it or, when the library
+    is a package (``recbench_adapters.surprise``), in one of its submodules; a class it only
+    imports from elsewhere (another library's adapter, a base class) is not registered twice."""
+    return cls.__module__ == modname or cls.__module__.startswith(modname + ".")
+
+
 @cache
 def discover() -> dict[str, AdapterInfo]:
     found: dict[str, AdapterInfo] = {}
@@ -124,13 +132,13 @@ def discover() -> dict[str, AdapterInfo]:
             found[f"{short}.*"] = AdapterInfo(f"{short}.*", modname, None, str(exc))
             continue
         for obj in vars(module).values():
-            if isinstance(obj, Preset) and obj.base.__module__ == modname:
+            if isinstance(obj, Preset) and _defined_in(obj.base, modname):
                 found[obj.name] = AdapterInfo(obj.name, modname, obj.adapter(), None)
             elif (
                 isinstance(obj, type)
                 and issubclass(obj, Adapter)
                 and obj.name
-                and obj.__module__ == modname
+                and _defined_in(obj, modname)
             ):
                 found[obj.name] = AdapterInfo(obj.name, modname, obj, None)
     return found
