@@ -23,7 +23,7 @@ from pathlib import Path
 import numba
 import numpy as np
 
-from bench.data.model import Ratings
+from bench import Ratings
 from bench.kernels import als as fixed
 from bench.models.als import Interactions
 

@@ -29,9 +29,7 @@ from implicit.cpu.als import AlternatingLeastSquares
 sys.path.insert(0, str(Path(__file__).parent))
 from _data import load_ml100k  # noqa: E402
 
-from bench.data.model import Ratings  # noqa: E402
-from bench.evaluation import metrics, ranking  # noqa: E402
-from bench.execution.threads import blas_limited  # noqa: E402
+from bench import Ratings, metrics, ranking, synthetic, threads  # noqa: E402
 from bench.models.als import ImplicitALS  # noqa: E402
 
 
@@ -118,15 +116,14 @@ def main() -> None:
     args = parser.parse_args()
 
     rows: list[str] = []
-    with blas_limited(1):
+    with threads.blas_limited(1):
         ml = load_ml100k()
         compare("ML-100k", ml.ratings, (32, 64), args.iterations, args.threads, args.rounds,
                 args.reg, 0, rows)  # fmt: skip
         if args.synthetic_ratings:
-            from bench.data.synthetic import generate
-
             start = time.perf_counter()
-            syn = generate(200_948, 84_432, args.synthetic_ratings, seed=0, threads=args.threads)
+            syn = synthetic.generate(200_948, 84_432, args.synthetic_ratings, seed=0,
+                                     threads=args.threads)
             print(f"generated in {time.perf_counter() - start:.1f}s", flush=True)
             compare(f"synthetic {args.synthetic_ratings / 1e6:.0f}M", syn.ratings, (32, 64),
                     args.synthetic_iterations, args.threads, max(1, args.rounds - 1), args.reg,

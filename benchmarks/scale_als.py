@@ -28,11 +28,11 @@ N_USERS, N_ITEMS = 200_948, 84_432
 
 def measure(n_ratings: int, ks: list[int], mode: str, iterations: int, threads: int) -> dict:
     """One process: generate, prepare, fit per K; returns timings and the peak RSS."""
-    from bench.data.synthetic import generate
+    from bench import synthetic
     from bench.models.als import ExplicitALS, ImplicitALS
 
     start = time.perf_counter()
-    data = generate(N_USERS, N_ITEMS, n_ratings, seed=0, threads=threads)
+    data = synthetic.generate(N_USERS, N_ITEMS, n_ratings, seed=0, threads=threads)
     generate_s = time.perf_counter() - start
     ratings = data.ratings
     model_cls = ExplicitALS if mode.startswith("explicit") else ImplicitALS

@@ -35,9 +35,9 @@ import scipy.sparse as sp
 from implicit.cpu.topk import topk as implicit_topk
 from threadpoolctl import threadpool_info
 
+import bench
 from bench.evaluation import ranking
 from bench.evaluation.ranking import FactorScores, exclude, recommend, tie_order, top_k_by_position
-from bench.execution.threads import blas_limited, limited
 
 
 def former_top_k(scores: np.ndarray, k: int) -> np.ndarray:
@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> str:
 
     lines = []
     for threads in args.threads:
-        with limited(threads, blas=False), blas_limited(threads):
+        with bench.threads.limited(threads, blas=False), bench.threads.blas_limited(threads):
             # warm-up: compiles (or loads the cached) kernels and BLAS threads
             recommend(score, users[:50], seen, k)
             recommend(score, users[:50], seen, k, factors=factors)
