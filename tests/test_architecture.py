@@ -119,3 +119,16 @@ def test_benchmark_scripts_use_the_public_api_or_one_stage(script):
             stage = module.split(".")[1]
             stages.add(SAME_STAGE.get(stage, stage))
     assert len(stages) <= 1, f"{script} reaches into stages {sorted(stages)}"
+
+
+def test_pyproject_lists_every_package():
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]
+    installed_as = {v: k for k, v in config["setuptools"]["package-dir"].items()}
+    found = {
+        ".".join([installed_as[init.relative_to(ROOT).parts[0]],
+                  *init.parent.relative_to(ROOT).parts[1:]])
+        for top in installed_as for init in (ROOT / top).rglob("__init__.py")
+    }
+    assert sorted(config["setuptools"]["packages"]) == sorted(found)
