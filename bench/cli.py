@@ -20,9 +20,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench import registry, splits, store, suites, tuning
 from bench.errors import DatasetUnavailable, StoreFault, UserError
+from bench.evaluation import tuning
+from bench.execution import registry, store, suites
 from bench.reporting import compare, report
+from bench.splitting import splits
 
 EXIT_OK, EXIT_FAILED_TRIALS, EXIT_USAGE, EXIT_STORE = 0, 1, 2, 3
 #: below this address-space limit (MB) a worker cannot import numpy, numba and the libraries
@@ -61,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--no-report", action="store_true", help="do not rewrite the leaderboard")
     run.add_argument("--no-plots", action="store_true", help="leaderboard without figures")
-    # --- executors (bench.executors) ---
+    # --- executors (bench.execution.executors) ---
     run.add_argument("--executor", choices=("serial", "local", "dask"), default="serial",
                      help="where trials run: one at a time here (default), --jobs worker "
                      "processes here, or a Dask cluster")
@@ -170,9 +172,13 @@ def log(msg: str) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from bench import datasets
-    from bench.runner import run_trials
-    from bench.trial import build_adapter
+    return run_suite(args)[0]
+
+
+def run_suite(args: argparse.Namespace) -> tuple[int, list[dict]]:
+    """``run`` / ``tune`` of the suite ``args.suite``: the exit code, and the latest record of
+    each of its trials (tuned rows included), run now or recorded before (``bench.run``)."""
+    from bench.execution.runner import run_trials
 
     check_run_options(args)
     suite = suites.load(args.suite)
@@ -188,10 +194,51 @@ def cmd_run(args: argparse.Namespace) -> int:
     specs = expand()
     if not specs:
         raise UserError(f"suite {suite.name!r} has no trials for the given filters")
+    run_path = store.run_file(args.results, suite.name)
+    options = prepare_run(specs, args)
+    log(f"suite {suite.name}: {len(specs)} trials, {args.threads} thread(s), results in {run_path}")
+    options.update(executor_options(args, suite, run_path))
+    if args.command == "tune":
+        specs = [s for s in specs if s.stage == "validation"]
+    run_trials(specs, args.results, run_path, **options)
+    latest = store.latest(store.read(run_path))
+    chosen, summary = suites.tuned_params(suite, latest)
+    if summary:
+        tuning.write_summary(tuned_file(args.results, suite.name), summary)
+        log(f"tuned parameters: {tuned_file(args.results, suite.name)}")
+    if args.command == "run" and chosen:
+        tuned = expand(tuned=chosen)
+        log(f"suite {suite.name}: {len(tuned)} trials with tuned parameters")
+        run_trials(tuned, args.results, run_path, **options)
+        specs = specs + tuned
+    return finish_run(specs, args, run_path)
+
+
+def run_specs(specs: list, args: argparse.Namespace) -> tuple[int, list[dict]]:
+    """Trial specs built by hand, run as ``run`` runs a suite's (the same checks, resumption
+    and report), recorded in ``runs/<suite>.jsonl`` of their first spec's suite."""
+    from bench.execution.runner import run_trials
+
+    check_run_options(args)
+    if not specs:
+        raise UserError("no trial specs to run")
+    run_path = store.run_file(args.results, specs[0].suite or "api")
+    options = prepare_run(specs, args)
+    log(f"{len(specs)} trials, results in {run_path}")
+    options.update(executor_options(args, None, run_path))
+    run_trials(specs, args.results, run_path, **options)
+    return finish_run(specs, args, run_path)
+
+
+def prepare_run(specs: list, args: argparse.Namespace) -> dict:
+    """Everything checked before any trial runs: each adapter's parameters, and each dataset
+    fetched and parsed once (bad input stops the run here; an unavailable dataset becomes
+    skipped trials with one line of explanation).  The runner's options."""
+    from bench.data import datasets
+    from bench.execution.trial import build_adapter
+
     for s in {(s.adapter, repr(sorted(s.params.items()))): s for s in specs}.values():
         build_adapter(s.adapter, s.params, s.seed, s.threads)  # bad parameters: exit 2 now
-    # Fetch and parse every dataset once, before any trial: bad input stops the run here,
-    # and an unavailable dataset becomes skipped trials with one line of explanation.
     skip_reasons: dict[str, str] = {}
     fingerprints: dict[str, str] = {}  # resumption redoes trials recorded on other content
     for name in dict.fromkeys(s.dataset for s in specs):
@@ -213,30 +260,20 @@ def cmd_run(args: argparse.Namespace) -> int:
         for split in dict.fromkeys(s.split for s in specs if s.dataset == name):
             splits.assign(dataset.ratings, split)
         del dataset
-    run_path = store.run_file(args.results, suite.name)
-    log(f"suite {suite.name}: {len(specs)} trials, {args.threads} thread(s), results in {run_path}")
-    options = dict(
+    return dict(
         skip_reasons=skip_reasons,
         fingerprints=fingerprints,
         retry_failed=args.retry_failed,
         memory_limit_mb=args.memory_limit_mb,
         log=log,
-        **executor_options(args, suite, run_path),
     )
-    if args.command == "tune":
-        specs = [s for s in specs if s.stage == "validation"]
-    run_trials(specs, args.results, run_path, **options)
+
+
+def finish_run(specs: list, args: argparse.Namespace, run_path: Path
+               ) -> tuple[int, list[dict]]:
+    """After the trials: the leaderboard (unless ``--no-report``), the exit code, and the
+    latest record of each spec."""
     latest = store.latest(store.read(run_path))
-    chosen, summary = suites.tuned_params(suite, latest)
-    if summary:
-        tuning.write_summary(tuned_file(args.results, suite.name), summary)
-        log(f"tuned parameters: {tuned_file(args.results, suite.name)}")
-    if args.command == "run" and chosen:
-        tuned = expand(tuned=chosen)
-        log(f"suite {suite.name}: {len(tuned)} trials with tuned parameters")
-        run_trials(tuned, args.results, run_path, **options)
-        specs = specs + tuned
-        latest = store.latest(store.read(run_path))
     bad = [latest[s.trial_id] for s in specs if latest.get(s.trial_id, {}).get("status") in (
         "failed", "timeout")]
     mine = [latest[s.trial_id] for s in specs if s.trial_id in latest]
@@ -249,19 +286,19 @@ def cmd_run(args: argparse.Namespace) -> int:
         log(f"leaderboard: {out}")
     if bad:
         log(f"{len(bad)} of {len(specs)} trials failed or timed out (see {run_path})")
-        return EXIT_FAILED_TRIALS
+        return EXIT_FAILED_TRIALS, mine
     if mine and all(r["status"] == "skipped" for r in mine):
         reasons = sorted({str(r.get("error") or "").split(";")[0] for r in mine})
         log(f"every one of the {len(mine)} trials was skipped: {' | '.join(reasons)[:300]}")
-        return EXIT_FAILED_TRIALS
-    return EXIT_OK
+        return EXIT_FAILED_TRIALS, mine
+    return EXIT_OK, mine
 
 
 def not_admitted(dataset, specs: list, results: Path, memory_limit_mb: int | None
                  ) -> dict[str, str]:
-    """Trial id -> why it cannot fit the memory or time limit (``bench.admission``)."""
-    from bench import admission
-    from bench.trial import build_adapter
+    """Trial id -> why it cannot fit the memory or time limit (``bench.execution.admission``)."""
+    from bench.execution import admission
+    from bench.execution.trial import build_adapter
 
     history = store.load([results]) if Path(results).is_dir() else []
     budget, label = admission.memory_budget(memory_limit_mb)
@@ -304,7 +341,7 @@ def check_run_options(args: argparse.Namespace) -> None:
     if args.scheduler and args.executor != "dask":
         raise UserError("--scheduler needs --executor dask")
     if args.scheduler:
-        from bench.dask_address import check_address
+        from bench.execution.dask_address import check_address
 
         check_address(args.scheduler)
     if args.executor == "dask" and importlib.util.find_spec("distributed") is None:
@@ -321,7 +358,7 @@ def check_run_options(args: argparse.Namespace) -> None:
 
 def executor_options(args: argparse.Namespace, suite, run_path: Path) -> dict:
     """--executor / --jobs / --scheduler as the runner's ``executor`` and ``jobs``."""
-    from bench import executors
+    from bench.execution import executors
 
     jobs = args.jobs
     pinned = getattr(suite, "jobs", None)
@@ -453,7 +490,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_write_layout(args: argparse.Namespace) -> int:
-    from bench import datasets, formats
+    from bench.data import datasets, formats
 
     if args.layout not in formats.WRITERS:
         raise UserError(f"unknown layout {args.layout!r}; known: "
@@ -493,7 +530,7 @@ def check_layout_target(out: Path, overwrite: bool) -> set[str]:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from bench import datasets
+    from bench.data import datasets
 
     print("datasets:")
     for entry in datasets.list_entries():

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench import store
+from bench.execution import store
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from bench import results, store
+from bench import results
+from bench.execution import store
 from bench.reporting import report
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -11,8 +11,8 @@ import shlex
 from collections.abc import Iterable
 from pathlib import Path
 
-from bench import store, suites
 from bench.errors import UserError
+from bench.execution import store, suites
 from bench.reporting import leaderboard, protocol, rerun, significance
 
 

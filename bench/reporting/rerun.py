@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import store
-from bench.record import RowKey, aggregate, by_row, is_ok_test, match_key, table_key
+from bench.execution import store
+from bench.execution.record import RowKey, aggregate, by_row, is_ok_test, match_key, table_key
 
 RERUN_MARK = " ⇄"
 
