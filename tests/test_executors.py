@@ -164,7 +164,7 @@ def test_killed_dask_worker_gives_one_failed_record_and_retry_completes(cluster,
 
 
 def test_leaderboard_warns_about_mixed_concurrency():
-    from bench.reporting.leaderboard import concurrency_note
+    from bench.reporting.leaderboard.table import concurrency_note
 
     serial = {"fit_seconds": 1.0, "env": {"concurrent_trials": 1}}
     parallel = {"fit_seconds": 1.0, "env": {"concurrent_trials": 2}}
