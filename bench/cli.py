@@ -260,17 +260,11 @@ def prepare_run(specs: list, args: argparse.Namespace) -> dict:
         for split in dict.fromkeys(s.split for s in specs if s.dataset == name):
             splits.assign(dataset.ratings, split)
         del dataset
-    return dict(
-        skip_reasons=skip_reasons,
-        fingerprints=fingerprints,
-        retry_failed=args.retry_failed,
-        memory_limit_mb=args.memory_limit_mb,
-        log=log,
-    )
+    return {"skip_reasons": skip_reasons, "fingerprints": fingerprints, "log": log,
+            "retry_failed": args.retry_failed, "memory_limit_mb": args.memory_limit_mb}
 
 
-def finish_run(specs: list, args: argparse.Namespace, run_path: Path
-               ) -> tuple[int, list[dict]]:
+def finish_run(specs: list, args: argparse.Namespace, run_path: Path) -> tuple[int, list[dict]]:
     """After the trials: the leaderboard (unless ``--no-report``), the exit code, and the
     latest record of each spec."""
     latest = store.latest(store.read(run_path))
