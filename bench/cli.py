@@ -90,6 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="flag a fit time that grew by more than this factor (calibrated)",
     )
     cmp.add_argument("--all-rows", action="store_true", help="show unchanged metrics too")
+    cmp.add_argument("--missing", choices=compare.MISSING_POLICIES, default="fail",
+                     help="a baseline trial missing from CURRENT: fail (default: exit 1) or "
+                     "warn (listed, exit 0); never counted as a regression")
 
     lay = sub.add_parser(
         "write-layout", help="write a dataset (e.g. synthetic:...) in a real release's file layout"
@@ -445,7 +448,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         left_out += [f"{side}: {compare.describe(r)} (dataset fingerprint "
                      f"{r.get('dataset_fingerprint')})" for r in stale]
     result = compare.compare(
-        sides[0], sides[1], compare.parse_tolerances(args.tolerance), args.time_ratio
+        sides[0], sides[1], compare.parse_tolerances(args.tolerance), args.time_ratio,
+        missing=args.missing,
     )
     result.stale = left_out
     print(compare.render(result, only_changes=not args.all_rows))

@@ -325,7 +325,8 @@ def compare_view(baseline: list[dict], current: list[dict]) -> dict:
     result = compare.compare(baseline, current)
     table = parse_markdown_table(compare.render(result, only_changes=True).split("\n"))
     return {"table": table, "ok": result.ok, "regressions": len(result.regressions),
-            "comparisons": len(result.rows)}
+            "comparisons": len(result.rows), "failed": len(result.failed),
+            "missing": len(result.missing)}
 
 
 # ------------------------------------------------------------------ build
