@@ -23,6 +23,7 @@ from typing import Any
 from bench import registry, splits, store, suites, tuning
 from bench.errors import DatasetUnavailable, StoreFault, UserError
 from bench.reporting import compare, report
+from bench.reporting import output as destination
 
 EXIT_OK, EXIT_FAILED_TRIALS, EXIT_USAGE, EXIT_STORE = 0, 1, 2, 3
 #: below this address-space limit (MB) a worker cannot import numpy, numba and the libraries
@@ -108,7 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="rebuild the leaderboard from stored results only")
     rep.add_argument("--results", type=Path, action="append", help="results dirs or .jsonl files")
     rep.add_argument("--output", type=Path, help="default: <first results dir>/LEADERBOARD.md "
-                     "(with --html: the directory <first results dir>/site)")
+                     "(with --html: the directory <first results dir>/site); - for stdout; "
+                     "a symlink, fifo or device is written through, never replaced")
     rep.add_argument("--no-plots", action="store_true", help="skip the PNG figures (faster)")
     rep.add_argument("--html", action="store_true",
                      help="write the static results site (a directory) instead of the markdown")
@@ -369,8 +371,9 @@ def tuned_file(results: Path, suite: str) -> Path:
     return Path(results) / "tuned" / f"{suite}.json"
 
 
-def write_report(sources: list[Path], output: Path | None, plots: bool = True) -> Path:
-    """LEADERBOARD.md (and figures under plots/ next to it) from stored records only."""
+def write_report(sources: list[Path], output: Path | None, plots: bool = True) -> str:
+    """LEADERBOARD.md (and figures under plots/ next to it) from stored records only;
+    returns where it went (``bench.reporting.output``)."""
     files = store.files(sources)
     if not files:
         raise UserError(f"no results found in {', '.join(map(str, sources))}")
@@ -380,23 +383,26 @@ def write_report(sources: list[Path], output: Path | None, plots: bool = True) -
             "out of the leaderboard (the leaderboard says which)")
     first = Path(sources[0])
     out = output or (first if first.is_dir() else first.parent) / "LEADERBOARD.md"
-    if out.is_dir():
-        raise UserError(f"--output {out} is a directory; give the path of the markdown file")
+    where = destination.check(out)
     inputs = {os.path.realpath(f) for f in files}
-    if out.suffix.lower() == ".jsonl" or os.path.realpath(out) in inputs or (
-            out.is_file() and store.parse_line(first_line(out)) is not None):
+    if where != "stdout" and (out.suffix.lower() == ".jsonl" or os.path.realpath(out) in inputs
+                              or (where == "file" and out.is_file()
+                                  and store.parse_line(first_line(out)) is not None)):
         raise UserError(f"--output {out} is a results file, never overwritten; give the path "
                         "of the markdown file (e.g. LEADERBOARD.md)")
     command = report.reproduce_command(records)
     figures: list[str] = []
-    if plots:
+    if plots and not (where == "file" or os.path.isfile(out)):
+        log(f"figures: none (--output {destination.describe(out)} is not a regular file; they are "
+            "written beside one)")
+    elif plots:
         written = report.figures(records, files, out.parent / "plots")
         figures = [os.path.relpath(p, out.parent) for p in written]
         log(f"figures: {len(figures)} in {out.parent / 'plots'}")
     text = report.leaderboard_text(records, [str(f) for f in files], command, figures=figures,
                                    stale=stale)
-    store.write_atomic(out, lambda fh: fh.write(text.encode("utf-8")))
-    return out
+    destination.write(out, text.encode("utf-8"))
+    return destination.describe(out)
 
 
 def first_line(path: Path, limit: int = 1 << 20) -> str:
@@ -423,6 +429,9 @@ def report_command(args: argparse.Namespace) -> int:
     sources = args.results or [DEFAULT_RESULTS]
     if args.html:
         from bench import site
+
+        if str(args.output) == destination.STDOUT:
+            raise UserError("--output -: --html writes a directory, not a stream")
 
         first = Path(sources[0])
         out = args.output or (first if first.is_dir() else first.parent) / "site"

@@ -1,0 +1,100 @@
+"""`report` through the CLI on a real run (issue 26): where --output may write (stdout, a
+symlink, a fifo, a device: written through, never replaced; new files get the umask's
+mode)."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+import threading
+from io import StringIO
+
+import pytest
+
+#: two tables: a rating table (most rows predict ratings: sorted by RMSE) and a ranking one
+SUITE = """description = "report outputs"
+threads = 1
+[[run]]
+datasets = ["synthetic:users=150,items=90,ratings=3000,seed=6"]
+splits = [{ method = "kfold", n_folds = 2, seed = 0 }]
+adapters = ["baseline.Popularity", "baseline.ItemMean", "baseline.Bias"]
+metrics = { ks = [10], threshold = "none" }
+[[run]]
+datasets = ["synthetic:users=150,items=90,ratings=3000,seed=6"]
+splits = [{ method = "random", test_fraction = 0.2, seed = 1 }]
+adapters = ["baseline.Popularity", "recbench.EASE"]
+metrics = { ks = [10], threshold = "none" }
+"""
+
+
+def bench(*args, cwd=None, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "bench", *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True, timeout=600, **kw)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """(results dir, suite file): the suite run with --adapter 'baseline.*' (no EASE)."""
+    home = tmp_path_factory.mktemp("run")
+    suite = home / "outputs.toml"
+    suite.write_text(SUITE)
+    res = bench("run", "--suite", suite, "--adapter", "baseline.*", "--results", home / "r",
+                "--no-plots")
+    assert res.returncode == 0, res.stderr
+    return home / "r", suite
+
+
+def test_output_dash_is_stdout(run, tmp_path):
+    res = bench("report", "--results", run[0], "--output", "-", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.startswith("# recbench leaderboard\n")
+    assert "leaderboard: stdout" in res.stderr
+    assert "figures: none (--output stdout is not a regular file" in res.stderr
+    assert list(tmp_path.iterdir()) == []  # no file named "-", no plots/
+
+
+def test_a_symlink_is_written_through_and_stays_a_symlink(run, tmp_path):
+    target = tmp_path / "elsewhere" / "board.md"
+    target.parent.mkdir()
+    target.write_text("old\n")
+    link = tmp_path / "LEADERBOARD.md"
+    link.symlink_to(target)
+    null = tmp_path / "null.md"
+    null.symlink_to(os.devnull)
+    for out in (link, null):
+        res = bench("report", "--results", run[0], "--output", out, "--no-plots")
+        assert res.returncode == 0, res.stderr
+        assert out.is_symlink()
+    assert target.read_text().startswith("# recbench leaderboard")
+    assert os.readlink(null) == os.devnull and stat.S_ISCHR(os.stat(os.devnull).st_mode)
+
+
+def test_a_fifo_is_written_through(run, tmp_path):
+    fifo = tmp_path / "board.md"
+    os.mkfifo(fifo)
+    got = StringIO()
+    reader = threading.Thread(target=lambda: got.write(fifo.read_text()), daemon=True)
+    reader.start()
+    res = bench("report", "--results", run[0], "--output", fifo)
+    reader.join(timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    assert got.getvalue().startswith("# recbench leaderboard\n")
+    assert "figures: none (--output " in res.stderr
+
+
+def test_new_files_get_the_umasks_mode_and_replaced_ones_keep_theirs(run, tmp_path):
+    fresh, kept = tmp_path / "fresh.md", tmp_path / "kept.md"
+    kept.write_text("old\n")
+    kept.chmod(0o600)
+    for out in (fresh, kept):
+        res = bench("report", "--results", run[0], "--output", out, "--no-plots", umask=0o027)
+        assert res.returncode == 0, res.stderr
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o640  # was 0600 (mkstemp) for every file
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o600
+    assert kept.read_text().startswith("# recbench leaderboard")
+    res = bench("report", "--results", run[0], "--output", tmp_path)
+    assert res.returncode == 2 and "is a directory" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
