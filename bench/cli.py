@@ -247,7 +247,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     mine = [latest[s.trial_id] for s in specs if s.trial_id in latest]
     if not args.no_report:
         try:
-            out = write_report([args.results], None, plots=not args.no_plots)
+            out = write_report([args.results], None, plots=not args.no_plots,
+                               adapters=args.adapter)
         except StoreFault as exc:
             raise StoreFault(f"{exc}; the trials are recorded: `python -m bench report` "
                              "rewrites the leaderboard once this is fixed") from None
@@ -371,9 +372,11 @@ def tuned_file(results: Path, suite: str) -> Path:
     return Path(results) / "tuned" / f"{suite}.json"
 
 
-def write_report(sources: list[Path], output: Path | None, plots: bool = True) -> str:
+def write_report(sources: list[Path], output: Path | None, plots: bool = True,
+                 adapters: list[str] | None = None) -> str:
     """LEADERBOARD.md (and figures under plots/ next to it) from stored records only;
-    returns where it went (``bench.reporting.output``)."""
+    returns where it went (``bench.reporting.output``).
+    ``adapters``: the ``--adapter`` patterns of the run, kept in the Reproduce line."""
     files = store.files(sources)
     if not files:
         raise UserError(f"no results found in {', '.join(map(str, sources))}")
@@ -390,7 +393,9 @@ def write_report(sources: list[Path], output: Path | None, plots: bool = True) -
                                   and store.parse_line(first_line(out)) is not None)):
         raise UserError(f"--output {out} is a results file, never overwritten; give the path "
                         "of the markdown file (e.g. LEADERBOARD.md)")
-    command = report.reproduce_command(records)
+    given = first if first.is_dir() else store.results_dirs([first])[0]
+    command = report.reproduce_command(
+        records, results=None if given == DEFAULT_RESULTS else given, adapters=adapters)
     figures: list[str] = []
     if plots and not (where == "file" or os.path.isfile(out)):
         log(f"figures: none (--output {destination.describe(out)} is not a regular file; they are "

@@ -1,10 +1,13 @@
 """`report` through the CLI on a real run (issue 26): where --output may write (stdout, a
-symlink, a fifo, a device: written through, never replaced; new files get the umask's
-mode)."""
+symlink, a fifo, a device: written through, never replaced; new files get the umask's mode),
+the legend naming each table's sort column, and the Reproduce line keeping --adapter and
+--results."""
 
 from __future__ import annotations
 
 import os
+import shlex
+import shutil
 import stat
 import subprocess
 import sys
@@ -44,6 +47,38 @@ def run(tmp_path_factory):
                 "--no-plots")
     assert res.returncode == 0, res.stderr
     return home / "r", suite
+
+
+def reproduce_line(board: str) -> list[str]:
+    line = next(x for x in board.splitlines() if x.startswith("Reproduce: `"))
+    return shlex.split(line.removeprefix("Reproduce: `").removesuffix("`"))
+
+
+def test_the_reproduce_line_keeps_adapter_and_results_and_names_what_ran(run, tmp_path):
+    results_dir, suite = run
+    argv = reproduce_line((results_dir / "LEADERBOARD.md").read_text())
+    assert argv == ["python", "-m", "bench", "run", "--suite", str(suite),
+                    "--adapter", "baseline.*", "--results", str(results_dir)]
+    # report knows only the records: it names the adapters they hold
+    res = bench("report", "--results", results_dir, "--output", "-", "--no-plots")
+    assert res.returncode == 0, res.stderr
+    assert reproduce_line(res.stdout)[6:] == [
+        "--adapter", "baseline.Bias", "--adapter", "baseline.ItemMean",
+        "--adapter", "baseline.Popularity", "--results", str(results_dir)]
+    # every adapter of the suite recorded: no --adapter; the default results dir: no --results
+    shutil.copytree(results_dir, tmp_path / "results" / "local")
+    res = bench("run", "--suite", suite, "--no-plots", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    argv = reproduce_line((tmp_path / "results" / "local" / "LEADERBOARD.md").read_text())
+    assert argv == ["python", "-m", "bench", "run", "--suite", str(suite)]
+
+
+def test_the_legend_names_each_tables_sort_column(run):
+    board = (run[0] / "LEADERBOARD.md").read_text()
+    assert "† in the sort column (RMSE in rating tables, NDCG@10 in the others):" in board
+    assert "sort column (NDCG)" not in board
+    heads = [x for x in board.splitlines() if x.startswith("| model |")]
+    assert len(heads) == 2
 
 
 def test_output_dash_is_stdout(run, tmp_path):

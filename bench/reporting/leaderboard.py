@@ -44,7 +44,13 @@ from bench.record import (
     row_key,
     table_key,
 )
-from bench.reporting.text import RANKING_NAMES, RATING_COLUMNS, header_name, relevance_text
+from bench.reporting.text import (
+    RANKING_NAMES,
+    RATING_COLUMNS,
+    header_name,
+    relevance_text,
+    sort_column_text,
+)
 
 TIME_COLUMNS = {
     "fit_seconds": "fit s",
@@ -588,7 +594,8 @@ def render(
         *legend(tested),
     ]
     if marks is not None:
-        lines += ["", marks.legend("the sort column (NDCG)")]
+        lines += ["", marks.legend(sort_column_text(
+            sort_column([r for r in rs if r["status"] == "ok"]) for rs in tables.values()))]
     candidates = candidate_counts(records)
     if candidates:
         per_model = ", ".join(f"{a} {n}" for a, n in candidates.items())

@@ -15,7 +15,6 @@ import html
 import json
 import logging
 import re
-import shlex
 import shutil
 from collections import defaultdict
 from collections.abc import Callable
@@ -313,8 +312,7 @@ def reproduce(recs: list[dict]) -> str:
     """The command that recomputes a row: the suite's (``cli.reproduce_command``) narrowed
     to the row's adapter."""
 
-    adapter = recs[0]["adapter"]
-    return report.reproduce_command(recs) + " " + shlex.join(["--adapter", adapter])
+    return report.reproduce_command(recs, adapters=[recs[0]["adapter"]])
 
 
 # ------------------------------------------------------------------ compare view
@@ -427,7 +425,8 @@ def _write_site(records: list[dict], stale: list[dict], dirs: list[Path], out_di
             env_lines=[x for x in leaderboard.env_summary(records) if x],
             stale_lines=leaderboard.stale_note(stale),
             legend=[p for p in leaderboard.legend(tested) if p]
-            + [significance.legend("the sort column (NDCG)")],
+            + [significance.legend(wording.sort_column_text(
+                leaderboard.sort_column(rs) for rs in record.by_table(records).values()))],
             filters={
                 "suite": sorted({s.group for s in sections}),
                 "dataset": sorted({s.dataset for s in sections}),
