@@ -401,9 +401,11 @@ def write_report(sources: list[Path], output: Path | None, plots: bool = True,
         log(f"figures: none (--output {destination.describe(out)} is not a regular file; they are "
             "written beside one)")
     elif plots:
+        log("figures: drawing (matplotlib)")
         written = report.figures(records, files, out.parent / "plots")
         figures = [os.path.relpath(p, out.parent) for p in written]
         log(f"figures: {len(figures)} in {out.parent / 'plots'}")
+    log(f"leaderboard: tables and significance marks of {len(records)} records")
     text = report.leaderboard_text(records, [str(f) for f in files], command, figures=figures,
                                    stale=stale)
     destination.write(out, text.encode("utf-8"))

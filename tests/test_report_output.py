@@ -1,7 +1,7 @@
 """`report` through the CLI on a real run (issue 26): where --output may write (stdout, a
 symlink, a fifo, a device: written through, never replaced; new files get the umask's mode),
-the legend naming each table's sort column, and the Reproduce line keeping --adapter and
---results."""
+the legend naming each table's sort column, the Reproduce line keeping --adapter and
+--results, and the progress of `report --html`."""
 
 from __future__ import annotations
 
@@ -133,3 +133,16 @@ def test_new_files_get_the_umasks_mode_and_replaced_ones_keep_theirs(run, tmp_pa
     res = bench("report", "--results", run[0], "--output", tmp_path)
     assert res.returncode == 2 and "is a directory" in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1
+
+
+def test_report_html_prints_its_stages(run, tmp_path):
+    pytest.importorskip("jinja2")
+    res = bench("report", "--html", "--results", run[0], "--output", tmp_path / "site")
+    assert res.returncode == 0, res.stderr
+    lines = res.stderr.splitlines()
+    assert lines[0] == f"site: 7 records read ({run[0]})"  # 3 rows x 2 folds + 1: no EASE
+    stages = ["site: drawing figures", "site: tables and significance",
+              "site: rendering the pages of 4 rows", "site: writing "]
+    at = [next(i for i, line in enumerate(lines) if line.startswith(s)) for s in stages]
+    assert at == sorted(at), res.stderr
+    assert lines[-1] == f"site: {tmp_path / 'site' / 'index.html'}"
