@@ -109,8 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="rebuild the leaderboard from stored results only")
     rep.add_argument("--results", type=Path, action="append", help="results dirs or .jsonl files")
     rep.add_argument("--output", type=Path, help="default: <first results dir>/LEADERBOARD.md "
-                     "(with --html: the directory <first results dir>/site); - for stdout; "
-                     "a symlink, fifo or device is written through, never replaced")
+                     "(leaderboard.csv / .tex with --format; with --html: the directory "
+                     "<first results dir>/site); - for stdout; a symlink, fifo or device is "
+                     "written through, never replaced")
+    rep.add_argument("--format", choices=tuple(REPORT_FILES), default="md",
+                     help="md: the leaderboard with figures (default); csv / latex: its tables "
+                     "(one row per leaderboard row, mean and 95%% half-width)")
     rep.add_argument("--no-plots", action="store_true", help="skip the PNG figures (faster)")
     rep.add_argument("--html", action="store_true",
                      help="write the static results site (a directory) instead of the markdown")
@@ -372,10 +376,14 @@ def tuned_file(results: Path, suite: str) -> Path:
     return Path(results) / "tuned" / f"{suite}.json"
 
 
+#: report --format: the default name of its output in the first results dir
+REPORT_FILES = {"md": "LEADERBOARD.md", "csv": "leaderboard.csv", "latex": "leaderboard.tex"}
+
+
 def write_report(sources: list[Path], output: Path | None, plots: bool = True,
-                 adapters: list[str] | None = None) -> str:
-    """LEADERBOARD.md (and figures under plots/ next to it) from stored records only;
-    returns where it went (``bench.reporting.output``).
+                 fmt: str = "md", adapters: list[str] | None = None) -> str:
+    """LEADERBOARD.md (and figures under plots/ next to it), or the tables as CSV / LaTeX,
+    from stored records only; returns where it went (``bench.reporting.output``).
     ``adapters``: the ``--adapter`` patterns of the run, kept in the Reproduce line."""
     files = store.files(sources)
     if not files:
@@ -385,14 +393,21 @@ def write_report(sources: list[Path], output: Path | None, plots: bool = True,
         log(f"{len(stale)} record(s) computed on earlier contents of their dataset are left "
             "out of the leaderboard (the leaderboard says which)")
     first = Path(sources[0])
-    out = output or (first if first.is_dir() else first.parent) / "LEADERBOARD.md"
+    out = output or (first if first.is_dir() else first.parent) / REPORT_FILES[fmt]
     where = destination.check(out)
     inputs = {os.path.realpath(f) for f in files}
     if where != "stdout" and (out.suffix.lower() == ".jsonl" or os.path.realpath(out) in inputs
                               or (where == "file" and out.is_file()
                                   and store.parse_line(first_line(out)) is not None)):
         raise UserError(f"--output {out} is a results file, never overwritten; give the path "
-                        "of the markdown file (e.g. LEADERBOARD.md)")
+                        f"of the {fmt} file (e.g. {REPORT_FILES[fmt]})")
+    if fmt != "md":
+        from bench.reporting import export
+
+        table = export.frame(records)
+        text = export.to_csv(table) if fmt == "csv" else export.to_latex(table)
+        destination.write(out, text.encode("utf-8"))
+        return destination.describe(out)
     given = first if first.is_dir() else store.results_dirs([first])[0]
     command = report.reproduce_command(
         records, results=None if given == DEFAULT_RESULTS else given, adapters=adapters)
@@ -437,6 +452,9 @@ def report_command(args: argparse.Namespace) -> int:
     if args.html:
         from bench import site
 
+        if args.format != "md":
+            raise UserError("--format chooses the file of the markdown report; --html writes "
+                            "the site (give one of them)")
         if str(args.output) == destination.STDOUT:
             raise UserError("--output -: --html writes a directory, not a stream")
 
@@ -448,8 +466,8 @@ def report_command(args: argparse.Namespace) -> int:
     if args.compare:
         raise UserError("--compare makes a page of the site: use it with --html "
                         "(or run `python -m bench compare BASELINE CURRENT`)")
-    out = write_report(sources, args.output, plots=not args.no_plots)
-    log(f"leaderboard: {out}")
+    out = write_report(sources, args.output, plots=not args.no_plots, fmt=args.format)
+    log(f"leaderboard: {out}" if args.format == "md" else f"tables ({args.format}): {out}")
     return EXIT_OK
 
 

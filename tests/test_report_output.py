@@ -1,7 +1,7 @@
 """`report` through the CLI on a real run (issue 26): where --output may write (stdout, a
 symlink, a fifo, a device: written through, never replaced; new files get the umask's mode),
-the legend naming each table's sort column, the Reproduce line keeping --adapter and
---results, and the progress of `report --html`."""
+the tables as CSV and LaTeX, the legend naming each table's sort column, the Reproduce line
+keeping --adapter and --results, and the progress of `report --html`."""
 
 from __future__ import annotations
 
@@ -14,7 +14,10 @@ import sys
 import threading
 from io import StringIO
 
+import pandas as pd
 import pytest
+
+from bench import results
 
 #: two tables: a rating table (most rows predict ratings: sorted by RMSE) and a ranking one
 SUITE = """description = "report outputs"
@@ -135,6 +138,32 @@ def test_new_files_get_the_umasks_mode_and_replaced_ones_keep_theirs(run, tmp_pa
     assert len(res.stderr.strip().splitlines()) == 1
 
 
+def test_tables_as_csv_and_latex(run, tmp_path):
+    res = bench("report", "--results", run[0], "--format", "csv", "--output", "-")
+    assert res.returncode == 0, res.stderr
+    csv = res.stdout
+    frame = pd.read_csv(StringIO(csv))
+    api = results.table(run[0])
+    assert len(frame) == len(api) == 4  # 3 rows in the rating table, 1 in the other
+    assert list(frame["row_key"]) == list(api["row_key"])
+    assert frame["row_key"].is_unique
+    rating = frame[frame["sort_column"] == "rmse"]
+    assert list(rating["rank"]) == [1, 2, 3]  # Popularity has no RMSE: last
+    assert rating["rmse"].iloc[:2].is_monotonic_increasing and rating["rmse"].iloc[2:].isna().all()
+    assert frame["ndcg@10"].notna().all() and frame["ndcg@10.ci95"].notna().all()
+    assert set(frame["folds"]) == {1, 2}
+
+    out = tmp_path / "tables.tex"
+    res = bench("report", "--results", run[0], "--format", "latex", "--output", out)
+    assert res.returncode == 0, res.stderr
+    tex = out.read_text()
+    assert tex.count(r"\begin{tabular}") == 2 and tex.count(r"\bottomrule") == 2
+    assert r"\usepackage{booktabs}" in tex and r"$\pm$" in tex and r"\textbf{" in tex
+    assert "baseline.Popularity & " in tex
+    assert not (tmp_path / "plots").exists()
+    assert results.to_latex(api) == tex and results.to_csv(api) == csv
+
+
 def test_report_html_prints_its_stages(run, tmp_path):
     pytest.importorskip("jinja2")
     res = bench("report", "--html", "--results", run[0], "--output", tmp_path / "site")
@@ -146,3 +175,33 @@ def test_report_html_prints_its_stages(run, tmp_path):
     at = [next(i for i, line in enumerate(lines) if line.startswith(s)) for s in stages]
     assert at == sorted(at), res.stderr
     assert lines[-1] == f"site: {tmp_path / 'site' / 'index.html'}"
+
+
+def test_paired_test_between_two_chosen_rows(run):
+    table = results.table(run[0])
+    rating = table[table["sort_column"] == "rmse"].set_index("adapter")
+    pop, item = rating.loc["baseline.Popularity", "row_key"], rating.loc[
+        "baseline.ItemMean", "row_key"]
+    ab = results.paired_test(run[0], pop, item, metric="ndcg@10")
+    ba = results.paired_test(run[0], item, pop, metric="ndcg@10")
+    assert ab["mean_diff"] == pytest.approx(-ba["mean_diff"])
+    assert (ab["ci_low"], ab["ci_high"]) == pytest.approx((-ba["ci_high"], -ba["ci_low"]))
+    assert ab["p_value"] == ba["p_value"] and ab["folds"] == [0, 1]
+    assert ab["ci_low"] <= ab["mean_diff"] <= ab["ci_high"]
+    gap = rating.loc["baseline.Popularity", "ndcg@10"] - rating.loc["baseline.ItemMean",
+                                                                    "ndcg@10"]
+    assert ab["mean_diff"] == pytest.approx(gap, abs=0.02)  # pooled users vs fold means
+    assert ab["n_users"] > 100 and ab["method"] == "bootstrap"
+
+    from bench.errors import UserError
+
+    other = table[table["sort_column"] != "rmse"]["row_key"].iloc[0]
+    with pytest.raises(UserError, match="different tables"):
+        results.paired_test(run[0], pop, other)
+    with pytest.raises(UserError, match="no finished test records with row_key"):
+        results.paired_test(run[0], pop, "0" * 16)
+    with pytest.raises(UserError, match=r"\(baseline.Popularity\) has no rmse"):
+        results.paired_test(run[0], pop, item, metric="rmse")
+    bias = rating.loc["baseline.Bias", "row_key"]
+    with pytest.raises(UserError, match="rmse has no per-user values"):
+        results.paired_test(run[0], bias, item, metric="rmse")
