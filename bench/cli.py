@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import importlib.util
+import json
 import logging
 import math
 import os
@@ -20,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench import registry, splits, store, suites, tuning
+from bench import clihelp, registry, splits, store, suites, tuning
 from bench.errors import DatasetUnavailable, StoreFault, UserError
 from bench.reporting import compare, report
 from bench.reporting import output as destination
@@ -34,17 +35,38 @@ MIN_TIME_LIMIT = 1.0
 DEFAULT_RESULTS = Path("results/local")
 
 
+#: exit status when stdout's reader went away (``recbench list | head -3``): 128 + SIGPIPE,
+#: what the shell reports for any tool ended by a closed pipe
+EXIT_BROKEN_PIPE = 141
+
+
 class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, not argparse's usage block
-        command = " ".join(self.prog.split()[1:])  # "bench run" -> "run"; "bench" -> ""
-        raise UserError(f"{message} (see `python -m bench {command} --help`)".replace("  ", " "))
+        raise UserError(f"{message} (see `{self.prog} --help`)")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = Parser(prog="bench", description="recbench: fair benchmarks of recommender libraries")
+def program_name(argv0: str | None = None) -> str:
+    """How the user started recbench, for usage lines and hints: ``recbench`` (the console
+    script) or ``python -m bench`` (``sys.argv[0]`` is then ``.../bench/__main__.py``)."""
+    name = Path(sys.argv[0] if argv0 is None else argv0).name
+    return "recbench" if name in ("recbench", "recbench.exe") else "python -m bench"
+
+
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    from bench import __version__
+
+    prog = prog or program_name()
+    p = Parser(prog=prog, description="recbench: fair benchmarks of recommender libraries",
+               epilog=f"`{prog} COMMAND --help` describes a command and shows examples.")
+    p.add_argument("--version", action="version", version=f"recbench {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
 
-    run = sub.add_parser("run", help="run a suite (resumes an interrupted run)")
+    def command(name: str, help: str) -> argparse.ArgumentParser:  # noqa: A002 - argparse's
+        return sub.add_parser(name, help=help, description=clihelp.description(name),
+                              epilog=clihelp.epilog(name, prog),
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    run = command("run", help="run a suite (resumes an interrupted run)")
     run.add_argument("--suite", required=True, help="suite name (see `list`) or a .toml file")
     run.add_argument("--dataset", action="append", help="only these datasets (repeatable)")
     run.add_argument("--adapter", action="append", help="only adapters matching (repeatable)")
@@ -72,14 +94,14 @@ def build_parser() -> argparse.ArgumentParser:
                      "(default: $RECBENCH_DASK_SCHEDULER, else a LocalCluster started here)")
     # --- end executors ---
 
-    tune = sub.add_parser(
+    tune = command(
         "tune", help="only the validation trials of a suite's tuned runs; writes tuned/<suite>.json"
     )
     for action in run._actions:
         if action.dest != "help":
             tune._add_action(action)
 
-    cmp = sub.add_parser("compare", help="regression check: exit 1 when CURRENT is worse")
+    cmp = command("compare", help="regression check: exit 1 when CURRENT is worse")
     cmp.add_argument("baseline", type=Path, help="results dir or .jsonl file")
     cmp.add_argument("current", type=Path, help="results dir or .jsonl file")
     cmp.add_argument(
@@ -95,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="a baseline trial missing from CURRENT: fail (default: exit 1) or "
                      "warn (listed, exit 0); never counted as a regression")
 
-    lay = sub.add_parser(
+    lay = command(
         "write-layout", help="write a dataset (e.g. synthetic:...) in a real release's file layout"
     )
     lay.add_argument("layout", help="ml-1m, ml-25m, ml-32m or netflix-prize")
@@ -104,9 +126,14 @@ def build_parser() -> argparse.ArgumentParser:
     lay.add_argument("--overwrite", action="store_true",
                      help="replace the files of a non-empty --out (refused otherwise)")
 
-    sub.add_parser("list", help="datasets, adapters and suites, and whether each is available")
+    listing = command("list", help="datasets, adapters and suites, and whether each is available")
+    listing.add_argument("--json", action="store_true", help="one JSON object on stdout")
 
-    rep = sub.add_parser("report", help="rebuild the leaderboard from stored results only")
+    show = command("show", help="an adapter's parameters, whose defaults, its search space")
+    show.add_argument("adapter", help="adapter name, e.g. surprise.SVD (see `list`)")
+    show.add_argument("--json", action="store_true", help="one JSON object on stdout")
+
+    rep = command("report", help="rebuild the leaderboard from stored results only")
     rep.add_argument("--results", type=Path, action="append", help="results dirs or .jsonl files")
     rep.add_argument("--output", type=Path, help="default: <first results dir>/LEADERBOARD.md "
                      "(leaderboard.csv / .tex with --format; with --html: the directory "
@@ -443,6 +470,8 @@ def report_fault(exc: OSError | StoreFault) -> StoreFault:
 def cmd_report(args: argparse.Namespace) -> int:
     try:
         return report_command(args)
+    except BrokenPipeError:
+        raise  # --output - read by `head`: handled in main, not a disk fault
     except (OSError, StoreFault) as exc:  # full disk, read-only results: one line, exit 3
         raise report_fault(exc) from None
 
@@ -533,6 +562,11 @@ def check_layout_target(out: Path, overwrite: bool) -> set[str]:
 def cmd_list(args: argparse.Namespace) -> int:
     from bench import datasets
 
+    if args.json:
+        from bench import catalog
+
+        print(json.dumps(catalog.listing(), indent=2))
+        return EXIT_OK
     print("datasets:")
     for entry in datasets.list_entries():
         print(f"  {entry}")
@@ -547,6 +581,14 @@ def cmd_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_show(args: argparse.Namespace) -> int:
+    from bench import catalog
+
+    info = catalog.adapter(args.adapter)
+    print(json.dumps(info, indent=2) if args.json else catalog.adapter_text(info))
+    return EXIT_OK
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM: handled as Ctrl-C is (the running trial's worker is ended, nothing is
     recorded for it), so a terminated run leaves no worker behind."""
@@ -558,25 +600,38 @@ def on_sigterm(signum: int, frame: Any) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if not threading_main():
-        return run_command(argv)
-    previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:
-        return run_command(argv)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+        try:
+            if not threading_main():
+                return run_command(argv)
+            previous = signal.signal(signal.SIGTERM, on_sigterm)
+            try:
+                return run_command(argv)
+            finally:
+                signal.signal(signal.SIGTERM, previous)
+        finally:
+            sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
+    except BrokenPipeError:
+        # stdout's reader went away (`recbench list | head -3`): stop quietly, as a tool
+        # ended by SIGPIPE does (the Python docs' recipe: devnull under stdout, so the
+        # interpreter's last flush cannot fail), with that tool's status, 141
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
 
 
 def run_command(argv: list[str]) -> int:
     # library modules log; this decides what the user sees (one line per message)
     configure_logging()
+    prog = program_name()
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser(prog).parse_args(argv)
         configure_logging(args.verbose - args.quiet)
         commands = {
             "run": cmd_run,
             "tune": cmd_run,
             "list": cmd_list,
+            "show": cmd_show,
             "write-layout": cmd_write_layout,
             "report": cmd_report,
             "compare": cmd_compare,
@@ -589,7 +644,7 @@ def run_command(argv: list[str]) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_STORE
     except KeyboardInterrupt as exc:
-        again = shlex.join(["python", "-m", "bench", *argv])
+        again = shlex.join([*prog.split(), *argv])
         what = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
         print(f"{what}; re-run `{again}` to resume", file=sys.stderr)
         return 128 + signal.SIGTERM if isinstance(exc, Terminated) else 130
