@@ -112,10 +112,10 @@ def load(
 
     ``stale`` is True for records computed on earlier contents of their dataset (the
     leaderboard leaves those out).  ``per_user=True`` returns the per-user values instead:
-    columns ``PER_USER_KEYS`` + ``user`` (the dataset's internal user index) + one column
-    per stored metric; records whose per-user file is absent or damaged are left out with
-    a warning (published results ship without them: ``results/*/runs/peruser`` is ignored
-    by git).
+    columns ``PER_USER_KEYS`` + ``row_key`` + ``user`` (the dataset's internal user index)
+    + one column per stored metric; records whose per-user file is absent or damaged are
+    left out with a warning (published results ship without them:
+    ``results/*/runs/peruser`` is ignored by git).
     """
     sources = _existing(sources)
     records = read_records(sources)
@@ -164,12 +164,13 @@ def _per_user_frame(records: list[dict], dirs: list[Path]) -> pd.DataFrame:
         part = pd.DataFrame(arrays)
         for i, key in enumerate(PER_USER_KEYS):
             part.insert(i, key, rec.get(key))
+        part.insert(len(PER_USER_KEYS), "row_key", export.row_id(rec))
         parts.append(part)
     if missing:
         log.warning("%d record(s) without a readable per-user file left out (%s)",
                     missing, ", ".join(map(str, dirs)))
     if not parts:
-        return pd.DataFrame(columns=[*PER_USER_KEYS, "user"])
+        return pd.DataFrame(columns=[*PER_USER_KEYS, "row_key", "user"])
     return pd.concat(parts, ignore_index=True)
 
 

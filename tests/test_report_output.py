@@ -205,3 +205,12 @@ def test_paired_test_between_two_chosen_rows(run):
     bias = rating.loc["baseline.Bias", "row_key"]
     with pytest.raises(UserError, match="rmse has no per-user values"):
         results.paired_test(run[0], bias, item, metric="rmse")
+
+
+def test_per_user_values_group_by_row_key_as_the_records_do(run):
+    users = results.load(run[0], per_user=True)
+    frame = results.load(run[0])
+    assert users["row_key"].nunique() == frame.loc[frame["ndcg@10"].notna(), "row_key"].nunique()
+    per_fold = users.groupby(["row_key", "fold"])["ndcg@10"].mean()
+    for _, rec in frame[frame["ndcg@10"].notna()].iterrows():
+        assert per_fold[(rec["row_key"], rec["fold"])] == pytest.approx(rec["ndcg@10"], abs=1e-6)
