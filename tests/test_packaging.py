@@ -1,6 +1,6 @@
 """The distribution a user installs (issue 26): a wheel built from the tree carries the
-licence, the typing marker and the project's metadata, one version everywhere, and no
-dependency that nothing imports."""
+licence, the typing marker and the project's metadata, one version everywhere, no
+dependency that nothing imports, and a changelog for that version."""
 
 from __future__ import annotations
 
@@ -77,3 +77,15 @@ def test_no_declared_dependency_is_pooch_and_nothing_imports_it():
     for path in [*ROOT.glob("bench/**/*.py"), *ROOT.glob("adapters/*.py")]:
         assert not re.search(r"^\s*(import|from)\s+pooch\b", path.read_text(), re.M), path
 
+
+def test_the_changelog_keeps_a_changelog_and_has_this_version():
+    text = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+    assert text.startswith("# Changelog")
+    assert "https://keepachangelog.com/en/1.1.0/" in text
+    assert "## [Unreleased]" in text
+    match = re.search(rf"^## \[{re.escape(bench.__version__)}\] - (\d{{4}}-\d{{2}}-\d{{2}})$",
+                      text, re.M)
+    assert match, f"no section for version {bench.__version__}"
+    sections = re.findall(r"^### (\w+)$", text, re.M)
+    assert sections and set(sections) <= {"Added", "Changed", "Deprecated", "Removed",
+                                          "Fixed", "Security"}
