@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from bench.adapter import Adapter
-from bench.data import TrainSet
+from bench.data.model import TrainSet
 from bench.kernels.pair_random import pair_uniform_block
 
 

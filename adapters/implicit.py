@@ -1,7 +1,7 @@
 """implicit (CPU) adapters: ALS, BPR, LMF and item-item nearest neighbours.
 
 Used as implicit 0.7 documents it: ``model.fit(user_items)`` with users as rows (a CSR of
-interactions built by the shared feedback policy, ``bench.feedback``), the CPU classes
+interactions built by the shared feedback policy, ``bench.data.feedback``), the CPU classes
 directly (so a CUDA build cannot silently switch device), ``num_threads`` from the runner and
 BLAS limited to one thread while fitting, as implicit's own start-up warning asks.
 
@@ -24,10 +24,10 @@ from implicit.cpu.lmf import LogisticMatrixFactorization
 from implicit.nearest_neighbours import BM25Recommender, CosineRecommender, TFIDFRecommender
 
 from bench.adapter import LearnsFromInteractions
-from bench.data import Ratings, TrainSet
-from bench.feedback import fill_cold_users, item_popularity
-from bench.ranking import FactorScores
-from bench.threads import blas_limited
+from bench.data.feedback import fill_cold_users, item_popularity
+from bench.data.model import Ratings, TrainSet
+from bench.evaluation.ranking import FactorScores
+from bench.execution.threads import blas_limited
 
 
 class _ImplicitAdapter(LearnsFromInteractions):

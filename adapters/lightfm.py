@@ -2,7 +2,7 @@
 
 Used as LightFM documents it: ``LightFM(loss=...)`` then ``fit(interactions, user_features,
 item_features, sample_weight, epochs, num_threads)``; the default of 30 epochs is the one its
-quickstart uses.  Interactions come from the shared feedback policy (``bench.feedback``); with
+quickstart uses.  Interactions come from the shared feedback policy (``bench.data.feedback``); with
 ``feedback="confidence"`` the interactions stay binary and the confidences are passed as
 ``sample_weight``, LightFM's way of weighting them (WARP-kOS does not accept weights).
 
@@ -35,9 +35,9 @@ import scipy.sparse as sp
 from lightfm import LightFM
 
 from bench.adapter import LearnsFromInteractions
-from bench.data import Features, TrainSet
+from bench.data.feedback import FeedbackPolicy, fill_cold_users, item_popularity
+from bench.data.model import Features, TrainSet
 from bench.errors import UserError
-from bench.feedback import FeedbackPolicy, fill_cold_users, item_popularity
 
 
 @dataclass(frozen=True)

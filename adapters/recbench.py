@@ -1,6 +1,6 @@
-"""recbench's own numba ALS (``bench.als``): explicit with biases, and implicit (HKV + CG).
+"""recbench's own numba ALS (``bench.models.als``): explicit with biases, and implicit (HKV + CG).
 
-Thin over ``bench.als``; the kernels are in ``bench.kernels.als``.  Besides the adapter
+Thin over ``bench.models.als``; the kernels are in ``bench.kernels.als``.  Besides the adapter
 contract, both adapters offer fold-in for users unseen in fit (the cold-start suite):
 
 * ``fold_in(items, ratings) -> vector``: a user's vector from a few (item code, rating)
@@ -17,16 +17,16 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from bench import ease
 from bench.adapter import Adapter, LearnsFromInteractions
-from bench.admission import DataShape
-from bench.als import ExplicitALS, Interactions
-from bench.als import ImplicitALS as ImplicitALSModel
-from bench.data import Ratings, TrainSet
-from bench.federated import FederatedMF as FederatedModel
-from bench.feedback import fill_cold_users, item_popularity
-from bench.ranking import FactorScores
-from bench.registry import Preset
+from bench.data.feedback import fill_cold_users, item_popularity
+from bench.data.model import Ratings, TrainSet
+from bench.evaluation.ranking import FactorScores
+from bench.execution.admission import DataShape
+from bench.execution.registry import Preset
+from bench.models import ease
+from bench.models.als import ExplicitALS, Interactions
+from bench.models.als import ImplicitALS as ImplicitALSModel
+from bench.models.federated import FederatedMF as FederatedModel
 
 #: score of items that have no train rows in implicit mode: rank them after every other item
 COLD_ITEM_SCORE = np.float32(np.finfo(np.float32).min)
@@ -357,7 +357,7 @@ def _carve_validation(ratings: Ratings, fraction: float, seed: int) -> tuple[Rat
 
 
 class EASE(LearnsFromInteractions):
-    """Steck's EASE (``bench.ease``): closed-form item-item weights ``B``, scores ``X_u B``.
+    """Steck's EASE (``bench.models.ease``): closed-form item-item weights ``B``, scores ``X_u B``.
 
     Ranking only; ``X`` comes from the shared feedback policy.  One dense items x items
     matrix of ``dtype`` is alive while fitting and kept for scoring (``estimate_bytes``).
@@ -409,7 +409,7 @@ class EASE(LearnsFromInteractions):
 
 
 class FederatedMF(Adapter):
-    """FedAvg matrix factorisation, simulated (``bench.federated``): every user a client
+    """FedAvg matrix factorisation, simulated (``bench.models.federated``): every user a client
     that keeps its ratings and factor; a seeded ``fraction`` of clients per round runs
     ``local_epochs`` of SGD and uploads item updates the server averages.  Compare with
     the centralised ``recbench.ALS`` / ``surprise.SVD`` rows on the same split: the

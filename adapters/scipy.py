@@ -1,7 +1,7 @@
 """Truncated SVD of the user-item matrix with ``scipy.sparse.linalg.svds``.
 
 * ``scipy.PureSVD`` (Cremonesi, Koren, Turrin 2010): rank-k SVD of the interaction matrix
-  (shared feedback policy, ``bench.feedback``); a user's scores are their row of
+  (shared feedback policy, ``bench.data.feedback``); a user's scores are their row of
   ``U S V^T``.  Ranking only.
 * ``scipy.SVD``: rating prediction.  Ratings minus a damped baseline ``mu + b_u + b_i``
   (unrated cells count as the baseline), rank-k SVD of those residuals, prediction
@@ -20,7 +20,7 @@ import scipy.sparse as sp
 from scipy.sparse.linalg import svds
 
 from bench.adapter import Adapter, ProjectsInteractions
-from bench.data import TrainSet
+from bench.data.model import TrainSet
 from bench.errors import UserError
 
 

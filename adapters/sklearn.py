@@ -1,7 +1,7 @@
 """scikit-learn's ``TruncatedSVD`` as a PureSVD: the seeds' way of taking a truncated SVD.
 
 ``sklearn.TruncatedSVD`` factorises the same interaction matrix as ``scipy.PureSVD``
-(shared feedback policy, ``bench.feedback``) and scores it the same way, so the two rows
+(shared feedback policy, ``bench.data.feedback``) and scores it the same way, so the two rows
 differ only by the solver: user factors ``X V``, scores ``X V V^T`` (``factor_scores``).
 With the default ``algorithm="randomized"`` (Halko et al.; ``n_iter`` power iterations,
 scikit-learn's default 5) it approximates the rank-k SVD that ``svds`` computes to

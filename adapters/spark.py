@@ -70,10 +70,10 @@ except ImportError as exc:  # one line in `bench list`, saying what to install
     raise ImportError(f"{exc}: install the extra, pip install -e '.[spark]'") from exc
 
 from bench.adapter import Adapter, LearnsFromInteractions  # noqa: E402
-from bench.data import TrainSet  # noqa: E402
+from bench.data.feedback import fill_cold_users, item_popularity  # noqa: E402
+from bench.data.model import TrainSet  # noqa: E402
 from bench.errors import UserError  # noqa: E402
-from bench.feedback import fill_cold_users, item_popularity  # noqa: E402
-from bench.ranking import FactorScores  # noqa: E402
+from bench.evaluation.ranking import FactorScores  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -396,7 +396,7 @@ class ALS(_SparkALS):
 
 class ImplicitALS(LearnsFromInteractions, _SparkALS):
     """Implicit ALS (``implicitPrefs=True``, Hu-Koren-Volinsky): Spark's confidence is
-    ``1 + alpha * r`` on the values of the shared feedback policy (``bench.feedback``)."""
+    ``1 + alpha * r`` on the values of the shared feedback policy (``bench.data.feedback``)."""
 
     name = "spark.ImplicitALS"
     implicit_prefs = True

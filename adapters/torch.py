@@ -1,9 +1,9 @@
-"""Neural CF in PyTorch (CPU): thin over ``bench.neural``.
+"""Neural CF in PyTorch (CPU): thin over ``bench.models.neural``.
 
 * ``torch.GMF``, ``torch.NCF``, ``torch.NeuMF``: He et al. 2017's three instantiations of
   neural collaborative filtering (generalised MF, the MLP tower ``torch.NCF``, and their
   fusion NeuMF), trained on implicit feedback (the shared feedback policy,
-  ``bench.feedback``) with ``negatives`` sampled items per positive and epoch, binary
+  ``bench.data.feedback``) with ``negatives`` sampled items per positive and epoch, binary
   cross-entropy, Adam.  Evaluation is the harness's full-catalogue ranking: ``score``
   returns every item's logit (GMF as factors, ``factor_scores``); users without train rows
   get the popularity ranking.
@@ -13,7 +13,7 @@
   scored by their side features.
 
 CPU only; ``torch.set_num_threads(threads)``; seeded and deterministic for a given seed and
-thread count (see ``bench.neural``).
+thread count (see ``bench.models.neural``).
 """
 
 from __future__ import annotations
@@ -29,11 +29,11 @@ try:
 except ImportError as exc:  # one line in `bench list`, saying what to install
     raise ImportError(f"{exc}: install the extra, pip install -e '.[neural]'") from exc
 
-from bench import neural
 from bench.adapter import Adapter, LearnsFromInteractions
-from bench.data import TrainSet
-from bench.feedback import fill_cold_users, item_popularity
-from bench.ranking import FactorScores
+from bench.data.feedback import fill_cold_users, item_popularity
+from bench.data.model import TrainSet
+from bench.evaluation.ranking import FactorScores
+from bench.models import neural
 
 
 class _NCF(LearnsFromInteractions):

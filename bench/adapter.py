@@ -12,7 +12,7 @@ Stages the harness times separately:
 * ``predict(users, items)`` -> float32 rating estimates, one per pair (rating models).
 * ``score(users)`` -> float32 block ``(len(users), n_items)``; higher means recommend first.
   Rating models inherit a default built on ``predict``; ranking models override it.
-* ``factor_scores(users)`` -> ``bench.ranking.FactorScores`` or ``None`` (the default),
+* ``factor_scores(users)`` -> ``bench.evaluation.ranking.FactorScores`` or ``None`` (the default),
   optional: scores that are ``user_vectors @ item_vectors.T`` (+ an item bias) described
   as those factors, so ranking scores and selects an item chunk at a time instead of
   materialising the user x item block.  An adapter that offers it builds ``score`` on
@@ -29,12 +29,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 
-from bench.data import Ratings, TrainSet
-from bench.feedback import FeedbackPolicy, fill_cold_users, item_popularity
+from bench.data.feedback import FeedbackPolicy, fill_cold_users, item_popularity
+from bench.data.model import Ratings, TrainSet
 
 if TYPE_CHECKING:
-    from bench.admission import DataShape
-    from bench.ranking import FactorScores
+    from bench.evaluation.ranking import FactorScores
+    from bench.execution.admission import DataShape
 
 
 class Adapter:
@@ -77,7 +77,7 @@ class Adapter:
     records_curve: ClassVar[bool] = False
     #: small hyper-parameter search space, as data: {param: [values]}
     search_space: ClassVar[dict[str, list[Any]]] = {}
-    #: the adapter this one is a preset of (``bench.registry.Preset``), or ""
+    #: the adapter this one is a preset of (``bench.execution.registry.Preset``), or ""
     preset_of: ClassVar[str] = ""
 
     def __init__(self, seed: int = 0, threads: int = 1) -> None:
@@ -137,7 +137,7 @@ class Adapter:
 
     def estimate_bytes(self, shape: DataShape) -> int | None:
         """Peak bytes the model needs on train data of ``shape`` beyond the harness's own
-        structures (see ``bench.admission``); None: no more than a few copies of the train
+        structures (see ``bench.execution.admission``); None: no more than a few copies of the train
         set.  Admission control skips a trial whose estimate exceeds the memory limit."""
         return None
 
@@ -179,7 +179,7 @@ class Adapter:
         return f"{type(self).__name__}({args})"
 
 
-#: The feedback policy's keyword arguments (``bench.feedback``) and their defaults.
+#: The feedback policy's keyword arguments (``bench.data.feedback``) and their defaults.
 FEEDBACK_PARAMS: dict[str, Any] = {
     "feedback": FeedbackPolicy.kind,
     "feedback_threshold": FeedbackPolicy.threshold,
@@ -242,7 +242,7 @@ class ProjectsInteractions(LearnsFromInteractions):
         self.popularity_ = item_popularity(prepared)
 
     def factor_scores(self, users: np.ndarray) -> FactorScores:
-        from bench.ranking import FactorScores
+        from bench.evaluation.ranking import FactorScores
 
         users = np.asarray(users, dtype=np.int32)
         return FactorScores(

@@ -21,10 +21,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench import clihelp, registry, splits, store, suites, tuning
+from bench import clihelp
 from bench.errors import DatasetUnavailable, StoreFault, UserError
+from bench.evaluation import tuning
+from bench.execution import registry, store, suites
 from bench.reporting import compare, report
-from bench.reporting import output as destination
+from bench.splitting import splits
 
 EXIT_OK, EXIT_FAILED_TRIALS, EXIT_USAGE, EXIT_STORE = 0, 1, 2, 3
 #: below this address-space limit (MB) a worker cannot import numpy, numba and the libraries
@@ -35,8 +37,7 @@ MIN_TIME_LIMIT = 1.0
 DEFAULT_RESULTS = Path("results/local")
 
 
-#: exit status when stdout's reader went away (``recbench list | head -3``): 128 + SIGPIPE,
-#: what the shell reports for any tool ended by a closed pipe
+#: stdout's reader went away (``list | head -3``): 128 + SIGPIPE, as for a tool it ends
 EXIT_BROKEN_PIPE = 141
 
 
@@ -45,20 +46,12 @@ class Parser(argparse.ArgumentParser):
         raise UserError(f"{message} (see `{self.prog} --help`)")
 
 
-def program_name(argv0: str | None = None) -> str:
-    """How the user started recbench, for usage lines and hints: ``recbench`` (the console
-    script) or ``python -m bench`` (``sys.argv[0]`` is then ``.../bench/__main__.py``)."""
-    name = Path(sys.argv[0] if argv0 is None else argv0).name
-    return "recbench" if name in ("recbench", "recbench.exe") else "python -m bench"
-
-
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
-    from bench import __version__
-
-    prog = prog or program_name()
+    version = sys.modules[__package__].__version__  # bench, loaded before its cli (no loop)
+    prog = prog or clihelp.program_name()
     p = Parser(prog=prog, description="recbench: fair benchmarks of recommender libraries",
                epilog=f"`{prog} COMMAND --help` describes a command and shows examples.")
-    p.add_argument("--version", action="version", version=f"recbench {__version__}")
+    p.add_argument("--version", action="version", version=f"recbench {version}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     def command(name: str, help: str) -> argparse.ArgumentParser:  # noqa: A002 - argparse's
@@ -84,7 +77,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     )
     run.add_argument("--no-report", action="store_true", help="do not rewrite the leaderboard")
     run.add_argument("--no-plots", action="store_true", help="leaderboard without figures")
-    # --- executors (bench.executors) ---
+    # --- executors (bench.execution.executors) ---
     run.add_argument("--executor", choices=("serial", "local", "dask"), default="serial",
                      help="where trials run: one at a time here (default), --jobs worker "
                      "processes here, or a Dask cluster")
@@ -127,11 +120,10 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                      help="replace the files of a non-empty --out (refused otherwise)")
 
     listing = command("list", help="datasets, adapters and suites, and whether each is available")
-    listing.add_argument("--json", action="store_true", help="one JSON object on stdout")
-
     show = command("show", help="an adapter's parameters, whose defaults, its search space")
     show.add_argument("adapter", help="adapter name, e.g. surprise.SVD (see `list`)")
-    show.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    for parser in (listing, show):
+        parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
 
     rep = command("report", help="rebuild the leaderboard from stored results only")
     rep.add_argument("--results", type=Path, action="append", help="results dirs or .jsonl files")
@@ -139,7 +131,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                      "(leaderboard.csv / .tex with --format; with --html: the directory "
                      "<first results dir>/site); - for stdout; a symlink, fifo or device is "
                      "written through, never replaced")
-    rep.add_argument("--format", choices=tuple(REPORT_FILES), default="md",
+    rep.add_argument("--format", choices=tuple(report.FILES), default="md",
                      help="md: the leaderboard with figures (default); csv / latex: its tables "
                      "(one row per leaderboard row, mean and 95%% half-width)")
     rep.add_argument("--no-plots", action="store_true", help="skip the PNG figures (faster)")
@@ -206,9 +198,13 @@ def log(msg: str) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from bench import datasets
-    from bench.runner import run_trials
-    from bench.trial import build_adapter
+    return run_suite(args)[0]
+
+
+def run_suite(args: argparse.Namespace) -> tuple[int, list[dict]]:
+    """``run`` / ``tune`` of the suite ``args.suite``: the exit code, and the latest record of
+    each of its trials (tuned rows included), run now or recorded before (``bench.run``)."""
+    from bench.execution.runner import run_trials
 
     check_run_options(args)
     suite = suites.load(args.suite)
@@ -224,10 +220,51 @@ def cmd_run(args: argparse.Namespace) -> int:
     specs = expand()
     if not specs:
         raise UserError(f"suite {suite.name!r} has no trials for the given filters")
+    run_path = store.run_file(args.results, suite.name)
+    options = prepare_run(specs, args)
+    log(f"suite {suite.name}: {len(specs)} trials, {args.threads} thread(s), results in {run_path}")
+    options.update(executor_options(args, suite, run_path))
+    if args.command == "tune":
+        specs = [s for s in specs if s.stage == "validation"]
+    run_trials(specs, args.results, run_path, **options)
+    latest = store.latest(store.read(run_path))
+    chosen, summary = suites.tuned_params(suite, latest)
+    if summary:
+        tuning.write_summary(tuned_file(args.results, suite.name), summary)
+        log(f"tuned parameters: {tuned_file(args.results, suite.name)}")
+    if args.command == "run" and chosen:
+        tuned = expand(tuned=chosen)
+        log(f"suite {suite.name}: {len(tuned)} trials with tuned parameters")
+        run_trials(tuned, args.results, run_path, **options)
+        specs = specs + tuned
+    return finish_run(specs, args, run_path)
+
+
+def run_specs(specs: list, args: argparse.Namespace) -> tuple[int, list[dict]]:
+    """Trial specs built by hand, run as ``run`` runs a suite's (the same checks, resumption
+    and report), recorded in ``runs/<suite>.jsonl`` of their first spec's suite."""
+    from bench.execution.runner import run_trials
+
+    check_run_options(args)
+    if not specs:
+        raise UserError("no trial specs to run")
+    run_path = store.run_file(args.results, specs[0].suite or "api")
+    options = prepare_run(specs, args)
+    log(f"{len(specs)} trials, results in {run_path}")
+    options.update(executor_options(args, None, run_path))
+    run_trials(specs, args.results, run_path, **options)
+    return finish_run(specs, args, run_path)
+
+
+def prepare_run(specs: list, args: argparse.Namespace) -> dict:
+    """Everything checked before any trial runs: each adapter's parameters, and each dataset
+    fetched and parsed once (bad input stops the run here; an unavailable dataset becomes
+    skipped trials with one line of explanation).  The runner's options."""
+    from bench.data import datasets
+    from bench.execution.trial import build_adapter
+
     for s in {(s.adapter, repr(sorted(s.params.items()))): s for s in specs}.values():
         build_adapter(s.adapter, s.params, s.seed, s.threads)  # bad parameters: exit 2 now
-    # Fetch and parse every dataset once, before any trial: bad input stops the run here,
-    # and an unavailable dataset becomes skipped trials with one line of explanation.
     skip_reasons: dict[str, str] = {}
     fingerprints: dict[str, str] = {}  # resumption redoes trials recorded on other content
     for name in dict.fromkeys(s.dataset for s in specs):
@@ -249,56 +286,46 @@ def cmd_run(args: argparse.Namespace) -> int:
         for split in dict.fromkeys(s.split for s in specs if s.dataset == name):
             splits.assign(dataset.ratings, split)
         del dataset
-    run_path = store.run_file(args.results, suite.name)
-    log(f"suite {suite.name}: {len(specs)} trials, {args.threads} thread(s), results in {run_path}")
-    options = dict(
+    return dict(
         skip_reasons=skip_reasons,
         fingerprints=fingerprints,
         retry_failed=args.retry_failed,
         memory_limit_mb=args.memory_limit_mb,
         log=log,
-        **executor_options(args, suite, run_path),
     )
-    if args.command == "tune":
-        specs = [s for s in specs if s.stage == "validation"]
-    run_trials(specs, args.results, run_path, **options)
+
+
+def finish_run(specs: list, args: argparse.Namespace, run_path: Path
+               ) -> tuple[int, list[dict]]:
+    """After the trials: the leaderboard (unless ``--no-report``), the exit code, and the
+    latest record of each spec."""
     latest = store.latest(store.read(run_path))
-    chosen, summary = suites.tuned_params(suite, latest)
-    if summary:
-        tuning.write_summary(tuned_file(args.results, suite.name), summary)
-        log(f"tuned parameters: {tuned_file(args.results, suite.name)}")
-    if args.command == "run" and chosen:
-        tuned = expand(tuned=chosen)
-        log(f"suite {suite.name}: {len(tuned)} trials with tuned parameters")
-        run_trials(tuned, args.results, run_path, **options)
-        specs = specs + tuned
-        latest = store.latest(store.read(run_path))
     bad = [latest[s.trial_id] for s in specs if latest.get(s.trial_id, {}).get("status") in (
         "failed", "timeout")]
     mine = [latest[s.trial_id] for s in specs if s.trial_id in latest]
     if not args.no_report:
         try:
-            out = write_report([args.results], None, plots=not args.no_plots,
-                               adapters=args.adapter)
+            out = report.write([args.results], None, plots=not args.no_plots,
+                               adapters=args.adapter, default_results=DEFAULT_RESULTS)
         except StoreFault as exc:
             raise StoreFault(f"{exc}; the trials are recorded: `python -m bench report` "
                              "rewrites the leaderboard once this is fixed") from None
         log(f"leaderboard: {out}")
     if bad:
         log(f"{len(bad)} of {len(specs)} trials failed or timed out (see {run_path})")
-        return EXIT_FAILED_TRIALS
+        return EXIT_FAILED_TRIALS, mine
     if mine and all(r["status"] == "skipped" for r in mine):
         reasons = sorted({str(r.get("error") or "").split(";")[0] for r in mine})
         log(f"every one of the {len(mine)} trials was skipped: {' | '.join(reasons)[:300]}")
-        return EXIT_FAILED_TRIALS
-    return EXIT_OK
+        return EXIT_FAILED_TRIALS, mine
+    return EXIT_OK, mine
 
 
 def not_admitted(dataset, specs: list, results: Path, memory_limit_mb: int | None
                  ) -> dict[str, str]:
-    """Trial id -> why it cannot fit the memory or time limit (``bench.admission``)."""
-    from bench import admission
-    from bench.trial import build_adapter
+    """Trial id -> why it cannot fit the memory or time limit (``bench.execution.admission``)."""
+    from bench.execution import admission
+    from bench.execution.trial import build_adapter
 
     history = store.load([results]) if Path(results).is_dir() else []
     budget, label = admission.memory_budget(memory_limit_mb)
@@ -341,7 +368,7 @@ def check_run_options(args: argparse.Namespace) -> None:
     if args.scheduler and args.executor != "dask":
         raise UserError("--scheduler needs --executor dask")
     if args.scheduler:
-        from bench.dask_address import check_address
+        from bench.execution.dask_address import check_address
 
         check_address(args.scheduler)
     if args.executor == "dask" and importlib.util.find_spec("distributed") is None:
@@ -358,7 +385,7 @@ def check_run_options(args: argparse.Namespace) -> None:
 
 def executor_options(args: argparse.Namespace, suite, run_path: Path) -> dict:
     """--executor / --jobs / --scheduler as the runner's ``executor`` and ``jobs``."""
-    from bench import executors
+    from bench.execution import executors
 
     jobs = args.jobs
     pinned = getattr(suite, "jobs", None)
@@ -403,77 +430,13 @@ def tuned_file(results: Path, suite: str) -> Path:
     return Path(results) / "tuned" / f"{suite}.json"
 
 
-#: report --format: the default name of its output in the first results dir
-REPORT_FILES = {"md": "LEADERBOARD.md", "csv": "leaderboard.csv", "latex": "leaderboard.tex"}
-
-
-def write_report(sources: list[Path], output: Path | None, plots: bool = True,
-                 fmt: str = "md", adapters: list[str] | None = None) -> str:
-    """LEADERBOARD.md (and figures under plots/ next to it), or the tables as CSV / LaTeX,
-    from stored records only; returns where it went (``bench.reporting.output``).
-    ``adapters``: the ``--adapter`` patterns of the run, kept in the Reproduce line."""
-    files = store.files(sources)
-    if not files:
-        raise UserError(f"no results found in {', '.join(map(str, sources))}")
-    records, stale = store.split_stale(store.load(files))
-    if stale:
-        log(f"{len(stale)} record(s) computed on earlier contents of their dataset are left "
-            "out of the leaderboard (the leaderboard says which)")
-    first = Path(sources[0])
-    out = output or (first if first.is_dir() else first.parent) / REPORT_FILES[fmt]
-    where = destination.check(out)
-    inputs = {os.path.realpath(f) for f in files}
-    if where != "stdout" and (out.suffix.lower() == ".jsonl" or os.path.realpath(out) in inputs
-                              or (where == "file" and out.is_file()
-                                  and store.parse_line(first_line(out)) is not None)):
-        raise UserError(f"--output {out} is a results file, never overwritten; give the path "
-                        f"of the {fmt} file (e.g. {REPORT_FILES[fmt]})")
-    if fmt != "md":
-        from bench.reporting import export
-
-        table = export.frame(records)
-        text = export.to_csv(table) if fmt == "csv" else export.to_latex(table)
-        destination.write(out, text.encode("utf-8"))
-        return destination.describe(out)
-    given = first if first.is_dir() else store.results_dirs([first])[0]
-    command = report.reproduce_command(
-        records, results=None if given == DEFAULT_RESULTS else given, adapters=adapters)
-    figures: list[str] = []
-    if plots and not (where == "file" or os.path.isfile(out)):
-        log(f"figures: none (--output {destination.describe(out)} is not a regular file; they are "
-            "written beside one)")
-    elif plots:
-        log("figures: drawing (matplotlib)")
-        written = report.figures(records, files, out.parent / "plots")
-        figures = [os.path.relpath(p, out.parent) for p in written]
-        log(f"figures: {len(figures)} in {out.parent / 'plots'}")
-    log(f"leaderboard: tables and significance marks of {len(records)} records")
-    text = report.leaderboard_text(records, [str(f) for f in files], command, figures=figures,
-                                   stale=stale)
-    destination.write(out, text.encode("utf-8"))
-    return destination.describe(out)
-
-
-def first_line(path: Path, limit: int = 1 << 20) -> str:
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        return fh.readline(limit)
-
-
-def report_fault(exc: OSError | StoreFault) -> StoreFault:
-    """A store or disk fault while writing a report: one line (nothing about trials)."""
-    if isinstance(exc, StoreFault):
-        return StoreFault(str(exc).split(";")[0])
-    where = f" {exc.filename}" if getattr(exc, "filename", None) else ""
-    return StoreFault(f"cannot write{where}: {exc.strerror or exc}".splitlines()[0])
-
-
 def cmd_report(args: argparse.Namespace) -> int:
     try:
         return report_command(args)
     except BrokenPipeError:
         raise  # --output - read by `head`: handled in main, not a disk fault
     except (OSError, StoreFault) as exc:  # full disk, read-only results: one line, exit 3
-        raise report_fault(exc) from None
+        raise report.fault(exc) from None
 
 
 def report_command(args: argparse.Namespace) -> int:
@@ -481,12 +444,8 @@ def report_command(args: argparse.Namespace) -> int:
     if args.html:
         from bench import site
 
-        if args.format != "md":
-            raise UserError("--format chooses the file of the markdown report; --html writes "
-                            "the site (give one of them)")
-        if str(args.output) == destination.STDOUT:
-            raise UserError("--output -: --html writes a directory, not a stream")
-
+        if args.format != "md" or str(args.output) == "-":
+            raise UserError("--html writes the site, a directory: not with --format or --output -")
         first = Path(sources[0])
         out = args.output or (first if first.is_dir() else first.parent) / "site"
         index = site.build(sources, out, args.compare, plots=not args.no_plots)
@@ -495,7 +454,8 @@ def report_command(args: argparse.Namespace) -> int:
     if args.compare:
         raise UserError("--compare makes a page of the site: use it with --html "
                         "(or run `python -m bench compare BASELINE CURRENT`)")
-    out = write_report(sources, args.output, plots=not args.no_plots, fmt=args.format)
+    out = report.write(sources, args.output, plots=not args.no_plots, fmt=args.format,
+                       default_results=DEFAULT_RESULTS)
     log(f"leaderboard: {out}" if args.format == "md" else f"tables ({args.format}): {out}")
     return EXIT_OK
 
@@ -520,7 +480,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_write_layout(args: argparse.Namespace) -> int:
-    from bench import datasets, formats
+    from bench.data import datasets, formats
 
     if args.layout not in formats.WRITERS:
         raise UserError(f"unknown layout {args.layout!r}; known: "
@@ -560,31 +520,16 @@ def check_layout_target(out: Path, overwrite: bool) -> set[str]:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from bench import datasets
+    from bench.execution import catalog
 
-    if args.json:
-        from bench import catalog
-
-        print(json.dumps(catalog.listing(), indent=2))
-        return EXIT_OK
-    print("datasets:")
-    for entry in datasets.list_entries():
-        print(f"  {entry}")
-    print("adapters:")
-    for name, info in sorted(registry.discover().items()):
-        state = "available" if info.cls else f"unavailable ({info.error})"
-        print(f"  {name:<28} {state}")
-    print("suites:")
-    for name, path in sorted(suites.suite_files().items()):
-        desc = suites.parse_file(path).get("description", "")
-        print(f"  {name:<12} {desc}")
+    print(json.dumps(catalog.listing(), indent=2) if args.json else catalog.listing_text())
     return EXIT_OK
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from bench import catalog
+    from bench.execution import catalog
 
-    info = catalog.adapter(args.adapter)
+    info = catalog.adapter(args.adapter)  # unknown or unavailable: one line, exit 2
     print(json.dumps(info, indent=2) if args.json else catalog.adapter_text(info))
     return EXIT_OK
 
@@ -611,10 +556,8 @@ def main(argv: list[str] | None = None) -> int:
                 signal.signal(signal.SIGTERM, previous)
         finally:
             sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
-    except BrokenPipeError:
-        # stdout's reader went away (`recbench list | head -3`): stop quietly, as a tool
-        # ended by SIGPIPE does (the Python docs' recipe: devnull under stdout, so the
-        # interpreter's last flush cannot fail), with that tool's status, 141
+    except BrokenPipeError:  # stdout's reader went away (`list | head -3`): the Python docs'
+        # recipe (devnull under stdout, so the last flush cannot fail), quiet, exit 141
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_BROKEN_PIPE
@@ -623,7 +566,7 @@ def main(argv: list[str] | None = None) -> int:
 def run_command(argv: list[str]) -> int:
     # library modules log; this decides what the user sees (one line per message)
     configure_logging()
-    prog = program_name()
+    prog = clihelp.program_name()
     try:
         args = build_parser(prog).parse_args(argv)
         configure_logging(args.verbose - args.quiet)

@@ -6,7 +6,9 @@
 
 from __future__ import annotations
 
+import sys
 import textwrap
+from pathlib import Path
 
 #: command -> (description, examples)
 COMMANDS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -72,6 +74,13 @@ COMMANDS: dict[str, tuple[str, tuple[str, ...]]] = {
         ),
     ),
 }
+
+
+def program_name(argv0: str | None = None) -> str:
+    """How the user started recbench, for usage lines and hints: ``recbench`` (the console
+    script) or ``python -m bench`` (``sys.argv[0]`` is then ``.../bench/__main__.py``)."""
+    name = Path(sys.argv[0] if argv0 is None else argv0).name
+    return "recbench" if name in ("recbench", "recbench.exe") else "python -m bench"
 
 
 def description(command: str) -> str:

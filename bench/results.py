@@ -16,7 +16,7 @@ Keys and names added for reading across rows and libraries:
   ``label == "defaults"``, but two row keys).  ``table_key`` likewise names the table;
 * ``common.factors``, ``common.regularization``, ``common.iterations``,
   ``common.learning_rate``: the library's own parameter that means each, beside it under
-  ``params.<its name>`` (``bench.params``);
+  ``params.<its name>`` (``bench.execution.params``);
 * ``started_at`` is a timezone-aware datetime column (UTC).
 
 ``table(DIR)`` gives the leaderboard's rows themselves (mean and 95% half-width per
@@ -37,9 +37,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench import params, store
 from bench.errors import UserError
-from bench.record import row_key
+from bench.execution import params, store
+from bench.execution.record import row_key
 from bench.reporting import export, significance
 
 log = logging.getLogger(__name__)

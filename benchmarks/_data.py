@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from bench import datasets
-from bench.data import Dataset
+from bench import Dataset, load_dataset
 
 
 def load_ml100k() -> Dataset:
-    return datasets.load("ml-100k")
+    return load_dataset("ml-100k")

@@ -23,9 +23,9 @@ from pathlib import Path
 import numba
 import numpy as np
 
-from bench.als import Interactions
-from bench.data import Ratings
+from bench import Ratings
 from bench.kernels import als as fixed
+from bench.models.als import Interactions
 
 OLD_COMMIT = "8867e10"
 

@@ -23,8 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from bench import registry
-from bench.trial import TrialSpec, run_trial
+from bench import TrialSpec
+from bench.execution import registry
+from bench.execution.trial import run_trial
 
 DATASETS = [
     f"synthetic:users=943,items=1682,ratings=100000,seed={seed}" for seed in (9001, 9002)

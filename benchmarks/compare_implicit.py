@@ -8,7 +8,7 @@ thread.  Time per iteration: implicit's per-iteration callback and recbench's
 ``iteration_seconds_``; the median over the iterations of a fit, best of ``--rounds``
 interleaved fits (the machine is shared).  numba compile time is excluded (``cache=True`` and
 a warm-up fit first).  NDCG@10: random 80/20 split (seed 0), train items excluded, every
-test item relevant, ties by item code (``bench.ranking``); on the synthetic set a seeded
+test item relevant, ties by item code (``bench.evaluation.ranking``); on the synthetic set a seeded
 sample of 5000 test users.
 
     python benchmarks/compare_implicit.py --threads 2 [--synthetic-ratings 10000000]
@@ -29,10 +29,8 @@ from implicit.cpu.als import AlternatingLeastSquares
 sys.path.insert(0, str(Path(__file__).parent))
 from _data import load_ml100k  # noqa: E402
 
-from bench import metrics, ranking  # noqa: E402
-from bench.als import ImplicitALS  # noqa: E402
-from bench.data import Ratings  # noqa: E402
-from bench.threads import blas_limited  # noqa: E402
+from bench import Ratings, metrics, ranking, synthetic, threads  # noqa: E402
+from bench.models.als import ImplicitALS  # noqa: E402
 
 
 def ndcg_at_10(user_factors, item_factors, train: sp.csr_matrix, test: Ratings, users) -> float:
@@ -118,15 +116,14 @@ def main() -> None:
     args = parser.parse_args()
 
     rows: list[str] = []
-    with blas_limited(1):
+    with threads.blas_limited(1):
         ml = load_ml100k()
         compare("ML-100k", ml.ratings, (32, 64), args.iterations, args.threads, args.rounds,
                 args.reg, 0, rows)  # fmt: skip
         if args.synthetic_ratings:
-            from bench.synthetic import generate
-
             start = time.perf_counter()
-            syn = generate(200_948, 84_432, args.synthetic_ratings, seed=0, threads=args.threads)
+            syn = synthetic.generate(200_948, 84_432, args.synthetic_ratings, seed=0,
+                                     threads=args.threads)
             print(f"generated in {time.perf_counter() - start:.1f}s", flush=True)
             compare(f"synthetic {args.synthetic_ratings / 1e6:.0f}M", syn.ratings, (32, 64),
                     args.synthetic_iterations, args.threads, max(1, args.rounds - 1), args.reg,

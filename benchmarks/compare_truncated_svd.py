@@ -17,8 +17,7 @@ from recbench_adapters.scipy import PureSVD
 from recbench_adapters.sklearn import TruncatedSVD
 from threadpoolctl import threadpool_limits
 
-from bench import datasets
-from bench.data import TrainSet
+from bench import TrainSet, load_dataset
 
 
 def main() -> None:
@@ -26,7 +25,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--factors", type=int, nargs="+", default=[10, 50])
     args = parser.parse_args()
-    data = datasets.load("ml-100k")
+    data = load_dataset("ml-100k")
     train = TrainSet(data.ratings, data.rating_scale)
     makers = {"scipy.PureSVD": lambda k: PureSVD(rank=k),
               "sklearn.TruncatedSVD": lambda k: TruncatedSVD(n_components=k)}  # fmt: skip

@@ -1,5 +1,6 @@
 """Architecture check, not a speed benchmark: the import graph of ``bench/`` (what each
-record reader imports), its import loops, and which modules set thread counts.
+record reader imports), its import loops, which stage imports which, and which modules set
+thread counts.
 
     python benchmarks/import_graph.py [REPO]
 """
@@ -10,8 +11,9 @@ import ast
 import sys
 from pathlib import Path
 
-READERS = ("bench.reporting.leaderboard", "bench.reporting.figures",
-           "bench.reporting.significance", "bench.reporting.compare",
+READERS = ("bench.reporting.leaderboard.page", "bench.reporting.leaderboard.table",
+           "bench.reporting.figures", "bench.reporting.significance.pairing",
+           "bench.reporting.significance.tables", "bench.reporting.compare",
            "bench.reporting.protocol", "bench.results", "bench.site.builder")
 THREAD_SETTERS = {"set_num_threads", "threadpool_limits", "ThreadpoolController"}
 
@@ -68,6 +70,24 @@ def loops(graph: dict[str, list[str]]) -> list[list[str]]:
     return found
 
 
+def stage_of(module: str) -> str:
+    """``bench.data.readers.table`` -> ``data``; a module directly under ``bench/`` is its
+    own (``cli``, ``adapter``, ...)."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else parts[0]
+
+
+def stage_graph(graph: dict[str, list[str]]) -> dict[str, dict[str, list[str]]]:
+    """Stage -> the other stages it imports -> the module imports that make the edge."""
+    out: dict[str, dict[str, list[str]]] = {}
+    for module, deps in graph.items():
+        for dep in deps:
+            a, b = stage_of(module), stage_of(dep)
+            if a != b:
+                out.setdefault(a, {}).setdefault(b, []).append(f"{module} -> {dep}")
+    return {a: dict(sorted(edges.items())) for a, edges in sorted(out.items())}
+
+
 def thread_setters(root: Path) -> list[str]:
     who = set()
     for path in [*(root / "bench").rglob("*.py"), *(root / "adapters").rglob("*.py")]:
@@ -85,6 +105,9 @@ def main() -> None:
     for reader in READERS:
         print(f"{reader} -> {', '.join(graph.get(reader, []))}")
     print("import loops:", loops(graph) or "none")
+    print("stages (sub-packages and modules directly under bench/) and what they import:")
+    for stage, edges in stage_graph(graph).items():
+        print(f"  {stage} -> {', '.join(edges)}")
     print("modules that set thread counts:", thread_setters(root))
 
 

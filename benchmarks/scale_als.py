@@ -1,6 +1,6 @@
 """How recbench's ALS time per iteration grows with ratings and factors; peak memory.
 
-Synthetic data shaped like MovieLens-32M (``bench.synthetic.generate``: 200,948 users,
+Synthetic data shaped like MovieLens-32M (``bench.data.synthetic.generate``: 200,948 users,
 84,432 items, power-law popularity), ratings from 1M to 32M on that catalogue.  Each size
 runs in its own process so its peak RSS (``ru_maxrss``: data, both CSR orientations,
 factors) is its own.  Time per iteration is the median over ``--iterations`` iterations
@@ -28,11 +28,11 @@ N_USERS, N_ITEMS = 200_948, 84_432
 
 def measure(n_ratings: int, ks: list[int], mode: str, iterations: int, threads: int) -> dict:
     """One process: generate, prepare, fit per K; returns timings and the peak RSS."""
-    from bench.als import ExplicitALS, ImplicitALS
-    from bench.synthetic import generate
+    from bench import synthetic
+    from bench.models.als import ExplicitALS, ImplicitALS
 
     start = time.perf_counter()
-    data = generate(N_USERS, N_ITEMS, n_ratings, seed=0, threads=threads)
+    data = synthetic.generate(N_USERS, N_ITEMS, n_ratings, seed=0, threads=threads)
     generate_s = time.perf_counter() - start
     ratings = data.ratings
     model_cls = ExplicitALS if mode.startswith("explicit") else ImplicitALS
@@ -98,7 +98,7 @@ def main() -> None:
         f"--iterations {args.iterations} --sizes {args.sizes} --ks {args.ks} "
         f"--mode {args.mode}`  ",
         f"Machine: {platform.machine()} {platform.processor()}, {args.threads} thread(s) "
-        "(2-core VM shared with other jobs); `bench.synthetic.generate` "
+        "(2-core VM shared with other jobs); `bench.data.synthetic.generate` "
         f"({N_USERS:,} users x {N_ITEMS:,} items, seed 0).  Median seconds per iteration "
         "(both half-steps) over one fit, compile excluded; CPU s is the process CPU time of "
         "an iteration over all threads (other jobs cannot inflate it; CPU s / threads is the "

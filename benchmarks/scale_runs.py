@@ -13,7 +13,7 @@ import argparse
 import re
 from pathlib import Path
 
-from bench import record
+from bench.execution import record
 
 
 def run_totals(log: str) -> tuple[str, float]:

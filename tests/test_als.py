@@ -10,19 +10,19 @@ import scipy.sparse as sp
 from recbench_adapters.recbench import ALS
 from recbench_adapters.recbench import ImplicitALS as ImplicitALSAdapter
 
-from bench.als import (
+from bench.data.model import Dataset, Features, Ratings, TrainSet
+from bench.execution.registry import get as get_adapter
+from bench.execution.threads import limited
+from bench.execution.trial import TrialSpec, run_trial
+from bench.kernels import als as kernels
+from bench.models.als import (
     CSR,
     ExplicitALS,
     ImplicitALS,
     Interactions,
     validation_ndcg,
 )
-from bench.data import Dataset, Features, Ratings, TrainSet
-from bench.kernels import als as kernels
-from bench.registry import get as get_adapter
-from bench.splits import SplitSpec
-from bench.threads import limited
-from bench.trial import TrialSpec, run_trial
+from bench.splitting.splits import SplitSpec
 
 
 def random_ratings(n_users: int = 60, n_items: int = 40, density: float = 0.3, seed: int = 0):

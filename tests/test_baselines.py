@@ -12,9 +12,9 @@ from protocols import cold_holdout
 from recbench_adapters import baselines
 from recbench_adapters import surprise as surprise_adapters
 
-from bench import datasets
-from bench.data import Ratings, TrainSet
-from bench.registry import available
+from bench.data import datasets
+from bench.data.model import Ratings, TrainSet
+from bench.execution.registry import available
 
 ALL = [
     baselines.GlobalMean,

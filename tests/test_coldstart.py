@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from bench import splits
-from bench.data import TrainSet
-from bench.registry import get
-from bench.trial import TrialSpec, run_trial
+from bench.data.model import TrainSet
+from bench.execution.registry import get
+from bench.execution.trial import TrialSpec, run_trial
+from bench.splitting import splits
 
 COLD = splits.SplitSpec("cold_users", cold_fraction=0.1, n_reveal=5, seed=0)
 

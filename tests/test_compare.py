@@ -5,7 +5,7 @@ import json
 import subprocess
 import sys
 
-from bench import store
+from bench.execution import store
 from bench.reporting import compare
 
 

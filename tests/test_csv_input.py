@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench import datasets
+from bench.data import datasets
 from bench.errors import UserError
 
 
@@ -220,7 +220,7 @@ def test_bad_scale_and_unknown_option(tmp_path: Path) -> None:
 
 def test_dedupe_matches_a_groupby_reference() -> None:
     """Latest timestamp wins, ties go to the later row: checked against pandas on random rows."""
-    from bench.loaders import dedupe_latest
+    from bench.data.readers.coding import dedupe_latest
 
     rng = np.random.default_rng(0)
     n = 20_000
@@ -319,7 +319,8 @@ def test_parquet_id_columns_keep_their_values_exactly(tmp_path: Path) -> None:
 
 def test_titles_and_features_match_ids_of_the_same_kind() -> None:
     """Side files match the ratings' ids by the same rule: ``"007"`` is not item 7."""
-    from bench.loaders import RawRatings, build_dataset
+    from bench.data.readers.coding import build_dataset
+    from bench.data.readers.raw import RawRatings
 
     raw = RawRatings(
         np.array([1, 1, 2]),

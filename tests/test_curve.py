@@ -2,9 +2,9 @@
 
 import pytest
 
-from bench.evaluate import MetricSpec
-from bench.splits import SplitSpec
-from bench.trial import TrialSpec, run_trial
+from bench.evaluation.evaluate import MetricSpec
+from bench.execution.trial import TrialSpec, run_trial
+from bench.splitting.splits import SplitSpec
 
 SPLIT = SplitSpec("random", test_fraction=0.2, seed=0)
 

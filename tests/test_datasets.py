@@ -12,10 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench import datasets, fetch, store
-from bench.data import Dataset
+from bench.data import datasets, fetch
+from bench.data.model import Dataset
+from bench.data.readers.coding import build_dataset
+from bench.data.readers.raw import SourceFiles
+from bench.data.readers.registry import FORMATS
 from bench.errors import DatasetUnavailable, UserError
-from bench.loaders import FORMATS, SourceFiles, build_dataset
+from bench.execution import store
 
 ML100K_GENRES = [
     "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime",

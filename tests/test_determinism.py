@@ -2,8 +2,8 @@
 
 import pytest
 
-from bench.splits import SplitSpec
-from bench.trial import TrialSpec, run_trial
+from bench.execution.trial import TrialSpec, run_trial
+from bench.splitting.splits import SplitSpec
 
 SPLIT = SplitSpec("random", test_fraction=0.2, seed=0)
 

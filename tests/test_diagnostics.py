@@ -12,7 +12,7 @@ import pytest
 
 ROOT = Path(__file__).parent.parent
 #: entry points whose output is deliberate: the CLI, the worker's protocol, ``python -m bench``
-ENTRY_POINTS = {"bench/cli.py", "bench/worker.py", "bench/__main__.py"}
+ENTRY_POINTS = {"bench/cli.py", "bench/execution/worker.py", "bench/__main__.py"}
 
 
 def _is_stderr(node: ast.expr) -> bool:

@@ -9,9 +9,9 @@ import pytest
 import scipy.sparse as sp
 from recbench_adapters.recbench import EASE
 
-from bench import ease
-from bench.admission import DataShape
-from bench.data import Ratings, TrainSet
+from bench.data.model import Ratings, TrainSet
+from bench.execution.admission import DataShape
+from bench.models import ease
 
 
 def tiny() -> TrainSet:

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench import store
+from bench.execution import store
 
 pytest.importorskip("distributed")
 
@@ -164,7 +164,7 @@ def test_killed_dask_worker_gives_one_failed_record_and_retry_completes(cluster,
 
 
 def test_leaderboard_warns_about_mixed_concurrency():
-    from bench.reporting.leaderboard import concurrency_note
+    from bench.reporting.leaderboard.table import concurrency_note
 
     serial = {"fit_seconds": 1.0, "env": {"concurrent_trials": 1}}
     parallel = {"fit_seconds": 1.0, "env": {"concurrent_trials": 2}}
@@ -174,9 +174,9 @@ def test_leaderboard_warns_about_mixed_concurrency():
 
 
 def test_longest_trials_first_by_past_records():
-    from bench.executors import longest_first, past_costs
-    from bench.splits import SplitSpec
-    from bench.trial import TrialSpec
+    from bench.execution.executors import longest_first, past_costs
+    from bench.execution.trial import TrialSpec
+    from bench.splitting.splits import SplitSpec
 
     specs = [TrialSpec(dataset="d", split=SplitSpec(method="random"), fold=0, adapter=a)
              for a in ("baseline.GlobalMean", "scipy.SVD", "baseline.Popularity")]
@@ -192,8 +192,8 @@ def test_longest_trials_first_by_past_records():
 
 
 def test_data_a_worker_cannot_fetch_is_shipped(table_entry):
-    from bench import datasets
-    from bench.executors import needs_shipping
+    from bench.data import datasets
+    from bench.execution.executors import needs_shipping
 
     table_entry("placed", "r.csv", "user,item,rating\n1,1,4\n1,2,5\n2,2,3\n")
     assert needs_shipping("placed", datasets.load("placed"))  # files placed by hand

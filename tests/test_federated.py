@@ -8,7 +8,7 @@ import pytest
 from recbench_adapters.recbench import FederatedMF
 from recbench_adapters.surprise import SVD as SurpriseSVD
 
-from bench.data import Dataset, TrainSet
+from bench.data.model import Dataset, TrainSet
 from bench.errors import UserError
 
 

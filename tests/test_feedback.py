@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from bench import registry
 from bench.adapter import LearnsFromInteractions
-from bench.data import Ratings, TrainSet
+from bench.data.feedback import FeedbackPolicy
+from bench.data.model import Ratings, TrainSet
 from bench.errors import UserError
-from bench.feedback import FeedbackPolicy
+from bench.execution import registry
 
 
 def small_ratings() -> Ratings:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import fetch
+from bench.data import fetch
 
 PAYLOAD = os.urandom(3 * (1 << 20) + 12345)  # several read chunks
 MD5 = "md5:" + hashlib.md5(PAYLOAD).hexdigest()
@@ -79,7 +79,7 @@ def cache_files(d: Path) -> list[Path]:
 
 
 def test_a_cut_transfer_is_resumed_where_it_stopped(server, tmp_path, caplog):
-    caplog.set_level(logging.INFO, logger="bench.fetch")
+    caplog.set_level(logging.INFO, logger="bench.data.fetch")
     server.cut_after = [1_000_000]
     dest = fetch.download(server.url, tmp_path / "data.bin", MD5)
     assert dest.read_bytes() == PAYLOAD
@@ -117,7 +117,7 @@ def test_retries_end_and_leave_nothing_behind(server, tmp_path):
 
 
 def test_a_server_that_cannot_be_reached_gets_one_try(tmp_path, caplog):
-    caplog.set_level(logging.INFO, logger="bench.fetch")
+    caplog.set_level(logging.INFO, logger="bench.data.fetch")
     srv = Server()  # bound, then closed: nothing listens on its port
     url = srv.url
     srv.server_close()
@@ -134,7 +134,7 @@ def test_a_wrong_checksum_after_a_resume_is_discarded(server, tmp_path):
 
 
 def test_progress_is_logged(server, tmp_path, caplog, monkeypatch):
-    caplog.set_level(logging.INFO, logger="bench.fetch")
+    caplog.set_level(logging.INFO, logger="bench.data.fetch")
     monkeypatch.setattr(fetch, "PROGRESS_SECONDS", 0.0)
     fetch.download(server.url, tmp_path / "f.bin", MD5)
     mb = len(PAYLOAD) / 1e6

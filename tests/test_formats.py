@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench import datasets, formats
 from bench.cli import main
+from bench.data import datasets, formats
 
 SPEC = "synthetic:users=300,items=120,ratings=5000,seed=1"
 

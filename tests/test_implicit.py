@@ -9,8 +9,8 @@ import pytest
 from protocols import per_user_split
 from recbench_adapters import implicit as implicit_adapters
 
-from bench import datasets
-from bench.data import Dataset, Ratings, TrainSet
+from bench.data import datasets
+from bench.data.model import Dataset, Ratings, TrainSet
 
 
 @cache

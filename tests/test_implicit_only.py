@@ -10,11 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench import datasets, store, suites
+from bench.data import datasets
 from bench.errors import UserError
-from bench.evaluate import MetricSpec
-from bench.splits import SplitSpec
-from bench.trial import TrialSpec, run_trial
+from bench.evaluation.evaluate import MetricSpec
+from bench.execution import store, suites
+from bench.execution.trial import TrialSpec, run_trial
+from bench.splitting.splits import SplitSpec
 
 SYNTH = "synthetic:users=120,items=80,ratings=2000,seed=3"
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from test_runner import bench, records, write_suite
 
-from bench import store
+from bench.execution import store
 
 
 def one_line(res) -> str:

@@ -18,7 +18,7 @@ import pytest
 from test_integrity import flip_byte, mount_tmpfs, one_line, umount
 from test_runner import PLUGINS, bench, records, write_suite
 
-from bench import store
+from bench.execution import store
 
 
 def base_csv(path: Path, rating=lambda u, i: (u * 7 + i) % 5 + 1) -> Path:

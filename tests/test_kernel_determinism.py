@@ -23,8 +23,8 @@ SCRIPT = r"""
 import hashlib
 import numba
 import numpy as np
-from bench.als import ExplicitALS, ImplicitALS, Interactions
-from bench.data import Ratings
+from bench.models.als import ExplicitALS, ImplicitALS, Interactions
+from bench.data.model import Ratings
 from bench.kernels import als_explicit, als_implicit
 from bench.kernels import als as K
 

@@ -7,7 +7,7 @@ import math
 import pytest
 from scipy import stats
 
-from bench import record, registry
+from bench.execution import record, registry
 from bench.reporting import leaderboard
 
 RANDOM = {"method": "random", "seed": 0, "test_fraction": 0.2}
@@ -266,7 +266,7 @@ def test_hogwild_rows_on_several_threads_are_marked_as_draws():
 def test_side_information_follows_what_the_trial_read_not_the_adapter_class():
     # recbench.ALS with genre_prior=True reads genres: its trial records it, and the row is
     # marked and loses the pure-CF best (italic) to the plain ALS row
-    from bench.trial import build_adapter
+    from bench.execution.trial import build_adapter
 
     assert build_adapter("recbench.ALS", {"genre_prior": True}, 0, 1).reads_side_information()
     assert not build_adapter("recbench.ALS", {}, 0, 1).reads_side_information()
@@ -295,7 +295,7 @@ def test_marks_come_from_the_records_even_when_the_adapter_is_not_installed():
 
 
 def test_defaults_rows_say_whose_defaults_they_are():
-    from bench import registry
+    from bench.execution import registry
 
     assert registry.get("sklearn.TruncatedSVD").recbench_defaults == ("n_components",)
     assert registry.get("recbench.EASE").defaults_by == "recbench"
@@ -328,8 +328,8 @@ def test_a_table_timed_on_a_busy_host_is_flagged():
 
 
 def test_a_trial_records_side_information_defaults_and_host_load():
-    from bench.splits import SplitSpec
-    from bench.trial import SCHEMA_MINOR, TrialSpec, run_trial
+    from bench.execution.trial import SCHEMA_MINOR, TrialSpec, run_trial
+    from bench.splitting.splits import SplitSpec
 
     spec = TrialSpec(dataset="synthetic:users=100,items=60,ratings=2000,seed=1",
                      split=SplitSpec.from_dict({"method": "random", "test_fraction": 0.2}),
@@ -345,7 +345,7 @@ def test_a_trial_records_side_information_defaults_and_host_load():
 
 
 def test_msr_anchors_compare_on_their_item_stratified_split_and_ablations_use_seeds():
-    from bench import suites
+    from bench.execution import suites
 
     msr = suites.load("msr-anchors")
     assert {s["method"] for run in msr.runs for s in run["splits"]} == {"item_stratified"}

@@ -10,8 +10,8 @@ import scipy.sparse as sp
 from lightfm.data import Dataset as LightFMDataset
 from recbench_adapters import lightfm as lightfm_adapters
 
-from bench import datasets
-from bench.data import Dataset, Features, Ratings, TrainSet
+from bench.data import datasets
+from bench.data.model import Dataset, Features, Ratings, TrainSet
 from bench.errors import UserError
 
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from bench import metrics
-from bench.ranking import NO_ITEM, exclude, tie_order, top_k, top_k_by_position
+from bench.evaluation import metrics
+from bench.evaluation.ranking import NO_ITEM, exclude, tie_order, top_k, top_k_by_position
 
 N_ITEMS = 5
 # user 0: relevant {1, 3}, list [3, 0, 1, 4, 2] -> hits at ranks 1 and 3

@@ -54,7 +54,7 @@ def test_the_wheel_has_the_licence_and_the_typing_markers(wheel):
     text = wheel.read(licence).decode()
     assert text.startswith("MIT License") and "Copyright (c) 2026 recbench developers" in text
     assert "bench/py.typed" in names and "recbench_adapters/py.typed" in names
-    assert "bench/suites/smoke.toml" in names  # package data beside the marker
+    assert "bench/execution/suites/smoke.toml" in names  # package data beside the marker
 
 
 def test_the_metadata_names_version_licence_urls_and_classifiers(wheel):

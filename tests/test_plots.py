@@ -11,11 +11,11 @@ import pytest
 from matplotlib import image
 from matplotlib.text import Text
 
-from bench import record, store
+from bench.execution import record, store
+from bench.execution.trial import save_per_user
 from bench.reporting import figures as plots
 from bench.reporting import significance
 from bench.reporting.figures import common
-from bench.trial import save_per_user
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 KFOLD = {"method": "kfold", "seed": 0, "n_folds": 2}

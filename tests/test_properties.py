@@ -5,9 +5,10 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bench import metrics, splits
-from bench.data import Ratings
-from bench.ranking import NO_ITEM, exclude, top_k
+from bench.data.model import Ratings
+from bench.evaluation import metrics
+from bench.evaluation.ranking import NO_ITEM, exclude, top_k
+from bench.splitting import splits
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from bench import metrics
-from bench.data import TrainSet
-from bench.evaluate import MetricSpec, evaluate
-from bench.trial import build_adapter
+from bench.data.model import TrainSet
+from bench.evaluation import metrics
+from bench.evaluation.evaluate import MetricSpec, evaluate
+from bench.execution.trial import build_adapter
 
 
 def test_novelty_and_average_popularity():
@@ -61,7 +61,8 @@ def test_negatives_avoid_every_interacted_item_and_depend_on_the_fold_only():
 
 
 def test_sampled_protocol_ranks_higher_than_the_full_catalogue():
-    from bench import datasets, splits
+    from bench.data import datasets
+    from bench.splitting import splits
 
     ds = datasets.load("synthetic:users=300,items=400,ratings=9000,seed=0")
     spec = splits.SplitSpec.from_dict({"method": "leave_last", "seed": 0})
@@ -132,8 +133,9 @@ def test_negatives_are_distinct_unrated_and_seeded_per_fold():
 
 
 def test_a_trial_draws_its_negatives_with_its_folds_seed():
-    from bench import datasets, splits
-    from bench.trial import TrialSpec, run_trial
+    from bench.data import datasets
+    from bench.execution.trial import TrialSpec, run_trial
+    from bench.splitting import splits
 
     name = "synthetic:users=120,items=300,ratings=3000,seed=2"
     split = splits.SplitSpec.from_dict({"method": "kfold", "n_folds": 2, "seed": 3})
@@ -157,8 +159,8 @@ def test_a_trial_draws_its_negatives_with_its_folds_seed():
 def test_cold_test_users_are_counted_and_warm_metrics_recorded():
     # a temporal cut leaves test users without train rows: the record says how many and
     # gives every ranking metric over the warm users beside the overall one
-    from bench.splits import SplitSpec
-    from bench.trial import TrialSpec, run_trial
+    from bench.execution.trial import TrialSpec, run_trial
+    from bench.splitting.splits import SplitSpec
 
     spec = TrialSpec(dataset="synthetic:users=200,items=150,ratings=4000,seed=4",
                      split=SplitSpec.from_dict({"method": "temporal", "test_fraction": 0.2}),

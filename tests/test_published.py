@@ -1,6 +1,6 @@
 """The committed leaderboard is rebuilt from the committed records, byte for byte, on a
 checkout without the optional extras (torch, pyspark, dask): every mark comes from what is
-published (records and the compact per-user packs, ``bench.peruser_pack``)."""
+published (records and the compact per-user packs, ``bench.reporting.peruser_pack``)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench import peruser_pack, store
+from bench.execution import store
+from bench.reporting import peruser_pack
 
 ROOT = Path(__file__).parent.parent
 #: the optional extras' libraries, made unimportable in the report's process
@@ -51,7 +52,7 @@ def test_published_leaderboard_rebuilds_byte_for_byte(tmp_path: Path) -> None:
                     "re-publish (README, Results) to make the leaderboard rebuildable")
     packs = sorted(store.runs_dir(published).glob(f"*{peruser_pack.SUFFIX}"))
     assert packs, ("results/published has no per-user pack: after publishing, run "
-                   "`python -m bench.peruser_pack --results results/published`")
+                   "`python -m bench.reporting.peruser_pack --results results/published`")
     out = tmp_path / "LEADERBOARD.md"
     res = report(Path("results/published"), out, ROOT)
     assert res.returncode == 0, res.stderr

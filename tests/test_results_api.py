@@ -10,7 +10,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bench import results, store
+from bench import results
+from bench.execution import store
 
 BASELINE = Path(__file__).parent.parent / "results" / "baseline"
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import store
+from bench.execution import store
 
 PLUGINS = Path(__file__).parent / "plugins"
 DATA = "synthetic:users=120,items=80,ratings=2000,seed=3"
@@ -223,3 +223,24 @@ def test_bad_parameters_and_metrics_exit_2(tmp_path, extra, message):
     res = bench("run", "--suite", suite, "--results", tmp_path / "r")
     assert res.returncode == 2 and message in res.stderr, res.stderr
     assert not (tmp_path / "r").exists()
+
+
+def test_the_python_api_runs_a_suite_or_trial_specs_as_the_cli_does(tmp_path):
+    import bench
+    from bench.execution import suites
+
+    suite = write_suite(tmp_path / "api.toml", ["baseline.Bias", "baseline.Popularity"])
+    recs = bench.run(suite, tmp_path / "r", threads=1)
+    assert sorted(r["adapter"] for r in recs) == ["baseline.Bias", "baseline.Popularity"]
+    assert all(r["status"] == "ok" for r in recs)
+    assert recs == records(tmp_path / "r", "api")
+    assert not (tmp_path / "r" / "LEADERBOARD.md").exists()  # report=False by default
+    assert bench.run(suite, tmp_path / "r", threads=1) == recs  # resumed: nothing re-run
+    assert len(records(tmp_path / "r", "api")) == 2
+
+    specs = suites.expand(suites.load(str(suite)), threads=1)
+    assert all(isinstance(s, bench.TrialSpec) for s in specs)
+    by_specs = bench.run(specs, tmp_path / "r2", report=True)
+    assert [r["trial_id"] for r in by_specs] == [r["trial_id"] for r in recs]
+    assert [r["metrics"] for r in by_specs] == [r["metrics"] for r in recs]
+    assert (tmp_path / "r2" / "LEADERBOARD.md").is_file()

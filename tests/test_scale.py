@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bench import admission
-from bench.admission import DataShape
 from bench.cli import main
-from bench.trial import build_adapter
+from bench.execution import admission
+from bench.execution.admission import DataShape
+from bench.execution.trial import build_adapter
 
 SUITE = """
 [[run]]
@@ -77,7 +77,7 @@ def test_run_skips_a_trial_over_the_memory_limit_before_it_starts(tmp_path: Path
 
 
 def test_long_stages_report_progress_on_the_run_line(tmp_path: Path, capsys, monkeypatch):
-    from bench import runner
+    from bench.execution import runner
 
     # stage changes are always reported (within a stage at most every progress.INTERVAL
     # s); the run line shows them once a trial has run PROGRESS_AFTER_SECONDS: here at once
@@ -99,7 +99,7 @@ def test_a_progress_line_and_the_answer_in_one_write_are_both_read(tmp_path: Pat
     time limit, seen on a loaded machine)."""
     import sys
 
-    from bench.executors import Worker
+    from bench.execution.executors import Worker
 
     script = ("import sys; sys.stdin.readline(); "
               "sys.stdout.write('{\"progress\": \"a\"}\\n{\"progress\": \"b\"}\\n{\"ok\": 1}\\n'); "
@@ -124,7 +124,7 @@ def test_a_suite_naming_an_adapter_of_a_missing_extra_skips_it(tmp_path: Path):
 
     (tmp_path / "needsfoo.py").write_text('raise ImportError("needsfoo needs libfoo")\n')
     code = (
-        "from bench import registry, suites\n"
+        "from bench.execution import registry, suites\n"
         "from bench.errors import UserError\n"
         "assert registry.unavailable_reason('needsfoo.Model') == 'needsfoo needs libfoo'\n"
         "names = suites.match_adapters(['needsfoo.Model', 'baseline.Popularity'], [],\n"

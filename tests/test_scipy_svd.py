@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from recbench_adapters import scipy as scipy_adapters
 
-from bench import datasets
-from bench.data import Dataset, Ratings, TrainSet
+from bench.data import datasets
+from bench.data.model import Dataset, Ratings, TrainSet
 from bench.errors import UserError
 
 

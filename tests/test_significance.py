@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench import record, store
+from bench.execution import record, store
+from bench.execution.trial import save_per_user
 from bench.reporting import leaderboard, significance
-from bench.trial import save_per_user
 
 SPLIT = {"method": "random", "seed": 0, "test_fraction": 0.2}
 OPTIONS = {"ks": [10], "threshold": 4.0}

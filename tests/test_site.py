@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from bench import results, store
+from bench import results
+from bench.execution import store
 from bench.reporting import report
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -127,6 +128,10 @@ def _visible(page, selector: str) -> list:
         selector, "els => els.filter(e => e.offsetParent !== null).map(e => e.dataset)")
 
 
+#: how long a browser step may take before it fails (ms): generous, see below
+LOADED_HOST_MS = 300_000
+
+
 def test_site_in_headless_chromium(site):
     sync_api = pytest.importorskip("playwright.sync_api")
     if not CHROMIUM.exists():
@@ -138,8 +143,12 @@ def test_site_in_headless_chromium(site):
         with sync_api.sync_playwright() as p:
             browser = p.chromium.launch_persistent_context(
                 profile, executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True,
-                viewport={"width": 1400, "height": 1000},
+                viewport={"width": 1400, "height": 1000}, timeout=LOADED_HOST_MS,
             )
+            # Playwright's 30 s defaults fail on a loaded 2-core host; waits end as soon as
+            # their condition holds, so a long bound costs nothing on a quiet one.
+            browser.set_default_timeout(LOADED_HOST_MS)
+            browser.set_default_navigation_timeout(LOADED_HOST_MS)
             page = browser.new_page()
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
             page.on("pageerror", lambda e: errors.append(str(e)))

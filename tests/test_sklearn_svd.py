@@ -7,9 +7,9 @@ import pytest
 from recbench_adapters.scipy import PureSVD
 from recbench_adapters.sklearn import TruncatedSVD
 
-from bench.data import Ratings, TrainSet
+from bench.data.model import Ratings, TrainSet
 from bench.errors import UserError
-from bench.ranking import recommend
+from bench.evaluation.ranking import recommend
 
 
 def low_rank(n_users: int = 300, n_items: int = 120, rank: int = 6) -> TrainSet:

@@ -22,7 +22,7 @@ except ImportError as exc:  # pyspark not installed, or no Java
 
 from pyspark import SparkContext
 
-from bench.data import Ratings, TrainSet
+from bench.data.model import Ratings, TrainSet
 
 SLICE_USERS = 300  # users 0..299 of ML-100k: about 30k ratings
 

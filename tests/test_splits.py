@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from bench import splits
-from bench.data import Ratings
+from bench.data.model import Ratings
 from bench.errors import UserError
-from bench.splits import SplitSpec
+from bench.splitting import splits
+from bench.splitting.splits import SplitSpec
 
 
 def make_ratings(n_users=60, n_items=40, n=1500, seed=1, timestamps=True):

@@ -16,10 +16,10 @@ import surprise
 from protocols import cold_holdout
 from recbench_adapters import surprise as adapters
 
-from bench import datasets
-from bench.data import Ratings, TrainSet
+from bench.data import datasets
+from bench.data.model import Ratings, TrainSet
+from bench.execution.registry import available
 from bench.kernels import neighbours
-from bench.registry import available
 
 TOLERANCE = 1e-4
 

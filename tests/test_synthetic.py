@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench import datasets
+from bench.data import datasets
+from bench.data.synthetic import generate
 from bench.errors import UserError
-from bench.synthetic import generate
 
 SMALL = dict(n_users=1000, n_items=500, n_ratings=20_000)
 

@@ -1,4 +1,4 @@
-"""Thread counts are set in one module (bench/threads.py), once per trial, and reach the
+"""Thread counts are set in one module (bench/execution/threads.py), once per trial, and reach the
 adapter's numba kernels and BLAS."""
 
 import ast
@@ -12,11 +12,11 @@ import numba
 import pytest
 from threadpoolctl import threadpool_info
 
-from bench import store, threads
+from bench.execution import store, threads
 
 ROOT = Path(__file__).parent.parent
 PROBES = Path(__file__).parent / "probes"
-#: calls that change a thread count; only bench/threads.py makes them
+#: calls that change a thread count; only bench/execution/threads.py makes them
 SETTERS = {"set_num_threads", "threadpool_limits", "ThreadpoolController"}
 
 
@@ -27,7 +27,7 @@ def blas_counts() -> set[int]:
 def test_only_bench_threads_sets_thread_counts() -> None:
     offenders = []
     for path in sorted([*(ROOT / "bench").rglob("*.py"), *(ROOT / "adapters").rglob("*.py")]):
-        if path == ROOT / "bench" / "threads.py":
+        if path == ROOT / "bench" / "execution" / "threads.py":
             continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             names = []
@@ -91,9 +91,9 @@ def test_a_one_thread_trial_records_every_pool_at_one(tmp_path: Path) -> None:
     # A worker starts with its pools sized for the run's largest count (here 2, as in a run
     # that also has 2-thread trials); a 1-thread trial must still run, and record, every
     # BLAS / OpenMP pool at 1, also the runtimes loaded after the count was first applied.
-    from bench.executors import Worker
-    from bench.splits import SplitSpec
-    from bench.trial import TrialSpec
+    from bench.execution.executors import Worker
+    from bench.execution.trial import TrialSpec
+    from bench.splitting.splits import SplitSpec
 
     spec = TrialSpec(
         dataset="synthetic:users=150,items=90,ratings=3000,seed=5",

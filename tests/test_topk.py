@@ -17,9 +17,10 @@ from recbench_adapters import implicit as implicit_adapters
 from recbench_adapters import recbench as recbench_adapters
 from recbench_adapters import scipy as scipy_adapters
 
-from bench import datasets, ranking
-from bench.data import TrainSet
-from bench.ranking import (
+from bench.data import datasets
+from bench.data.model import TrainSet
+from bench.evaluation import ranking
+from bench.evaluation.ranking import (
     NO_ITEM,
     FactorScores,
     exclude,

@@ -14,9 +14,9 @@ except ImportError as exc:  # torch not installed
 from protocols import per_user_split
 from recbench_adapters.baselines import Popularity
 
-from bench import neural
-from bench.data import Ratings, TrainSet
-from bench.evaluate import MetricSpec, evaluate
+from bench.data.model import Ratings, TrainSet
+from bench.evaluation.evaluate import MetricSpec, evaluate
+from bench.models import neural
 
 SLICE_USERS = 300
 

@@ -5,10 +5,10 @@ import json
 import numpy as np
 import pytest
 
-from bench import splits
-from bench.datasets import load
-from bench.suites import Suite, expand, tune_key, tuned_params
-from bench.trial import TrialSpec, run_trial
+from bench.data.datasets import load
+from bench.execution.suites import Suite, expand, tune_key, tuned_params
+from bench.execution.trial import TrialSpec, run_trial
+from bench.splitting import splits
 
 SPLIT = {"method": "random", "test_fraction": 0.2, "seed": 0}
 

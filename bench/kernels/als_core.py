@@ -32,7 +32,7 @@ from bench.kernels.prefetch import PREFETCH_DISTANCE, prefetch_row
 FASTMATH = False
 #: Whether the parallel kernels use numba's on-disk cache: they do not.  Every process
 #: compiles them once instead (a few seconds, outside timed fits: see
-#: ``bench.trial.warm_up``).
+#: ``bench.execution.trial.warm_up``).
 CACHE = False
 #: independent partial sums of ``dot`` (one 256-bit vector of float32)
 LANES = 8

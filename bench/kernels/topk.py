@@ -3,7 +3,7 @@
 One pass over a block of scores (rows = users, columns = items), parallel over rows.  Each
 row keeps a K-slot binary min-heap of ``(score, tie rank)`` pairs whose root is the worst of
 the K best seen so far: the lower score, or on equal scores the later tie rank
-(``tie rank`` = the item's position in ``bench.ranking.tie_order``).  Cells are first
+(``tie rank`` = the item's position in ``bench.evaluation.ranking.tie_order``).  Cells are first
 compared with the root score, ``GROUP`` at a time (a vectorised comparison), which rejects
 almost every cell of a full-catalogue row; only a cell at or above the root is then
 looked at singly: checked for NaN / -inf, its tie rank compared on equal scores, against
@@ -14,12 +14,13 @@ with ``NO_ITEM``.
 
 The result equals a stable sort of each row by (score descending, tie rank ascending) with
 seen / excluded / NaN / -inf cells removed, cut at K; ``+inf`` cells count as ``cap`` (the
-harness passes float32's max, as ``bench.ranking.exclude`` does, ``top_k`` passes +inf).
+harness passes float32's max, as ``bench.evaluation.ranking.exclude`` does, ``top_k``
+passes +inf).
 
 The heaps can also be filled a tile at a time (``merge_rows`` then ``drain``): the factor
-path of ``bench.ranking.recommend`` scores a group of users' item chunks into a cache-sized
-tile and merges each into the same heaps, never holding a whole user x item block; row
-groups run on threads of the caller's (``merge_rows`` releases the GIL).
+path of ``bench.evaluation.ranking.recommend`` scores a group of users' item chunks into a
+cache-sized tile and merges each into the same heaps, never holding a whole user x item
+block; row groups run on threads of the caller's (``merge_rows`` releases the GIL).
 
 Threads: ``n_slots`` (the numba thread count, read in Python: ``numba.get_num_threads()``
 inside an ``njit`` function defeats ``cache=True``) contiguous row ranges, one per

@@ -4,7 +4,7 @@ Trials are matched by what defines them (dataset, split, fold, adapter, paramete
 metric options, label), not by thread count or machine.  A quality metric regresses when
 it is worse than the baseline by more than its absolute tolerance.  A time regresses when
 its ratio to the run's calibration workload (a fixed numpy computation timed by every
-worker, see ``bench.calibration``) grew by more than ``time_ratio``: a slower machine
+worker, see ``bench.execution.calibration``) grew by more than ``time_ratio``: a slower machine
 slows the calibration too, so it does not read as a regression.
 """
 
@@ -14,8 +14,8 @@ import math
 from dataclasses import dataclass, field
 
 from bench.errors import UserError
-from bench.metrics import lower_is_better
-from bench.record import is_test_stage, match_key
+from bench.evaluation.metrics import lower_is_better
+from bench.execution.record import is_test_stage, match_key
 
 #: Absolute tolerance per metric family (the name before "@").
 DEFAULT_TOLERANCES = {

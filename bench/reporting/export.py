@@ -21,9 +21,10 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from bench.metrics import lower_is_better
-from bench.record import aggregate, by_row, by_table, row_key, table_key
+from bench.evaluation.metrics import lower_is_better
+from bench.execution.record import aggregate, by_row, by_table, row_key, table_key
 from bench.reporting import leaderboard
+from bench.reporting.leaderboard.table import TIME_COLUMNS
 from bench.reporting.text import header_name, relevance_text
 
 #: the columns before the metrics in ``frame``
@@ -63,7 +64,7 @@ def frame(records: list[dict]) -> pd.DataFrame:
         cells = {}
         for rk, recs in rows.items():
             cells[rk] = {c: aggregate(recs, c) for c in cols}
-            cells[rk].update({t: aggregate(recs, t, timing=True) for t in leaderboard.TIME_COLUMNS})
+            cells[rk].update({t: aggregate(recs, t, timing=True) for t in TIME_COLUMNS})
 
         def order(rk, cells=cells, sort_col=sort_col) -> tuple:
             value = cells[rk][sort_col][0] if sort_col else math.nan
@@ -84,7 +85,7 @@ def frame(records: list[dict]) -> pd.DataFrame:
             }
             for c, (mean, half) in cells[rk].items():
                 row[c] = None if math.isnan(mean) else mean
-                if c not in leaderboard.TIME_COLUMNS:
+                if c not in TIME_COLUMNS:
                     row[c + CI] = None if math.isnan(half) else half
             out.append(row)
     result = pd.DataFrame(out)
@@ -109,7 +110,7 @@ def latex_escape(text: object) -> str:
 
 def _metrics_of(table: pd.DataFrame) -> list[str]:
     return [c for c in table.columns if c not in FRONT and not c.endswith(CI)
-            and c not in leaderboard.TIME_COLUMNS and table[c].notna().any()]
+            and c not in TIME_COLUMNS and table[c].notna().any()]
 
 
 def to_latex(table: pd.DataFrame) -> str:
@@ -119,10 +120,10 @@ def to_latex(table: pd.DataFrame) -> str:
     parts = ["% recbench leaderboard tables; needs \\usepackage{booktabs}"]
     for _, part in table.groupby("table_key", sort=False):
         metrics = _metrics_of(part)
-        times = [t for t in leaderboard.TIME_COLUMNS if t in part and part[t].notna().any()]
+        times = [t for t in TIME_COLUMNS if t in part and part[t].notna().any()]
         first = part.iloc[0]
         head = ["Model", "Parameters", *map(header_name, metrics),
-                *(leaderboard.TIME_COLUMNS[t] for t in times), "Folds"]
+                *(TIME_COLUMNS[t] for t in times), "Folds"]
         best = {}
         for c in [*metrics, *times]:
             values = part[c].dropna()

@@ -16,8 +16,8 @@ import stat
 import sys
 from pathlib import Path
 
-from bench import store
 from bench.errors import UserError
+from bench.execution import store
 
 STDOUT = "-"
 

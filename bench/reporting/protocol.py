@@ -15,7 +15,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 
-from bench.record import Record
+from bench.execution.record import Record
 
 GROUP = "ablation-protocol"
 FULL, SAMPLED = "ndcg@10", "sampled_ndcg@10"

@@ -2,9 +2,11 @@
 
 A results dir may hold re-runs of some of its trials under ``reruns/<name>/runs/*.jsonl``
 (``python -m bench run --suite S --results DIR/reruns/NAME`` on another CPU, or on this one
-with another CPU's code paths, see README).  Re-run records are matched to the main records
-by what defines a trial (``record.match_key``: dataset, split, fold, adapter, parameters,
-seed, metric options, label), never by thread count or machine.
+with another CPU's code paths, see README).  The machine is never part of the match.
+
+Records are matched by what defines a trial (``record.match_key``: dataset, split, fold,
+adapter, parameters, seed, metric options, label) and their thread count, so the 1- and
+2-thread rows of a thread sweep each meet their own re-run.
 
 A leaderboard row is marked ``RERUN_MARK`` on its sort column when the mean of its re-run
 records lies outside the row's 95% interval (``record.aggregate``; a row without an
@@ -20,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import store
-from bench.record import RowKey, aggregate, by_row, is_ok_test, match_key, table_key
+from bench.execution import store
+from bench.execution.record import RowKey, aggregate, by_row, is_ok_test, match_key, table_key
 
 RERUN_MARK = " ⇄"
 
@@ -64,12 +66,17 @@ class Move:
         return abs(self.after - self.before) > bound + 1e-12
 
 
+def trial_key(rec: Mapping) -> tuple[str, Any]:
+    """What a re-run record is matched on: the trial's definition and its thread count."""
+    return match_key(rec), rec.get("threads")
+
+
 def load(results_dirs: Sequence[Path]) -> list[Rerun]:
     """Every ``reruns/<name>`` store under ``results_dirs``, in name order."""
     out = []
     for d in results_dirs:
         for sub in sorted(p for p in (Path(d) / "reruns").glob("*") if p.is_dir()):
-            recs = {match_key(r): r for r in store.load([sub]) if is_ok_test(r)}
+            recs = {trial_key(r): r for r in store.load([sub]) if is_ok_test(r)}
             if recs:
                 out.append(Rerun(sub.name, recs))
     return out
@@ -77,7 +84,7 @@ def load(results_dirs: Sequence[Path]) -> list[Rerun]:
 
 def row_move(records: list[dict], rerun: Rerun, metric: str) -> Move | None:
     """How ``rerun`` moved one row (all its records re-run), else None."""
-    again = [rerun.records.get(match_key(r)) for r in records]
+    again = [rerun.records.get(trial_key(r)) for r in records]
     if not records or any(a is None or metric not in (a.get("metrics") or {}) for a in again):
         return None
     before, half = aggregate(records, metric)
@@ -128,13 +135,29 @@ def section(records: list[dict], reruns: list[Rerun], sort_column: Any) -> str:
     ok = [r for r in records if is_ok_test(r)]
     lines = ["## Re-runs on another CPU", ""]
     for rr in reruns:
-        pairs = [(r, rr.records[match_key(r)]) for r in ok if match_key(r) in rr.records]
-        same = sum((r.get("metrics") or {}) == (a.get("metrics") or {}) for r, a in pairs)
+        pairs = [(r, rr.records[trial_key(r)]) for r in ok if trial_key(r) in rr.records]
+        differ: dict[str, list[float]] = {}
+        for r, a in pairs:
+            before, after = r.get("metrics") or {}, a.get("metrics") or {}
+            if before != after:
+                differ.setdefault(r["adapter"], []).append(max(
+                    (abs(after[m] - v) for m, v in before.items()
+                     if isinstance(v, int | float) and isinstance(after.get(m), int | float)),
+                    default=math.nan))
+        n_differ = sum(map(len, differ.values()))
         lines += [
             f"`{rr.name}` ({rr.where}): {len(pairs)} of {len(ok)} published trials re-run; "
-            f"{same} gave every metric bit for bit, {len(pairs) - same} differ in some metric.",
+            f"{len(pairs) - n_differ} gave every metric bit for bit, {n_differ} differ in "
+            "some metric" + (":" if differ else "."),
             "",
         ]
+        if differ:
+            total = {a: sum(r["adapter"] == a for r, _ in pairs) for a in differ}
+            lines += [
+                "; ".join(f"`{a}` {len(v)} of {total[a]} (largest change in a metric {max(v):.2g})"
+                          for a, v in sorted(differ.items())) + ".",
+                "",
+            ]
         tables: dict[Any, list[dict]] = {}
         for r in ok:
             tables.setdefault(table_key(r), []).append(r)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from bench.metrics import lower_is_better
+from bench.evaluation.metrics import lower_is_better
 
 RATING_COLUMNS = ("rmse", "mae")
 RANKING_NAMES = {

@@ -23,8 +23,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import record, results, store
+from bench import results
 from bench.errors import UserError
+from bench.execution import record, store
 from bench.reporting import compare, leaderboard, report, significance
 from bench.reporting import text as wording
 

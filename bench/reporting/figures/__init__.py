@@ -10,7 +10,7 @@ importing this package changes nothing for a caller's own plotting.
 
 Figures (modules ``quality``, ``bars``, ``activity``, ``ablation``, ``split_sweep``,
 ``threads``, ``definitions``, ``convergence``) and the record fields they read (records
-are the JSON records of ``bench.trial``; only ``status == "ok"`` and ``stage == "test"``
+are the JSON records of ``bench.execution.trial``; only ``status == "ok"`` and ``stage == "test"``
 records are drawn; a "row" is a leaderboard row, ``record.row_key``, averaged over folds
 as in the leaderboard):
 
@@ -21,7 +21,7 @@ as in the leaderboard):
   per-user files, bars not significantly different from the best (``reporting.significance``)
   are hatched.
 * ``activity_bands``: ``record["bands"] = {"edges": [int, ...], "n_users": [int, ...],
-  "<metric>": [float, ...]}`` (``bench.metrics.activity_bands``): the metric per band of
+  "<metric>": [float, ...]}`` (``bench.evaluation.metrics.activity_bands``): the metric per band of
   users' train-set size, one line per row (the best ``top`` rows).
 * ``ablation``: ``metrics[metric]`` against a swept ``params[param]``, one line per
   adapter; ``param`` may map adapters to their own name for one quantity (``factors`` /
@@ -48,7 +48,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.record import TableKey, by_table, table_key
+from bench.execution.record import TableKey, by_table, table_key
 from bench.reporting.figures.ablation import ablation, sweeps
 from bench.reporting.figures.activity import activity_bands
 from bench.reporting.figures.bars import Mark, metric_bars

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 import bench.reporting.figures.common as common
-from bench.record import RowKey, by_row
+from bench.execution.record import RowKey, by_row
 from bench.reporting.text import direction, metric_label
 
 #: Significance results of one table's rows on a metric (``significance.mark_table``

@@ -18,8 +18,8 @@ from typing import Any
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from bench.metrics import lower_is_better
-from bench.record import RowKey, aggregate, group_of, is_ok_test
+from bench.evaluation.metrics import lower_is_better
+from bench.execution.record import RowKey, aggregate, group_of, is_ok_test
 from bench.reporting.text import relevance_text
 
 DPI = 120
@@ -165,7 +165,7 @@ def new_figure(width: float, height: float) -> Figure:
 
 def save(fig: Figure, path: Path) -> Path:
     """Written whole or not at all (a full disk leaves no empty PNG): ``StoreFault``."""
-    from bench import store
+    from bench.execution import store
 
     store.write_atomic(path, lambda fh: fig.savefig(fh, format="png", dpi=DPI,
                                                     bbox_inches="tight"))

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 import bench.reporting.figures.common as common
-from bench.record import by_row
+from bench.execution.record import by_row
 from bench.reporting.text import direction, metric_label
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 import bench.reporting.figures.common as common
-from bench.record import RowKey, aggregate, by_row, group_of
+from bench.execution.record import RowKey, aggregate, by_row, group_of
 from bench.reporting.text import metric_label
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 import bench.reporting.figures.common as common
-from bench.record import RowKey, TableKey, aggregate, row_key, table_key
+from bench.execution.record import RowKey, TableKey, aggregate, row_key, table_key
 from bench.reporting.text import direction, metric_label, relevance_text
 
 #: Split fields swept across tables: default when absent, axis label, file-name suffix.
