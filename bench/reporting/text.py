@@ -46,7 +46,7 @@ def metric_label(metric: str) -> str:
 def sort_column_text(columns: Iterable[str | None]) -> str:
     """``the sort column (...)`` naming the columns the tables are actually ranked by
     (``columns``: each table's sort column): RMSE in rating tables, NDCG@K in the others."""
-    cols = sorted({c for c in columns if c})
+    cols = sorted({c for c in columns if c}, key=lambda c: (c.split("@")[0], len(c), c))
     rating = " / ".join(metric_label(c) for c in cols if c in RATING_COLUMNS)
     ranking = " / ".join(metric_label(c) for c in cols if c not in RATING_COLUMNS)
     named = f"{rating} in rating tables, {ranking} in the others" if rating and ranking \
