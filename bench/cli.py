@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import importlib.util
+import json
 import logging
 import math
 import os
@@ -20,6 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bench import clihelp
 from bench.errors import DatasetUnavailable, StoreFault, UserError
 from bench.evaluation import tuning
 from bench.execution import registry, store, suites
@@ -35,17 +37,29 @@ MIN_TIME_LIMIT = 1.0
 DEFAULT_RESULTS = Path("results/local")
 
 
+#: stdout's reader went away (``list | head -3``): 128 + SIGPIPE, as for a tool it ends
+EXIT_BROKEN_PIPE = 141
+
+
 class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, not argparse's usage block
-        command = " ".join(self.prog.split()[1:])  # "bench run" -> "run"; "bench" -> ""
-        raise UserError(f"{message} (see `python -m bench {command} --help`)".replace("  ", " "))
+        raise UserError(f"{message} (see `{self.prog} --help`)")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = Parser(prog="bench", description="recbench: fair benchmarks of recommender libraries")
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    version = sys.modules[__package__].__version__  # bench, loaded before its cli (no loop)
+    prog = prog or clihelp.program_name()
+    p = Parser(prog=prog, description="recbench: fair benchmarks of recommender libraries",
+               epilog=f"`{prog} COMMAND --help` describes a command and shows examples.")
+    p.add_argument("--version", action="version", version=f"recbench {version}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
 
-    run = sub.add_parser("run", help="run a suite (resumes an interrupted run)")
+    def command(name: str, help: str) -> argparse.ArgumentParser:  # noqa: A002 - argparse's
+        return sub.add_parser(name, help=help, description=clihelp.description(name),
+                              epilog=clihelp.epilog(name, prog),
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    run = command("run", help="run a suite (resumes an interrupted run)")
     run.add_argument("--suite", required=True, help="suite name (see `list`) or a .toml file")
     run.add_argument("--dataset", action="append", help="only these datasets (repeatable)")
     run.add_argument("--adapter", action="append", help="only adapters matching (repeatable)")
@@ -73,14 +87,14 @@ def build_parser() -> argparse.ArgumentParser:
                      "(default: $RECBENCH_DASK_SCHEDULER, else a LocalCluster started here)")
     # --- end executors ---
 
-    tune = sub.add_parser(
+    tune = command(
         "tune", help="only the validation trials of a suite's tuned runs; writes tuned/<suite>.json"
     )
     for action in run._actions:
         if action.dest != "help":
             tune._add_action(action)
 
-    cmp = sub.add_parser("compare", help="regression check: exit 1 when CURRENT is worse")
+    cmp = command("compare", help="regression check: exit 1 when CURRENT is worse")
     cmp.add_argument("baseline", type=Path, help="results dir or .jsonl file")
     cmp.add_argument("current", type=Path, help="results dir or .jsonl file")
     cmp.add_argument(
@@ -92,8 +106,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="flag a fit time that grew by more than this factor (calibrated)",
     )
     cmp.add_argument("--all-rows", action="store_true", help="show unchanged metrics too")
+    cmp.add_argument("--missing", choices=compare.MISSING_POLICIES, default="fail",
+                     help="a baseline trial missing from CURRENT: fail (default: exit 1) or "
+                     "warn (listed, exit 0); never counted as a regression")
 
-    lay = sub.add_parser(
+    lay = command(
         "write-layout", help="write a dataset (e.g. synthetic:...) in a real release's file layout"
     )
     lay.add_argument("layout", help="ml-1m, ml-25m, ml-32m or netflix-prize")
@@ -102,12 +119,21 @@ def build_parser() -> argparse.ArgumentParser:
     lay.add_argument("--overwrite", action="store_true",
                      help="replace the files of a non-empty --out (refused otherwise)")
 
-    sub.add_parser("list", help="datasets, adapters and suites, and whether each is available")
+    listing = command("list", help="datasets, adapters and suites, and whether each is available")
+    show = command("show", help="an adapter's parameters, whose defaults, its search space")
+    show.add_argument("adapter", help="adapter name, e.g. surprise.SVD (see `list`)")
+    for parser in (listing, show):
+        parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
 
-    rep = sub.add_parser("report", help="rebuild the leaderboard from stored results only")
+    rep = command("report", help="rebuild the leaderboard from stored results only")
     rep.add_argument("--results", type=Path, action="append", help="results dirs or .jsonl files")
     rep.add_argument("--output", type=Path, help="default: <first results dir>/LEADERBOARD.md "
-                     "(with --html: the directory <first results dir>/site)")
+                     "(leaderboard.csv / .tex with --format; with --html: the directory "
+                     "<first results dir>/site); - for stdout; a symlink, fifo or device is "
+                     "written through, never replaced")
+    rep.add_argument("--format", choices=tuple(report.FILES), default="md",
+                     help="md: the leaderboard with figures (default); csv / latex: its tables "
+                     "(one row per leaderboard row, mean and 95%% half-width)")
     rep.add_argument("--no-plots", action="store_true", help="skip the PNG figures (faster)")
     rep.add_argument("--html", action="store_true",
                      help="write the static results site (a directory) instead of the markdown")
@@ -273,7 +299,8 @@ def finish_run(specs: list, args: argparse.Namespace, run_path: Path) -> tuple[i
     mine = [latest[s.trial_id] for s in specs if s.trial_id in latest]
     if not args.no_report:
         try:
-            out = write_report([args.results], None, plots=not args.no_plots)
+            out = report.write([args.results], None, plots=not args.no_plots,
+                               adapters=args.adapter, default_results=DEFAULT_RESULTS)
         except StoreFault as exc:
             raise StoreFault(f"{exc}; the trials are recorded: `python -m bench report` "
                              "rewrites the leaderboard once this is fixed") from None
@@ -397,54 +424,13 @@ def tuned_file(results: Path, suite: str) -> Path:
     return Path(results) / "tuned" / f"{suite}.json"
 
 
-def write_report(sources: list[Path], output: Path | None, plots: bool = True) -> Path:
-    """LEADERBOARD.md (and figures under plots/ next to it) from stored records only."""
-    files = store.files(sources)
-    if not files:
-        raise UserError(f"no results found in {', '.join(map(str, sources))}")
-    records, stale = store.split_stale(store.load(files))
-    if stale:
-        log(f"{len(stale)} record(s) computed on earlier contents of their dataset are left "
-            "out of the leaderboard (the leaderboard says which)")
-    first = Path(sources[0])
-    out = output or (first if first.is_dir() else first.parent) / "LEADERBOARD.md"
-    if out.is_dir():
-        raise UserError(f"--output {out} is a directory; give the path of the markdown file")
-    inputs = {os.path.realpath(f) for f in files}
-    if out.suffix.lower() == ".jsonl" or os.path.realpath(out) in inputs or (
-            out.is_file() and store.parse_line(first_line(out)) is not None):
-        raise UserError(f"--output {out} is a results file, never overwritten; give the path "
-                        "of the markdown file (e.g. LEADERBOARD.md)")
-    command = report.reproduce_command(records)
-    figures: list[str] = []
-    if plots:
-        written = report.figures(records, files, out.parent / "plots")
-        figures = [os.path.relpath(p, out.parent) for p in written]
-        log(f"figures: {len(figures)} in {out.parent / 'plots'}")
-    text = report.leaderboard_text(records, [str(f) for f in files], command, figures=figures,
-                                   stale=stale)
-    store.write_atomic(out, lambda fh: fh.write(text.encode("utf-8")))
-    return out
-
-
-def first_line(path: Path, limit: int = 1 << 20) -> str:
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        return fh.readline(limit)
-
-
-def report_fault(exc: OSError | StoreFault) -> StoreFault:
-    """A store or disk fault while writing a report: one line (nothing about trials)."""
-    if isinstance(exc, StoreFault):
-        return StoreFault(str(exc).split(";")[0])
-    where = f" {exc.filename}" if getattr(exc, "filename", None) else ""
-    return StoreFault(f"cannot write{where}: {exc.strerror or exc}".splitlines()[0])
-
-
 def cmd_report(args: argparse.Namespace) -> int:
     try:
         return report_command(args)
+    except BrokenPipeError:
+        raise  # --output - read by `head`: handled in main, not a disk fault
     except (OSError, StoreFault) as exc:  # full disk, read-only results: one line, exit 3
-        raise report_fault(exc) from None
+        raise report.fault(exc) from None
 
 
 def report_command(args: argparse.Namespace) -> int:
@@ -452,6 +438,8 @@ def report_command(args: argparse.Namespace) -> int:
     if args.html:
         from bench import site
 
+        if args.format != "md" or str(args.output) == "-":
+            raise UserError("--html writes the site, a directory: not with --format or --output -")
         first = Path(sources[0])
         out = args.output or (first if first.is_dir() else first.parent) / "site"
         index = site.build(sources, out, args.compare, plots=not args.no_plots)
@@ -460,8 +448,9 @@ def report_command(args: argparse.Namespace) -> int:
     if args.compare:
         raise UserError("--compare makes a page of the site: use it with --html "
                         "(or run `python -m bench compare BASELINE CURRENT`)")
-    out = write_report(sources, args.output, plots=not args.no_plots)
-    log(f"leaderboard: {out}")
+    out = report.write(sources, args.output, plots=not args.no_plots, fmt=args.format,
+                       default_results=DEFAULT_RESULTS)
+    log(f"leaderboard: {out}" if args.format == "md" else f"tables ({args.format}): {out}")
     return EXIT_OK
 
 
@@ -476,7 +465,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         left_out += [f"{side}: {compare.describe(r)} (dataset fingerprint "
                      f"{r.get('dataset_fingerprint')})" for r in stale]
     result = compare.compare(
-        sides[0], sides[1], compare.parse_tolerances(args.tolerance), args.time_ratio
+        sides[0], sides[1], compare.parse_tolerances(args.tolerance), args.time_ratio,
+        missing=args.missing,
     )
     result.stale = left_out
     print(compare.render(result, only_changes=not args.all_rows))
@@ -524,19 +514,17 @@ def check_layout_target(out: Path, overwrite: bool) -> set[str]:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from bench.data import datasets
+    from bench.execution import catalog
 
-    print("datasets:")
-    for entry in datasets.list_entries():
-        print(f"  {entry}")
-    print("adapters:")
-    for name, info in sorted(registry.discover().items()):
-        state = "available" if info.cls else f"unavailable ({info.error})"
-        print(f"  {name:<28} {state}")
-    print("suites:")
-    for name, path in sorted(suites.suite_files().items()):
-        desc = suites.parse_file(path).get("description", "")
-        print(f"  {name:<12} {desc}")
+    print(json.dumps(catalog.listing(), indent=2) if args.json else catalog.listing_text())
+    return EXIT_OK
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from bench.execution import catalog
+
+    info = catalog.adapter(args.adapter)  # unknown or unavailable: one line, exit 2
+    print(json.dumps(info, indent=2) if args.json else catalog.adapter_text(info))
     return EXIT_OK
 
 
@@ -551,25 +539,36 @@ def on_sigterm(signum: int, frame: Any) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if not threading_main():
-        return run_command(argv)
-    previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:
-        return run_command(argv)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+        try:
+            if not threading_main():
+                return run_command(argv)
+            previous = signal.signal(signal.SIGTERM, on_sigterm)
+            try:
+                return run_command(argv)
+            finally:
+                signal.signal(signal.SIGTERM, previous)
+        finally:
+            sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
+    except BrokenPipeError:  # stdout's reader went away (`list | head -3`): the Python docs'
+        # recipe (devnull under stdout, so the last flush cannot fail), quiet, exit 141
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
 
 
 def run_command(argv: list[str]) -> int:
     # library modules log; this decides what the user sees (one line per message)
     configure_logging()
+    prog = clihelp.program_name()
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser(prog).parse_args(argv)
         configure_logging(args.verbose - args.quiet)
         commands = {
             "run": cmd_run,
             "tune": cmd_run,
             "list": cmd_list,
+            "show": cmd_show,
             "write-layout": cmd_write_layout,
             "report": cmd_report,
             "compare": cmd_compare,
@@ -582,7 +581,7 @@ def run_command(argv: list[str]) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_STORE
     except KeyboardInterrupt as exc:
-        again = shlex.join(["python", "-m", "bench", *argv])
+        again = shlex.join([*prog.split(), *argv])
         what = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
         print(f"{what}; re-run `{again}` to resume", file=sys.stderr)
         return 128 + signal.SIGTERM if isinstance(exc, Terminated) else 130

@@ -7,6 +7,23 @@ the record's scalar fields as columns, metrics under their own names (``ndcg@10`
 ``per_user=True``: one row per (record, test user) with the per-user metric values the
 store keeps beside the records (``runs/peruser/<trial_id>.npz``).
 
+Keys and names added for reading across rows and libraries:
+
+* ``row_key``: which leaderboard row a record belongs to (its table: suite group, dataset,
+  split, metric options; its row: adapter, label, parameters, threads, cold path; and the
+  stage), as a 16-hex digest: ``groupby("row_key")`` pools a row's folds and seeds and
+  never two rows (``implicit.ALS`` at alpha=2 and at the library's defaults are both
+  ``label == "defaults"``, but two row keys).  ``table_key`` likewise names the table;
+* ``common.factors``, ``common.regularization``, ``common.iterations``,
+  ``common.learning_rate``: the library's own parameter that means each, beside it under
+  ``params.<its name>`` (``bench.execution.params``);
+* ``started_at`` is a timezone-aware datetime column (UTC).
+
+``table(DIR)`` gives the leaderboard's rows themselves (mean and 95% half-width per
+metric, ``bench.reporting.export``), ``to_csv`` / ``to_latex`` write it, and
+``paired_test(DIR, row_a, row_b)`` compares two rows of one table on a metric with the
+leaderboard's paired bootstrap (``bench.reporting.significance``).
+
 Every reader of records in this module and in ``bench.site`` goes through ``read_records``.
 """
 
@@ -20,7 +37,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.execution import store
+from bench.errors import UserError
+from bench.execution import params, store
+from bench.execution.record import row_key
+from bench.reporting import export, significance
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +52,8 @@ DROPPED = ("metrics", "bands", "spec_params", "checksum", "per_user_sha256")
 #: the first columns of ``load``'s frame, before the metrics; the others sorted by name
 FRONT = ("trial_id", "suite", "group", "dataset", "split_label", "fold", "adapter", "label",
          "stage", "seed", "threads", "status")
+#: after ``FRONT``: the keys of the record's leaderboard row and table (``export.row_id``)
+KEYS = ("row_key", "table_key")
 #: identifying columns repeated on every per-user row
 PER_USER_KEYS = ("trial_id", "suite", "group", "dataset", "split_label", "fold", "adapter",
                  "label", "stage", "seed", "threads")
@@ -43,6 +65,17 @@ def read_records(sources: Path | str | Iterable[Path | str]) -> list[dict]:
     if isinstance(sources, str | Path):
         sources = [sources]
     return store.load([Path(s) for s in sources])
+
+
+def _existing(sources: Path | str | Iterable[Path | str]) -> list[Path]:
+    """``sources`` as paths, each of which must exist (``FileNotFoundError`` otherwise:
+    a mistyped directory is not an empty result)."""
+    paths = [Path(sources)] if isinstance(sources, str | Path) else [Path(s) for s in sources]
+    for path in paths:
+        if not path.exists():
+            raise FileNotFoundError(f"no results at {path}: not a results directory or a "
+                                    ".jsonl file of records")
+    return paths
 
 
 def _flatten(prefix: str, value: dict, out: dict) -> None:
@@ -66,6 +99,9 @@ def record_row(rec: dict) -> dict:
             row[key] = value
     for name, value in (rec.get("metrics") or {}).items():
         row[name] = value
+    for name, value in params.common(rec["adapter"], rec.get("params") or {}).items():
+        row[f"common.{name}"] = value
+    row["row_key"], row["table_key"] = export.row_id(rec), export.table_id(rec)
     return row
 
 
@@ -76,14 +112,12 @@ def load(
 
     ``stale`` is True for records computed on earlier contents of their dataset (the
     leaderboard leaves those out).  ``per_user=True`` returns the per-user values instead:
-    columns ``PER_USER_KEYS`` + ``user`` (the dataset's internal user index) + one column
-    per stored metric; records whose per-user file is absent or damaged are left out with
-    a warning (published results ship without them: ``results/*/runs/peruser`` is ignored
-    by git).
+    columns ``PER_USER_KEYS`` + ``row_key`` + ``user`` (the dataset's internal user index)
+    + one column per stored metric; records whose per-user file is absent or damaged are
+    left out with a warning (published results ship without them:
+    ``results/*/runs/peruser`` is ignored by git).
     """
-    if isinstance(sources, str | Path):
-        sources = [sources]
-    sources = [Path(s) for s in sources]
+    sources = _existing(sources)
     records = read_records(sources)
     _, stale = store.split_stale(records)
     stale_ids = {r["trial_id"] for r in stale}
@@ -93,8 +127,10 @@ def load(
     if frame.empty:
         return frame
     frame["stale"] = frame["trial_id"].isin(stale_ids)
+    if "started_at" in frame.columns:
+        frame["started_at"] = pd.to_datetime(frame["started_at"], utc=True, format="ISO8601")
     metrics = list(dict.fromkeys(m for r in records for m in r.get("metrics") or {}))
-    front = [c for c in (*FRONT, *metrics) if c in frame.columns]
+    front = [c for c in (*FRONT, *KEYS, *metrics) if c in frame.columns]
     return frame[front + sorted(c for c in frame.columns if c not in front)]
 
 
@@ -128,10 +164,87 @@ def _per_user_frame(records: list[dict], dirs: list[Path]) -> pd.DataFrame:
         part = pd.DataFrame(arrays)
         for i, key in enumerate(PER_USER_KEYS):
             part.insert(i, key, rec.get(key))
+        part.insert(len(PER_USER_KEYS), "row_key", export.row_id(rec))
         parts.append(part)
     if missing:
         log.warning("%d record(s) without a readable per-user file left out (%s)",
                     missing, ", ".join(map(str, dirs)))
     if not parts:
-        return pd.DataFrame(columns=[*PER_USER_KEYS, "user"])
+        return pd.DataFrame(columns=[*PER_USER_KEYS, "row_key", "user"])
     return pd.concat(parts, ignore_index=True)
+
+
+def table(sources: Path | str | Iterable[Path | str]) -> pd.DataFrame:
+    """The leaderboard's rows as a DataFrame: one row per leaderboard row (finished test
+    trials, stale records left out as the leaderboard does) with ``table_key``,
+    ``row_key``, the model's label, ``rank`` by the table's ``sort_column``, each metric's
+    mean and its 95% half-width (``<metric>.ci95``) and the mean times."""
+    fresh, _ = store.split_stale(read_records(_existing(sources)))
+    return export.frame(fresh)
+
+
+def to_csv(frame: pd.DataFrame, path: Path | str | None = None) -> str:
+    """``table(...)`` as CSV text, also written to ``path`` when given."""
+    text = export.to_csv(frame)
+    if path is not None:
+        Path(path).write_text(text, encoding="utf-8")
+    return text
+
+
+def to_latex(frame: pd.DataFrame, path: Path | str | None = None) -> str:
+    """``table(...)`` as LaTeX (one booktabs table per leaderboard table, best in bold),
+    also written to ``path`` when given."""
+    text = export.to_latex(frame)
+    if path is not None:
+        Path(path).write_text(text, encoding="utf-8")
+    return text
+
+
+def paired_test(
+    sources: Path | str | Iterable[Path | str],
+    row_a: str,
+    row_b: str,
+    metric: str = "ndcg@10",
+    method: str = "bootstrap",
+    seed: int = 0,
+) -> dict:
+    """Paired significance test of two leaderboard rows (``row_key`` values of one table)
+    on ``metric``, from the per-user values stored with the records: the leaderboard's
+    test (``significance.mark_table``: pairs matched by fold and user, users resampled as
+    clusters, a two-level bootstrap when a row has several seeds).
+
+    Returns ``mean_diff`` (row_a - row_b) with its 95% interval, the two-sided
+    ``p_value``, and what was compared (``n_users``, ``n_pairs``, ``folds``, ``method``,
+    ``note``).  ``UserError`` when a key names no row, the rows lie in different tables, or
+    no per-user values pair them."""
+    paths = _existing(sources)
+    fresh, _ = store.split_stale(read_records(paths))
+    chosen = {key: [r for r in fresh if r.get("status") == "ok"
+                    and r.get("stage", "test") == "test" and export.row_id(r) == key]
+              for key in (row_a, row_b)}
+    for key, recs in chosen.items():
+        if not recs:
+            raise UserError(f"no finished test records with row_key {key!r} in "
+                            f"{', '.join(map(str, paths))}")
+        if all((r.get("metrics") or {}).get(metric) is None for r in recs):
+            raise UserError(f"row {key} ({recs[0]['adapter']}) has no {metric}")
+    if row_a == row_b:
+        raise UserError("paired_test compares two different rows")
+    if export.table_id(chosen[row_a][0]) != export.table_id(chosen[row_b][0]):
+        raise UserError("the two rows lie in different tables (dataset, split or metric "
+                        "options differ): their users cannot be paired")
+    marks = significance.mark_table(chosen[row_a] + chosen[row_b], store.results_dirs(paths),
+                                    metric, method=method, seed=seed)
+    other = next(r for r in marks.values() if not r.is_best)
+    if not other.tested:
+        raise UserError(f"cannot test {metric} between these rows: {other.note}")
+    # mark_table compares the other row with the better one: (other - best)
+    sign = -1.0 if other.best == row_key(chosen[row_a][0]) else 1.0
+    low, high = sorted((sign * other.ci_low, sign * other.ci_high))
+    return {
+        "metric": metric, "row_a": row_a, "row_b": row_b,
+        "mean_diff": sign * other.mean_diff, "ci_low": low, "ci_high": high,
+        "p_value": other.p_value, "method": other.method, "n_users": other.n_users,
+        "n_pairs": other.n_pairs, "n_unpaired": other.n_unpaired, "folds": list(other.folds),
+        "n_seeds": other.n_seeds, "note": other.note,
+    }

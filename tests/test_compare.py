@@ -99,3 +99,33 @@ def test_a_changed_default_is_compared_not_reported_as_new():
     assert [r["metric"] for r in result.regressions] == ["rmse"]
     assert not result.missing and not result.new
     assert "n_factors 100 -> 50" in compare.render(result)
+
+
+def test_missing_trials_are_reported_apart_from_regressions(tmp_path):
+    base = [record(), record(fold=1)]
+    result = compare.compare(base, [record()])
+    assert not result.regressions and len(result.missing) == 1 and not result.ok
+    summary = "0 regression(s), 1 trial(s) missing from current (--missing fail): FAIL"
+    assert compare.render(result).endswith(summary)  # was "1 problem(s): FAIL"
+    warned = compare.compare(base, [record()], missing="warn")
+    assert warned.ok and compare.render(warned).endswith(
+        "0 regression(s), 1 trial(s) missing from current (--missing warn: not a failure): PASS")
+    both = compare.compare(base, [record(rmse=0.99)], missing="warn")
+    assert not both.ok and compare.render(both).splitlines()[-1].startswith(
+        "3 comparisons, 1 regression(s), 1 trial(s) missing")
+
+    baseline, current = tmp_path / "base.jsonl", tmp_path / "cur.jsonl"
+    for rec in base:
+        store.append(baseline, rec)
+    store.append(current, record())
+
+    def run(*extra):
+        return subprocess.run([sys.executable, "-m", "bench", "compare", str(baseline),
+                               str(current), *extra], capture_output=True, text=True)
+
+    fail, warn = run(), run("--missing", "warn")
+    assert fail.returncode == 1 and fail.stdout.strip().endswith(summary)
+    assert "Missing from current:" in fail.stdout and "REGRESSION" not in fail.stdout
+    assert warn.returncode == 0 and warn.stdout.strip().endswith("PASS")
+    bad = run("--missing", "maybe")
+    assert bad.returncode == 2 and "--missing" in bad.stderr

@@ -8,17 +8,28 @@ Each ``[[sources]]`` table of a registry entry is one ``RawSource``: ``UrlSource
 official archive), ``WheelSource`` (a PyPI wheel that ships the data, e.g. RecBole's copy
 of ML-100K) or ``ManualSource`` (files placed by hand).  Each knows whether its files are
 already in the cache and how to acquire and verify them; ``raw_source`` picks the class.
+
+Downloads (``download``) use the standard library, not pooch: pooch verifies one hash per
+file, where a source here may carry a checksum published beside the archive, an extra
+sha256, or per-member sha256s inside a wheel fetched by pip; and pooch retries a failed
+connection, which would delay the offline fallback.  What pooch would add is here: a
+download interrupted after the server answered (a dropped connection, a 5xx) is retried
+``DOWNLOAD_RETRIES`` times, resuming where it stopped (HTTP ``Range``) when the server
+allows, and a long download logs its progress.  A server that cannot be reached at all gets
+one short try (``URL_TIMEOUT_SECONDS``), so the fallback comes at once.
 """
 
 from __future__ import annotations
 
 import hashlib
+import http.client
 import logging
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.error
 import urllib.request
 import zipfile
@@ -37,6 +48,10 @@ log = logging.getLogger(__name__)
 URL_TIMEOUT_SECONDS = 10.0
 PIP_TIMEOUT_SECONDS = 180.0
 _CHUNK = 1 << 20
+#: retries of a download interrupted after the server answered, each resuming
+DOWNLOAD_RETRIES = 3
+#: a progress line at most this often during a download (seconds)
+PROGRESS_SECONDS = 10.0
 
 
 class FetchError(Exception):
@@ -87,33 +102,79 @@ def download(
     checksum: str,
     timeout: float = URL_TIMEOUT_SECONDS,
     also_sha256: str | None = None,
+    retries: int = DOWNLOAD_RETRIES,
 ) -> Path:
-    """Download ``url`` to ``dest``, verified against ``checksum`` (``algo:hex``)."""
+    """Download ``url`` to ``dest``, verified against ``checksum`` (``algo:hex``); see the
+    module docstring for retries, resumption and progress."""
     algo, expected = parse_checksum(checksum)
     tmp = _temp_beside(dest)
     try:
-        h = hashlib.new(algo)
-        h256 = hashlib.sha256()
-        try:
-            with urllib.request.urlopen(url, timeout=timeout) as response, open(tmp, "wb") as out:
-                while chunk := response.read(_CHUNK):
-                    h.update(chunk)
-                    h256.update(chunk)
-                    out.write(chunk)
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise FetchError(f"download of {url} failed: {reason}") from None
-        if h.hexdigest() != expected:
-            raise FetchError(
-                f"download of {url} has {algo} {h.hexdigest()}, expected {expected}; discarded"
-            )
-        if also_sha256 and h256.hexdigest() != also_sha256.lower():
+        _transfer(url, tmp, timeout, retries)
+        digest = file_digest(tmp, algo)
+        if digest != expected:
+            raise FetchError(f"download of {url} has {algo} {digest}, expected {expected}; "
+                             "discarded")
+        if also_sha256 and file_digest(tmp) != also_sha256.lower():
             raise FetchError(f"download of {url} has an unexpected sha256; discarded")
         make_readable(tmp)
         os.replace(tmp, dest)
         return dest
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _transfer(url: str, part: Path, timeout: float, retries: int) -> None:
+    """``url``'s bytes into ``part``: one try while the server has never answered; once it
+    has, up to ``retries`` more after an interruption, each resuming at ``part``'s size."""
+    answered = False
+    attempt = 0
+    while True:
+        have = part.stat().st_size
+        headers = {"Range": f"bytes={have}-"} if have else {}
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, headers=headers),
+                                        timeout=timeout) as response:
+                answered = True
+                if have and getattr(response, "status", None) != 206:
+                    have = 0  # the server sends the whole file again
+                length = response.headers.get("Content-Length")
+                total = have + int(length) if length and length.isdigit() else None
+                if not attempt:
+                    size = f" ({total / 1e6:.1f} MB)" if total else ""
+                    log.info("downloading %s%s", url, size)
+                with open(part, "ab" if have else "wb") as out:
+                    _copy(response, out, url, have, total)
+                if total is not None and part.stat().st_size < total:
+                    raise http.client.IncompleteRead(b"", total - part.stat().st_size)
+            return
+        except urllib.error.HTTPError as exc:
+            if exc.code == 416 and have:
+                return  # nothing left to send: the checksum decides
+            if (exc.code < 500 and exc.code != 429) or attempt >= retries:
+                raise FetchError(f"download of {url} failed: HTTP {exc.code} {exc.reason}"
+                                 ) from None
+            reason: object = f"HTTP {exc.code}"
+        except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:
+            reason = getattr(exc, "reason", None) or exc
+            if not answered or attempt >= retries:
+                raise FetchError(f"download of {url} failed: {reason}") from None
+        attempt += 1
+        log.info("download of %s interrupted (%s); retry %d of %d from byte %d", url, reason,
+                 attempt, retries, part.stat().st_size)
+        time.sleep(min(2.0 ** (attempt - 1), 10.0))
+
+
+def _copy(response: Any, out: Any, url: str, have: int, total: int | None) -> None:
+    """Copy the response body, logging progress every ``PROGRESS_SECONDS``."""
+    done, last = have, time.monotonic()
+    name = url.rsplit("/", 1)[-1]
+    while chunk := response.read(_CHUNK):
+        out.write(chunk)
+        done += len(chunk)
+        if time.monotonic() - last >= PROGRESS_SECONDS:
+            last = time.monotonic()
+            share = f" of {total / 1e6:.1f} MB ({100 * done / total:.0f}%)" if total else " MB"
+            log.info("%s: %.1f%s", name, done / 1e6, share)
 
 
 def pip_download_wheel(package: str, version: str, workdir: Path) -> Path:

@@ -1,10 +1,12 @@
 """A Dask scheduler address, checked before a ``Client`` is made: a malformed address is
 an input error, and a port where no Dask scheduler answers (a dashboard's HTTP port, say)
-is found within the connect timeout instead of hanging the run."""
+is found within the connect timeout instead of hanging the run.  ``dashboard`` says where
+the connected scheduler's dashboard is, for the run to print."""
 
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import re
 
 from bench.errors import UserError
@@ -49,3 +51,24 @@ async def _identity(address: str, timeout: float) -> object:
         return await comm.read()
     finally:
         comm.abort()
+
+
+#: what ``dashboard`` says when the scheduler serves none
+NO_DASHBOARD = "none (the scheduler serves no dashboard)"
+#: added for a LocalCluster here when bokeh is missing: Dask then serves only a page asking
+#: for it
+NEEDS_BOKEH = " (bokeh is not installed here: the page only asks for it; pip install 'bokeh>=3.1')"
+
+
+def dashboard(client: object, local: bool = False) -> str:
+    """The address of the dashboard of ``client``'s scheduler, or why there is none;
+    ``local``: the scheduler is a LocalCluster of this process."""
+    try:
+        link = client.dashboard_link  # type: ignore[attr-defined]
+    except Exception:  # noqa: BLE001 - no "dashboard" service, a scheduler gone: say none
+        link = None
+    if not link:
+        return NO_DASHBOARD
+    if local and importlib.util.find_spec("bokeh") is None:
+        return link + NEEDS_BOKEH
+    return link

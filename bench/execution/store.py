@@ -14,8 +14,9 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
+import stat
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from functools import lru_cache
 from pathlib import Path
@@ -97,7 +98,7 @@ def write_atomic(path: Path, write: Callable[[IO[bytes]], None]) -> None:
     temporary file is removed and an ``OSError`` becomes ``StoreFault``."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        fd, tmp = _temp_beside(path)
     except OSError as exc:
         raise fault(path, exc) from None
     try:
@@ -114,6 +115,20 @@ def write_atomic(path: Path, write: Callable[[IO[bytes]], None]) -> None:
         if isinstance(exc, OSError):
             raise fault(path, exc) from None
         raise
+
+
+def _temp_beside(path: Path) -> tuple[int, str]:
+    """A new file next to ``path``, to be renamed onto it, with the mode of the file it
+    replaces, else that of any new file (0666 less the umask, where ``mkstemp`` gives 0600)."""
+    while True:
+        tmp = path.parent / f".{path.name}.{uuid.uuid4().hex[:12]}.tmp"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+        except FileExistsError:
+            continue
+        if path.is_file():
+            os.fchmod(fd, stat.S_IMODE(path.stat().st_mode))
+        return fd, str(tmp)
 
 
 def sha256_file(path: Path) -> str:

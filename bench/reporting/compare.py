@@ -33,6 +33,8 @@ TIMES = ("fit_seconds",)
 DEFAULT_TIME_RATIO = 2.0
 #: Times below this are dominated by noise and never flagged.
 MIN_SECONDS = 0.05
+#: ``--missing``: a baseline trial absent from current fails the comparison, or is listed
+MISSING_POLICIES = ("fail", "warn")
 
 
 @dataclass
@@ -44,6 +46,8 @@ class Comparison:
     param_changes: list[str] = field(default_factory=list)  # resolved parameters differ
     #: records left out: computed on earlier contents of their dataset (``store.split_stale``)
     stale: list[str] = field(default_factory=list)
+    #: what a baseline trial missing from current does to the verdict: "fail" or "warn"
+    missing_policy: str = "fail"
 
     @property
     def regressions(self) -> list[dict]:
@@ -51,7 +55,20 @@ class Comparison:
 
     @property
     def ok(self) -> bool:
-        return not self.regressions and not self.failed and not self.missing
+        missing_fails = self.missing and self.missing_policy == "fail"
+        return not self.regressions and not self.failed and not missing_fails
+
+    def summary(self) -> str:
+        """The verdict line: regressions, failed and missing trials counted apart."""
+        parts = [f"{len(self.regressions)} regression(s)"]
+        if self.failed:
+            parts.append(f"{len(self.failed)} trial(s) failed now")
+        if self.missing:
+            effect = "fail" if self.missing_policy == "fail" else "warn: not a failure"
+            parts.append(f"{len(self.missing)} trial(s) missing from current "
+                         f"(--missing {effect})")
+        return (f"{len(self.rows)} comparisons, {', '.join(parts)}: "
+                + ("PASS" if self.ok else "FAIL"))
 
 
 def describe(rec: dict) -> str:
@@ -91,11 +108,17 @@ def compare(
     current: list[dict],
     tolerances: dict[str, float] | None = None,
     time_ratio: float = DEFAULT_TIME_RATIO,
+    missing: str = "fail",
 ) -> Comparison:
+    """``missing``: whether baseline trials absent from ``current`` fail the comparison
+    ("fail") or are only listed ("warn"); either way they are not regressions."""
+    if missing not in MISSING_POLICIES:
+        raise UserError(f"--missing must be one of {', '.join(MISSING_POLICIES)}, got "
+                        f"{missing!r}")
     tolerances = tolerances or DEFAULT_TOLERANCES
     base = {match_key(r): r for r in baseline if is_test_stage(r)}
     cur = {match_key(r): r for r in current if is_test_stage(r)}
-    out = Comparison()
+    out = Comparison(missing_policy=missing)
     out.missing = sorted(describe(base[k]) for k in base.keys() - cur.keys())
     out.new = sorted(describe(cur[k]) for k in cur.keys() - base.keys())
     for key in sorted(base.keys() & cur.keys()):
@@ -167,9 +190,7 @@ def render(cmp: Comparison, only_changes: bool = True) -> str:
                           "to replace them)", cmp.stale)):
         if items:
             lines += ["", f"{title}:", *(f"- {i}" for i in items)]
-    n_reg = len(cmp.regressions) + len(cmp.failed) + len(cmp.missing)
-    lines += ["", f"{len(cmp.rows)} comparisons, {n_reg} problem(s): "
-              + ("PASS" if cmp.ok else "FAIL")]
+    lines += ["", cmp.summary()]
     return "\n".join(lines)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from bench.evaluation.metrics import lower_is_better
 
 RATING_COLUMNS = ("rmse", "mae")
@@ -39,6 +41,17 @@ def metric_label(metric: str) -> str:
     if "@" in metric and metric.split("@")[0] in RANKING_NAMES:
         return header_name(metric)
     return metric.upper()
+
+
+def sort_column_text(columns: Iterable[str | None]) -> str:
+    """``the sort column (...)`` naming the columns the tables are actually ranked by
+    (``columns``: each table's sort column): RMSE in rating tables, NDCG@K in the others."""
+    cols = sorted({c for c in columns if c}, key=lambda c: (c.split("@")[0], len(c), c))
+    rating = " / ".join(metric_label(c) for c in cols if c in RATING_COLUMNS)
+    ranking = " / ".join(metric_label(c) for c in cols if c not in RATING_COLUMNS)
+    named = f"{rating} in rating tables, {ranking} in the others" if rating and ranking \
+        else rating or ranking or "none"
+    return f"the sort column ({named})"
 
 
 def relevance_text(options: dict) -> str:

@@ -15,8 +15,8 @@ import html
 import json
 import logging
 import re
-import shlex
 import shutil
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -314,8 +314,7 @@ def reproduce(recs: list[dict]) -> str:
     """The command that recomputes a row: the suite's (``cli.reproduce_command``) narrowed
     to the row's adapter."""
 
-    adapter = recs[0]["adapter"]
-    return report.reproduce_command(recs) + " " + shlex.join(["--adapter", adapter])
+    return report.reproduce_command(recs, adapters=[recs[0]["adapter"]])
 
 
 # ------------------------------------------------------------------ compare view
@@ -326,7 +325,8 @@ def compare_view(baseline: list[dict], current: list[dict]) -> dict:
     result = compare.compare(baseline, current)
     table = parse_markdown_table(compare.render(result, only_changes=True).split("\n"))
     return {"table": table, "ok": result.ok, "regressions": len(result.regressions),
-            "comparisons": len(result.rows)}
+            "comparisons": len(result.rows), "failed": len(result.failed),
+            "missing": len(result.missing)}
 
 
 # ------------------------------------------------------------------ build
@@ -375,6 +375,8 @@ def build(
         if not base_records:
             raise UserError(f"no results found in {baseline}")
     fresh = not out_dir.exists() or not any(out_dir.iterdir())
+    # stages from here on (input errors are one line, before any of them)
+    log.info("site: %d records read (%s)", len(records), ", ".join(map(str, sources)))
     try:
         return _write_site(records, stale, dirs, out_dir, sources, baseline, base_records,
                            plots, jinja2, Markup)
@@ -394,14 +396,22 @@ def _write_site(records: list[dict], stale: list[dict], dirs: list[Path], out_di
 
     figures: list[str] = []
     figure_slug = None
+    started = time.monotonic()
     if plots:
         from bench.reporting.figures.common import table_slug
 
+        log.info("site: drawing figures (matplotlib; --no-plots skips them)")
         written = report.figures(records, dirs, out_dir / "plots")
         figures = sorted(p.relative_to(out_dir).as_posix() for p in written)
         figure_slug = table_slug
+        log.info("site: %d figures (%.0f s)", len(figures), time.monotonic() - started)
+    started = time.monotonic()
+    log.info("site: tables and significance marks of %d records (paired bootstrap per table)",
+             len(records))
     sections = build_sections(records, report.marks(dirs), figure_slug, figures)
     tabled = {f for s in sections for f in s.figures}
+    log.info("site: %d tables, %d rows (%.0f s)", len(sections),
+             sum(len(s.rows) for s in sections), time.monotonic() - started)
 
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
@@ -413,6 +423,7 @@ def _write_site(records: list[dict], stale: list[dict], dirs: list[Path], out_di
     env.filters["md"] = lambda text: Markup(inline_html(text))
     tested = [r for s in sections for row in s.rows for r in row.records]
 
+    log.info("site: rendering the pages of %d rows", sum(len(s.rows) for s in sections))
     common = {
         "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "n_records": len(records),
@@ -427,7 +438,8 @@ def _write_site(records: list[dict], stale: list[dict], dirs: list[Path], out_di
             env_lines=[x for x in leaderboard.env_summary(records) if x],
             stale_lines=leaderboard.stale_note(stale),
             legend=[p for p in leaderboard.legend(tested) if p]
-            + [significance.legend("the sort column (NDCG)")],
+            + [significance.legend(wording.sort_column_text(
+                leaderboard.sort_column(rs) for rs in record.by_table(records).values()))],
             filters={
                 "suite": sorted({s.group for s in sections}),
                 "dataset": sorted({s.dataset for s in sections}),
@@ -459,6 +471,7 @@ def _write_site(records: list[dict], stale: list[dict], dirs: list[Path], out_di
                 env=environment(row.records),
                 command=reproduce(row.records),
             )
+    log.info("site: writing %d pages to %s", len(pages), out_dir)
     for rel, text in pages.items():
         path = out_dir / rel
         store.write_atomic(path, lambda fh, text=text: fh.write(text.encode("utf-8")))

@@ -20,6 +20,7 @@ from bench.execution.executors.base import (
     needs_shipping,
 )
 
+log = logging.getLogger(__name__)
 #: seconds to reach a Dask scheduler
 CONNECT_TIMEOUT = 20.0
 
@@ -66,6 +67,9 @@ class DaskExecutor(Executor):
             self.client = Client(self.cluster)
         if not self.client.nthreads():
             self.client.wait_for_workers(1, timeout=60)
+        from bench.execution.dask_address import dashboard
+
+        log.info("Dask dashboard: %s", dashboard(self.client, local=self.cluster is not None))
 
     def _workers(self) -> dict[str, dict]:
         return self.client.scheduler_info(n_workers=-1)["workers"]

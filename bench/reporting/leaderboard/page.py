@@ -21,9 +21,10 @@ from bench.reporting.leaderboard.table import (
     record_flag,
     render_table,
     reproducible,
+    sort_column,
     thread_count_text,
 )
-from bench.reporting.text import relevance_text
+from bench.reporting.text import relevance_text, sort_column_text
 
 #: Which published figures a table's protocol is comparable with: (split fields, metric
 #: options, text).  A field matches when the record's value is one of the allowed values
@@ -251,7 +252,8 @@ def render(
         *legend(tested),
     ]
     if marks is not None:
-        lines += ["", marks.legend("the sort column (NDCG)")]
+        lines += ["", marks.legend(sort_column_text(
+            sort_column([r for r in rs if r["status"] == "ok"]) for rs in tables.values()))]
     candidates = candidate_counts(records)
     if candidates:
         per_model = ", ".join(f"{a} {n}" for a, n in candidates.items())
