@@ -1,6 +1,7 @@
-"""Speed tracking: run ``benchmarks/speed_benchmarks.py`` under pytest-benchmark, turn each
-benchmark's time into a ratio to the calibration kernel of the same run, and compare the
-ratios with the committed baselines (``benchmarks/speed_baseline.json``).
+"""Speed tracking: run the kernel and stage benchmarks (``benchmarks/speed_*.py``) under
+pytest-benchmark, turn each benchmark's time into a ratio to the calibration kernel of the
+same run, and compare the ratios with the committed baselines
+(``benchmarks/speed_baseline.json``).
 
     python benchmarks/speed.py                # compare; exit 1 on a slowdown
     python benchmarks/speed.py --refresh      # 5 runs; rewrite the baselines (medians)
@@ -28,7 +29,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCH_FILE = "benchmarks/speed_benchmarks.py"
+#: the benchmark files, in run order (each measures the calibration at its start and end);
+#: not named ``test_*.py``, so ``pytest benchmarks`` (results/als_microbench.md) runs only
+#: ``test_bench_als.py``, as before
+BENCH_FILES = [f"benchmarks/speed_{stage}.py" for stage in ("topk", "als", "metrics", "split",
+                                                             "load")]
 BASELINE = ROOT / "benchmarks" / "speed_baseline.json"
 CALIBRATION = "test_calibration"
 #: relative slack over the baseline ratio before a benchmark counts as slower
@@ -46,7 +51,7 @@ PYTEST_BENCHMARK_ARGS = ["--benchmark-only", "--benchmark-timer=time.process_tim
 def run_benchmarks(json_path: Path, nodes: list[str] | None = None) -> dict:
     """Run the benchmark file (or only ``nodes``, pytest node ids) in a fresh interpreter;
     pytest-benchmark's JSON report."""
-    argv = [sys.executable, "-m", "pytest", *(nodes or [BENCH_FILE]), "-o", "addopts=",
+    argv = [sys.executable, "-m", "pytest", *(nodes or BENCH_FILES), "-o", "addopts=",
             "-p", "no:cacheprovider", "-q", f"--benchmark-json={json_path}",
             *PYTEST_BENCHMARK_ARGS]  # fmt: skip
     # a nested run from inside a test session must not inherit that session's settings
@@ -102,9 +107,10 @@ def compare(measured: dict[str, float], baseline: dict) -> tuple[list[Slower], l
 
 
 def node_ids(report: dict, names: set[str]) -> list[str]:
-    """Pytest node ids of ``names`` and of every calibration, in run order."""
-    return [b["fullname"] for b in report["benchmarks"]
-            if b["name"] in names or b["name"].startswith(CALIBRATION)]  # fmt: skip
+    """Pytest node ids of ``names`` and of the calibrations in their files, in run order."""
+    files = {b["fullname"].split("::")[0] for b in report["benchmarks"] if b["name"] in names}
+    return [b["fullname"] for b in report["benchmarks"] if b["name"] in names or (
+            b["name"].startswith(CALIBRATION) and b["fullname"].split("::")[0] in files)]
 
 
 @dataclass
