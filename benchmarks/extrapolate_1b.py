@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import re
 from pathlib import Path
 
 import numpy as np
@@ -93,7 +92,7 @@ class Table:
              factor: float = 1.0, factor_note: str = "") -> float:
         a, b = power_fit(xs, ys)
         t = a * x_target**b * factor
-        pts = ", ".join(f"{m(x)}: {y:,.3g} s" for x, y in zip(xs, ys))
+        pts = ", ".join(f"{m(x)}: {y:,.3g} s" for x, y in zip(xs, ys, strict=True))
         self.rows.append({"stage": stage, "kind": "time", "value": dur(t), "seconds": t,
                           "exponent": round(b, 2), "x": what, "x_target": x_target,
                           "points": pts, "source": source, "note": factor_note})
@@ -103,7 +102,7 @@ class Table:
                what: str = "ratings") -> float:
         c, d = linear_fit(xs, mib)
         peak = (c + d * x_target) * 2**20
-        pts = ", ".join(f"{m(x)}: {y:,.0f} MiB" for x, y in zip(xs, mib))
+        pts = ", ".join(f"{m(x)}: {y:,.0f} MiB" for x, y in zip(xs, mib, strict=True))
         self.rows.append({"stage": stage, "kind": "memory", "value": size(peak), "bytes": peak,
                           "exponent": None, "x": what, "x_target": x_target,
                           "points": pts, "source": source,
