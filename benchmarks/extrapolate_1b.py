@@ -92,10 +92,13 @@ class Table:
              factor: float = 1.0, factor_note: str = "") -> float:
         a, b = power_fit(xs, ys)
         t = a * x_target**b * factor
+        last = max(range(len(xs)), key=lambda i: xs[i])
+        linear = ys[last] * x_target / xs[last] * factor  # b = 1 from the largest point
         pts = ", ".join(f"{m(x)}: {y:,.3g} s" for x, y in zip(xs, ys, strict=True))
         self.rows.append({"stage": stage, "kind": "time", "value": dur(t), "seconds": t,
                           "exponent": round(b, 2), "x": what, "x_target": x_target,
-                          "points": pts, "source": source, "note": factor_note})
+                          "linear": dur(linear), "points": pts, "source": source,
+                          "note": factor_note})
         return t
 
     def memory(self, stage: str, source: str, xs, mib, x_target: float = RATINGS,
@@ -115,8 +118,9 @@ class Table:
                           "points": formula, "source": source, "note": "arithmetic"})
 
     def markdown(self) -> str:
-        lines = ["| stage | at 1.2B | what | b | x at 1.2B | measured points (fit) | source "
-                 f"| in {MACHINE_GIB:g} GiB |", "|---|---:|---|---:|---:|---|---|---|"]
+        lines = ["| stage | at 1.2B | what | b | b = 1 | x at 1.2B | measured points (fit) "
+                 f"| source | in {MACHINE_GIB:g} GiB |",
+                 "|---|---:|---|---:|---:|---:|---|---|---|"]
         for r in self.rows:
             b = "" if r["exponent"] is None else f"{r['exponent']:.2f}"
             x = "" if r["x_target"] is None else m(r["x_target"])
@@ -124,7 +128,8 @@ class Table:
             note = f" ({r['note']})" if r["note"] else ""
             fits = "" if r["kind"] == "time" else (
                 "yes" if r["bytes"] <= MACHINE_GIB * GIB else "**no**")
-            lines.append(f"| {r['stage']} | **{r['value']}** | {what} | {b} | {x} | "
+            lines.append(f"| {r['stage']} | **{r['value']}** | {what} | {b} | "
+                         f"{r.get('linear', '')} | {x} | "
                          f"{r['points']}{note} | {r['source']} | {fits} |")
         return "\n".join(lines) + "\n"
 
@@ -161,8 +166,9 @@ def als(t: Table) -> None:
                     [p[0] for p in pts], [p[1] for p in pts], TRAIN, factor=scale64,
                     factor_note=f"K=32 fitted, x {scale64:.2f} for K=64 (the K=64 / K=32 "
                     "ratio at 32M)")
+    linear = 15 * pts[-1][1] * scale64 * TRAIN / pts[-1][0]
     t.rows.append({**t.rows[-1], "stage": "fit recbench.ALS (explicit), 15 iterations K=64",
-                   "value": dur(15 * per_it), "seconds": 15 * per_it,
+                   "value": dur(15 * per_it), "seconds": 15 * per_it, "linear": dur(linear),
                    "note": "15 x the row above"})
     t.memory("fit recbench.ALS process", src, [p[0] for p in pts], [p[2] * 1024 for p in pts])
 
@@ -237,6 +243,10 @@ def arithmetic(t: Table) -> None:
     """Structures whose size follows from the code's dtypes and the target shape."""
     t.arithmetic("EASE dense item-item matrix", ITEMS**2 * 8,
                  "items^2 x 8 B (float64; MATRICES_ALIVE = 1)", "bench/models/ease.py")
+    t.arithmetic("dataset columns, no timestamps (ml-20mx16x32 has none)", RATINGS * 12,
+                 "ratings x (int32 user + int32 item + float32 value)", "bench/data/model.py")
+    t.arithmetic("dataset columns with int64 timestamps", RATINGS * 20,
+                 "ratings x (12 B + int64 timestamp)", "bench/data/model.py")
     t.arithmetic("split random: permutation + fold_of_row", RATINGS * (8 + 1),
                  "ratings x (int64 permutation + int8 fold)", "bench/splitting/splits.py")
     t.arithmetic("ALS factors, users + items, K=64 float32", (USERS + ITEMS) * 64 * 4,
@@ -276,7 +286,8 @@ def main() -> None:
         "source column.  Target: MLPerf's expanded MovieLens (ml-20mx16x32: 1.2B ratings, "
         "2.2M users, 855K items; Belletti et al. 2019, arXiv:1905.09874), random 80/20 "
         f"(train {m(TRAIN)}).  Time rows: `t = a x^b` through the listed points (b = the "
-        "fitted exponent), evaluated at the x of the target; memory rows: peak RSS `c + d x` "
+        "fitted exponent), evaluated at the x of the target, and beside it (b = 1) the largest "
+        "measured point scaled linearly; memory rows: peak RSS `c + d x` "
         "through the listed points, or arithmetic from the code's dtypes.  The measured "
         "machine: 2 cores (2 threads per trial), 23.5 GiB, shared with other jobs.  Every "
         "figure is an EXTRAPOLATION (12x past the largest measured size in ratings, up to "
