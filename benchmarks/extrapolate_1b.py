@@ -263,7 +263,7 @@ def arithmetic(t: Table) -> None:
                  "bench/evaluation/ranking.py")
     t.arithmetic("per-user metric arrays (one trial, K=10)", USERS * 8 * 8,
                  "users x 8 arrays (user, train_count, 6 metrics) x 8 B; the per-user .npz "
-                 "is at most this (compressed)", "bench/evaluation/evaluate.py, metrics.py")
+                 "is at most this (compressed)", "bench/evaluation/evaluate.py + metrics.py")
     t.arithmetic("harness per-trial model of admission control", 64 * TRAIN + 128 *
                  (USERS + ITEMS) + (400 + 256) * 2**20,
                  "64 B x train + 128 B x (users + items) + 656 MiB",
