@@ -31,6 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.execution.record import QUIET_OTHER_CPUS
+
 ROOT = Path(__file__).resolve().parents[1]
 #: ml-20mx16x32 (Belletti et al. 2019, abstract): 1.2B ratings, 2.2M users, 855K items
 RATINGS, USERS, ITEMS = 1.2e9, 2.2e6, 855e3
@@ -87,6 +89,7 @@ def size(nbytes: float) -> str:
 class Table:
     def __init__(self) -> None:
         self.rows: list[dict] = []
+        self.skipped: list[str] = []  # measurements not used, and why
 
     def time(self, stage: str, source: str, what: str, xs, ys, x_target: float,
              factor: float = 1.0, factor_note: str = "") -> float:
@@ -204,6 +207,13 @@ def busy(rows: list[dict]) -> str:
     return f"other processes used up to {max(load):.1f} CPUs meanwhile" if load else ""
 
 
+def quiet(rows: list[dict]) -> bool:
+    """Whether every trial ran on a quiet host (recbench's rule, ``QUIET_OTHER_CPUS``): only
+    then are its times a result; peak memory does not depend on the load."""
+    return all(r.get("other_cpus") is not None and r["other_cpus"] <= QUIET_OTHER_CPUS
+               for r in rows)
+
+
 def families(t: Table) -> None:
     src = "results/scale_families.json"
     path = ROOT / src
@@ -217,23 +227,29 @@ def families(t: Table) -> None:
     for adapter in ("implicit.ALS", "implicit.BPR", "lightfm.WARP", "scipy.PureSVD",
                     "spark.ALS"):
         mine = [r for r in rows if r["adapter"] == adapter]
+        if len(mine) < 2:
+            continue
         xs = [r["train_ratings"] for r in mine]
         ys = [r["fit_seconds"] / (r["iterations"] or 1) for r in mine]
-        rss = [r["peak_rss_mb"] for r in mine]
-        srcs = src
-        if adapter in runs:
-            xs.append(25_600_000)
-            ys.append(num(runs[adapter][4]) / (full[adapter] or 1))
-            rss.append(num(runs[adapter][7]) * 1024)
-            srcs += " + results/scale_runs.md (32M)"
-        if len(xs) < 2:
-            continue
         unit = "one fit" if adapter == "scipy.PureSVD" else "one iteration / epoch"
-        t.time(f"fit {adapter}, {unit}", srcs, "train ratings", xs, ys, TRAIN,
-               factor_note=busy(mine))
-        t.memory(f"trial worker ({adapter})", srcs, xs, rss, TRAIN, "train ratings")
+        notes = [busy(mine)]
+        if not quiet(mine):
+            t.skipped.append(f"fit {adapter}: {busy(mine)} (recbench's quiet limit: "
+                             f"{QUIET_OTHER_CPUS:g}); times not extrapolated")
+        elif adapter in runs:  # the scale suite's own 32M trial checks the fit (not fitted on)
+            a, b = power_fit(xs, ys)
+            measured = num(runs[adapter][4]) / (full[adapter] or 1)
+            notes.append(f"check at 25.6M: the fit says {a * 25.6e6**b:,.3g} s, "
+                         f"results/scale_runs.md measured {measured:,.3g} s")
+        if quiet(mine):
+            t.time(f"fit {adapter}, {unit}", src, "train ratings", xs, ys, TRAIN,
+                   factor_note="; ".join(n for n in notes if n))
+        t.memory(f"trial worker ({adapter})", src, xs, [r["peak_rss_mb"] for r in mine], TRAIN,
+                 "train ratings")
     ease = sorted((r for r in rows if r["adapter"] == "recbench.EASE"), key=lambda r: r["items"])
-    if len(ease) >= 2:
+    if len(ease) >= 2 and not quiet(ease):
+        t.skipped.append(f"fit recbench.EASE: {busy(ease)}; times not extrapolated")
+    elif len(ease) >= 2:
         t.time("fit recbench.EASE (items x items inverse)", src, "items",
                [r["items"] for r in ease], [r["fit_seconds"] for r in ease], ITEMS,
                factor_note=busy(ease))
@@ -293,6 +309,10 @@ def main() -> None:
         "figure is an EXTRAPOLATION (12x past the largest measured size in ratings, up to "
         "50x in users x items): orders of magnitude, not predictions.\n\n" + t.markdown()
     )
+    if t.skipped:
+        text += ("\nMeasured on a busy host, so not extrapolated (re-run "
+                 "`python benchmarks/scale_families.py` on a quiet machine):\n\n"
+                 + "".join(f"* {line}\n" for line in t.skipped))
     args.out.write_text(text)
     args.out.with_suffix(".json").write_text(json.dumps(t.rows, indent=1) + "\n")
     print(text)
