@@ -104,6 +104,15 @@ class Table:
                           "note": factor_note})
         return t
 
+    def linear(self, stage: str, source: str, what: str, x: float, y: float,
+               x_target: float, note: str) -> None:
+        """One measured point scaled linearly (b = 1 assumed, not fitted)."""
+        t = y * x_target / x
+        self.rows.append({"stage": stage, "kind": "time", "value": dur(t), "seconds": t,
+                          "exponent": None, "x": what, "x_target": x_target,
+                          "linear": dur(t), "points": f"{m(x)}: {y:,.3g} s", "source": source,
+                          "note": note})
+
     def memory(self, stage: str, source: str, xs, mib, x_target: float = RATINGS,
                what: str = "ratings") -> float:
         c, d = linear_fit(xs, mib)
@@ -233,10 +242,7 @@ def families(t: Table) -> None:
         ys = [r["fit_seconds"] / (r["iterations"] or 1) for r in mine]
         unit = "one fit" if adapter == "scipy.PureSVD" else "one iteration / epoch"
         notes = [busy(mine)]
-        if not quiet(mine):
-            t.skipped.append(f"fit {adapter}: {busy(mine)} (recbench's quiet limit: "
-                             f"{QUIET_OTHER_CPUS:g}); times not extrapolated")
-        elif adapter in runs:  # the scale suite's own 32M trial checks the fit (not fitted on)
+        if adapter in runs:  # the scale suite's own 32M trial checks the fit (not fitted on)
             a, b = power_fit(xs, ys)
             measured = num(runs[adapter][4]) / (full[adapter] or 1)
             notes.append(f"check at 25.6M: the fit says {a * 25.6e6**b:,.3g} s, "
@@ -244,6 +250,13 @@ def families(t: Table) -> None:
         if quiet(mine):
             t.time(f"fit {adapter}, {unit}", src, "train ratings", xs, ys, TRAIN,
                    factor_note="; ".join(n for n in notes if n))
+        else:
+            t.skipped.append(f"fit {adapter}, {unit}: " + "; ".join(notes)
+                             + f" (recbench's quiet limit: {QUIET_OTHER_CPUS:g} CPUs)")
+            if adapter in runs:
+                t.linear(f"fit {adapter}, the scale suite's parameters", "results/scale_runs.md",
+                         "train ratings", 25.6e6, num(runs[adapter][4]), TRAIN,
+                         "one size only: b = 1 assumed, not fitted")
         t.memory(f"trial worker ({adapter})", src, xs, [r["peak_rss_mb"] for r in mine], TRAIN,
                  "train ratings")
     ease = sorted((r for r in rows if r["adapter"] == "recbench.EASE"), key=lambda r: r["items"])

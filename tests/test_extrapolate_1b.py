@@ -55,7 +55,10 @@ def test_table_from_the_committed_measurements(extrapolate, tmp_path, monkeypatc
         assert r["source"] and (ROOT / r["source"].split()[0]).exists()
         if r["kind"] == "time":
             assert math.isfinite(r["seconds"]) and r["seconds"] > 0
-            assert r["points"].count(":") >= 2  # at least two measured sizes per fit
+            if r["exponent"] is not None:  # a fit: at least two measured sizes
+                assert r["points"].count(":") >= 2
+            else:  # one size scaled linearly, and the row says so
+                assert "b = 1 assumed" in r["note"]
         else:
             assert r["bytes"] > 0
     ease = next(r for r in rows if r["stage"] == "EASE dense item-item matrix")
