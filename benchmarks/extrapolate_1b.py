@@ -16,8 +16,8 @@ Randomized Fractal Expansions", arXiv:1905.09874, abstract), random 80/20 split.
 Time: ``t = a * x^b`` fitted by least squares in log-log space over the named points
 (``x`` = ratings, train ratings, users, users x items or items, per stage).  Memory: peak RSS
 ``= c + d * ratings`` fitted by least squares (``d``: bytes per rating).  Both are
-extrapolations far beyond the measured range (12x past 100M ratings; 50-100x in users or
-catalogue): read them as orders of magnitude.
+extrapolations far beyond the measured range (12x past 100M ratings; 4.6x in users, ~110x in
+users x items): read them as orders of magnitude.
 
     python benchmarks/extrapolate_1b.py   # prints the table and writes results/one_billion.md
 """
@@ -319,8 +319,9 @@ def main() -> None:
         "measured point scaled linearly; memory rows: peak RSS `c + d x` "
         "through the listed points, or arithmetic from the code's dtypes.  The measured "
         "machine: 2 cores (2 threads per trial), 23.5 GiB, shared with other jobs.  Every "
-        "figure is an EXTRAPOLATION (12x past the largest measured size in ratings, up to "
-        "50x in users x items): orders of magnitude, not predictions.\n\n" + t.markdown()
+        "figure is an EXTRAPOLATION (12x past the largest measured size in ratings, 4.6x in "
+        "users, ~110x in users x items): orders of magnitude, not predictions.\n\n"
+        + t.markdown()
     )
     if t.skipped:
         text += ("\nMeasured on a busy host, so not extrapolated (re-run "
