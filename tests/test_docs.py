@@ -1,0 +1,209 @@
+"""The documentation stays true: README.md and docs/ are checked on every test run.
+
+* the MkDocs site builds with warnings as errors (a broken link or anchor, a page missing
+  from the nav), into a temporary directory;
+* every Python example (README.md, docs/*.md) is a doctest, executed with its shown output
+  checked (stdlib ``doctest``), from a scratch directory that sees the checkout's
+  ``results/`` read-only, so an example that runs trials writes nowhere in the checkout;
+* every shell command shown in README.md is run when it takes seconds (``list``, ``show``,
+  ``--version``), and otherwise parsed by the CLI's own parser with its suite, adapter
+  patterns and input paths checked; the test command is exactly the one ``.ci/run`` runs;
+* relative links of README.md and repository paths named in the docs exist.
+"""
+
+from __future__ import annotations
+
+import doctest
+import fnmatch
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import bench
+from bench import cli
+from bench.execution import registry, suites
+
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+PAGES = sorted((ROOT / "docs").glob("*.md"))
+DOCUMENTS = [README, *PAGES]
+FENCE = re.compile(r"^```([\w-]*)[^\n]*\n(.*?)^```", re.M | re.S)
+
+
+def blocks(path: Path, *languages: str) -> list[str]:
+    """The fenced code blocks of a markdown file in one of ``languages``."""
+    return [body for lang, body in FENCE.findall(path.read_text()) if lang in languages]
+
+
+def commands(text: str) -> list[list[str]]:
+    """Shell command lines of a code block: continuations joined, comments dropped, and
+    ``a && b`` split into two commands."""
+    out: list[list[str]] = []
+    for line in text.replace("\\\n", " ").splitlines():
+        argv: list[str] = []
+        for token in [*shlex.split(line, comments=True), "&&"]:
+            if token != "&&":
+                argv.append(token)
+            elif argv:
+                out.append(argv)
+                argv = []
+    return out
+
+
+# -- the site -----------------------------------------------------------------------------
+
+def test_the_docs_build_with_warnings_as_errors(tmp_path: Path):
+    pytest.importorskip("mkdocs", reason="the test extra installs mkdocs")
+    built = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet",
+         "--config-file", str(ROOT / "mkdocs.yml"), "--site-dir", str(tmp_path / "site")],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )
+    assert built.returncode == 0, built.stderr
+    assert (tmp_path / "site" / "index.html").is_file()
+
+
+def test_every_page_is_in_the_nav():
+    nav = (ROOT / "mkdocs.yml").read_text()
+    for page in PAGES:
+        assert re.search(rf":\s*{re.escape(page.name)}\s*$", nav, re.M), (
+            f"docs/{page.name} is not in mkdocs.yml's nav")
+
+
+# -- Python examples ----------------------------------------------------------------------
+
+def scratch_checkout(tmp_path: Path) -> Path:
+    """A directory that looks like the checkout to relative paths (``results/published``,
+    ``results/LEADERBOARD.md``...) but where anything written stays in ``tmp_path``."""
+    work = tmp_path / "checkout"
+    (work / "results").mkdir(parents=True)
+    for entry in ROOT.iterdir():
+        if entry.name not in ("results", ".git", ".venv"):
+            (work / entry.name).symlink_to(entry)
+    for entry in (ROOT / "results").iterdir():
+        if entry.name not in ("local", "runs", "splits"):
+            (work / "results" / entry.name).symlink_to(entry)
+    return work
+
+
+@pytest.mark.parametrize("path", DOCUMENTS, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_python_examples_print_what_they_show(path: Path, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch):
+    if ">>>" not in path.read_text():
+        pytest.skip("no Python examples")
+    monkeypatch.chdir(scratch_checkout(tmp_path))
+    monkeypatch.delenv("RECBENCH_ADAPTERS_PATH", raising=False)
+    result = doctest.testfile(
+        str(path), module_relative=False, globs={}, report=True, verbose=False,
+        optionflags=doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS,
+    )
+    assert result.attempted > 0
+    assert result.failed == 0, f"{result.failed} example(s) of {path.name} print other output"
+
+
+@pytest.mark.parametrize("path", DOCUMENTS, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_every_python_block_is_an_executed_example(path: Path):
+    """A ```python block without ``>>>`` would never run: examples are written as doctests."""
+    for body in blocks(path, "python", "py", "pycon"):
+        assert ">>>" in body, f"{path.name}: a Python block that is not a doctest:\n{body}"
+
+
+# -- README's shell commands --------------------------------------------------------------
+
+def ci_command() -> str:
+    lines = [line for line in (ROOT / ".ci" / "run").read_text().splitlines()
+             if line.startswith("python -m pip install")]
+    assert len(lines) == 1
+    return lines[0]
+
+
+def test_the_readme_test_command_is_what_ci_runs():
+    shown = [line.strip() for body in blocks(README, "bash", "sh", "console")
+             for line in body.splitlines() if "python -m pytest" in line]
+    assert shown == [ci_command()]
+
+
+def readme_bench_commands() -> list[list[str]]:
+    found = []
+    for body in blocks(README, "bash", "sh"):
+        for argv in commands(body):
+            if argv[:3] == ["python", "-m", "bench"]:
+                found.append(argv[3:])
+            else:  # installs and the test command; nothing else is shown
+                assert argv[:4] in (["python", "-m", "pip", "install"],
+                                    ["python", "-m", "pytest"]), argv
+    return found
+
+
+FAST = ("list", "show", "--version")
+
+
+def test_readme_commands_that_take_seconds_run(capsys: pytest.CaptureFixture):
+    ran, shown = 0, []
+    for argv in [*readme_bench_commands(), ["--version"], ["list"], ["show", "recbench.ALS"]]:
+        if argv[0] not in FAST:
+            continue
+        try:
+            code = cli.main(argv)
+        except SystemExit as exc:  # --version is argparse's
+            code = exc.code
+        out = capsys.readouterr().out
+        assert code == 0, (argv, out)
+        assert out.strip()
+        shown.append(out)
+        ran += 1
+    assert ran >= 3
+    assert f"recbench {bench.__version__}\n" in shown
+
+
+def test_readme_long_commands_parse_and_name_what_exists():
+    """`run --suite all` takes an hour: check that its arguments parse, that its suite and
+    adapter patterns exist, and that each input directory it reads is there."""
+    made: set[str] = set()
+    names = list(registry.discover())  # every adapter, and `lib.*` for a missing extra
+    checked = 0
+    for argv in readme_bench_commands():
+        args = cli.build_parser("python -m bench").parse_args(argv)
+        if args.command in ("run", "tune"):
+            assert args.suite in suites.suite_files(), args.suite
+            suites.load(args.suite)
+            for pattern in args.adapter or []:
+                assert fnmatch.filter(names, pattern), (pattern, argv)
+            made.add(os.path.normpath(args.results))
+        elif args.command == "report":
+            assert (ROOT / args.results).is_dir(), argv
+        elif args.command == "compare":
+            for path in (args.baseline, args.current):
+                assert (ROOT / path).is_dir() or os.path.normpath(path) in made, argv
+        checked += 1
+    assert checked >= 5
+
+
+# -- links and paths ----------------------------------------------------------------------
+
+def test_readme_links_point_at_files_that_exist():
+    for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", README.read_text()):
+        if "://" not in target:
+            assert (ROOT / target).exists(), f"README links to missing {target}"
+
+
+def test_repository_paths_named_in_the_docs_exist():
+    """`bench/...`, `tests/...`, `benchmarks/...` in backticks name files of this checkout
+    (placeholders such as `<suite>` or globs are left alone)."""
+    pattern = re.compile(r"`((?:bench|adapters|datasets|benchmarks|tests|results|\.ci)"
+                         r"/[\w./-]*)`")
+    for path in DOCUMENTS:
+        for name in pattern.findall(path.read_text()):
+            if name.startswith(("results/local", "results/runs")) or "*" in name:
+                continue
+            assert (ROOT / name).exists(), f"{path.name} names {name}, which does not exist"
+
+
+def test_the_citation_names_this_version():
+    (entry,) = blocks(README, "bibtex")
+    assert f"version = {{{bench.__version__}}}" in entry
