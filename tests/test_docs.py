@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 PAGES = sorted((ROOT / "docs").glob("*.md"))
 DOCUMENTS = [README, *PAGES]
-FENCE = re.compile(r"^```([\w-]*)[^\n]*\n(.*?)^```", re.M | re.S)
+FENCE = re.compile(r"^[ \t]*```([\w-]*)[^\n]*\n(.*?)^[ \t]*```", re.M | re.S)
 
 
 def blocks(path: Path, *languages: str) -> list[str]:
@@ -176,7 +176,8 @@ def test_readme_long_commands_parse_and_name_what_exists():
                 assert fnmatch.filter(names, pattern), (pattern, argv)
             made.add(os.path.normpath(args.results))
         elif args.command == "report":
-            assert (ROOT / args.results).is_dir(), argv
+            given = args.results if isinstance(args.results, list) else [args.results]
+            assert all((ROOT / path).is_dir() for path in given), argv
         elif args.command == "compare":
             for path in (args.baseline, args.current):
                 assert (ROOT / path).is_dir() or os.path.normpath(path) in made, argv
@@ -186,10 +187,26 @@ def test_readme_long_commands_parse_and_name_what_exists():
 
 # -- links and paths ----------------------------------------------------------------------
 
-def test_readme_links_point_at_files_that_exist():
-    for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", README.read_text()):
-        if "://" not in target:
-            assert (ROOT / target).exists(), f"README links to missing {target}"
+def slug(heading: str) -> str:
+    """A heading's anchor, as Python-Markdown's toc (MkDocs) and GitHub make it for
+    the plain headings these pages use."""
+    text = re.sub(r"[^\w\s-]", "", heading).strip().lower()
+    return re.sub(r"[-\s]+", "-", text)
+
+
+def anchors(path: Path) -> set[str]:
+    text = FENCE.sub("", path.read_text())
+    return {slug(h) for h in re.findall(r"^#+\s+(.*?)\s*$", text, re.M)}
+
+
+def test_readme_links_point_at_files_and_headings_that_exist():
+    for target, anchor in re.findall(r"\]\(([^)#\s]*)(?:#([^)\s]*))?\)", README.read_text()):
+        if "://" in target:
+            continue
+        path = ROOT / target if target else README
+        assert path.exists(), f"README links to missing {target}"
+        if anchor:
+            assert anchor in anchors(path), f"README links to {target}#{anchor}: no such heading"
 
 
 def test_repository_paths_named_in_the_docs_exist():
@@ -199,7 +216,8 @@ def test_repository_paths_named_in_the_docs_exist():
                          r"/[\w./-]*)`")
     for path in DOCUMENTS:
         for name in pattern.findall(path.read_text()):
-            if name.startswith(("results/local", "results/runs")) or "*" in name:
+            if name.startswith(("results/local", "results/runs")) or "*" in name or (
+                    "..." in name):
                 continue
             assert (ROOT / name).exists(), f"{path.name} names {name}, which does not exist"
 
@@ -207,3 +225,16 @@ def test_repository_paths_named_in_the_docs_exist():
 def test_the_citation_names_this_version():
     (entry,) = blocks(README, "bibtex")
     assert f"version = {{{bench.__version__}}}" in entry
+
+
+def test_the_adapter_table_lists_every_registered_adapter():
+    text = (ROOT / "docs" / "adapters.md").read_text()
+    table = text[text.index("| library | adapters |"):]
+    table = table[:table.index("\n\n")]
+    listed = set(re.findall(r"`([a-z]+\.[\w-]+)`", table))
+    registered = set(registry.available())
+    assert registered <= listed, f"not in docs/adapters.md: {sorted(registered - listed)}"
+    known = {name.split(".")[0] for name in registry.discover()}
+    assert {name.split(".")[0] for name in listed} <= known
+    assert listed - registered <= {n for n in listed if registry.unavailable_reason(n)}, (
+        f"listed but not registered: {sorted(listed - registered)}")
