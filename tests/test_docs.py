@@ -91,11 +91,17 @@ def scratch_checkout(tmp_path: Path) -> Path:
     return work
 
 
-@pytest.mark.parametrize("path", DOCUMENTS, ids=lambda p: p.relative_to(ROOT).as_posix())
+#: the documents with doctest examples (a new page with examples is picked up by itself)
+EXAMPLES = [p for p in DOCUMENTS if doctest.DocTestParser().get_examples(p.read_text())]
+
+
+def test_the_readme_and_the_results_page_have_examples():
+    assert {README, ROOT / "docs" / "results.md"} <= set(EXAMPLES)
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.relative_to(ROOT).as_posix())
 def test_python_examples_print_what_they_show(path: Path, tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch):
-    if ">>>" not in path.read_text():
-        pytest.skip("no Python examples")
     monkeypatch.chdir(scratch_checkout(tmp_path))
     monkeypatch.delenv("RECBENCH_ADAPTERS_PATH", raising=False)
     result = doctest.testfile(
