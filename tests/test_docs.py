@@ -149,10 +149,19 @@ def readme_bench_commands() -> list[list[str]]:
 FAST = ("list", "show", "--version")
 
 
-def test_readme_commands_that_take_seconds_run(capsys: pytest.CaptureFixture):
+def takes_seconds(argv: list[str]) -> bool:
+    """`list`, `show`, `--version`, and `report --format csv|latex` (tables, no figures)."""
+    return argv[0] in FAST or (argv[0] == "report" and "--format" in argv
+                               and "--html" not in argv)
+
+
+def test_readme_commands_that_take_seconds_run(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                               monkeypatch: pytest.MonkeyPatch):
+    work = scratch_checkout(tmp_path)
+    monkeypatch.chdir(work)  # what a command writes lands in the scratch directory
     ran, shown = 0, []
     for argv in [*readme_bench_commands(), ["--version"], ["list"], ["show", "recbench.ALS"]]:
-        if argv[0] not in FAST:
+        if not takes_seconds(argv):
             continue
         try:
             code = cli.main(argv)
@@ -160,10 +169,12 @@ def test_readme_commands_that_take_seconds_run(capsys: pytest.CaptureFixture):
             code = exc.code
         out = capsys.readouterr().out
         assert code == 0, (argv, out)
-        assert out.strip()
+        if "--output" in argv and argv[argv.index("--output") + 1] != "-":
+            out = (work / argv[argv.index("--output") + 1]).read_text()
+        assert out.strip(), argv
         shown.append(out)
         ran += 1
-    assert ran >= 3
+    assert ran >= 4
     assert f"recbench {bench.__version__}\n" in shown
 
 
