@@ -2,7 +2,7 @@
 
 Computing item or user means on all data (test included) is a common protocol error, a
 leak of test into every model's baseline: these adapters only ever see the ``TrainSet``
-handed to ``fit`` (README: "baselines are fitted on train only").
+handed to ``fit`` (docs/index.md: "baselines are fitted on train only").
 Users / items with no train rows fall back to the global train mean (rating models) or
 score 0 (Popularity).
 """

@@ -1,5 +1,6 @@
-"""Runs never dirty the checkout: README command 1 in a fresh clone leaves ``git status``
-clean (a user's records, leaderboard and figures go to the git-ignored results/local/)."""
+"""Runs never dirty the checkout: a run of the README's quick start in a fresh clone leaves
+``git status`` clean (a user's records, leaderboard and figures go to the git-ignored
+results/local/)."""
 
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ def test_a_run_in_a_fresh_clone_leaves_git_status_clean(tmp_path):
     git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "clone", cwd=clone)
     assert git("status", "--porcelain", cwd=clone) == ""
 
-    # command 1 of the README, narrowed to the smoke suite and one cheap adapter; run
+    # a run as the README's quick start makes, narrowed to smoke and one cheap adapter; run
     # from the clone, so `python -m bench` imports the clone's own code
     env = {k: v for k, v in os.environ.items() if k != "RECBENCH_ADAPTERS_PATH"}
     run = subprocess.run(

@@ -49,7 +49,8 @@ def test_published_leaderboard_rebuilds_byte_for_byte(tmp_path: Path) -> None:
     published = ROOT / "results" / "published"
     if not published_by_current_code(published):
         pytest.skip("results/published predates schema_minor 1 and per-user packs: "
-                    "re-publish (README, Results) to make the leaderboard rebuildable")
+                    "re-publish (docs/reproducibility.md, Publishing results) to make the "
+                    "leaderboard rebuildable")
     packs = sorted(store.runs_dir(published).glob(f"*{peruser_pack.SUFFIX}"))
     assert packs, ("results/published has no per-user pack: after publishing, run "
                    "`python -m bench.reporting.peruser_pack --results results/published`")

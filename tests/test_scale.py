@@ -115,7 +115,7 @@ def test_a_progress_line_and_the_answer_in_one_write_are_both_read(tmp_path: Pat
 
 
 def test_a_suite_naming_an_adapter_of_a_missing_extra_skips_it(tmp_path: Path):
-    """README command 1 runs `all` without the optional extras: adapters the suite names
+    """README's `run --suite all` without the optional extras: adapters the suite names
     whose library cannot be imported are left out with one line, unknown names stay errors.
     (In a fresh process: the adapter registry is discovered once per process.)"""
     import os

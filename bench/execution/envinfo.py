@@ -19,7 +19,7 @@ THREAD_ENV_VARS = (
     "NUMBA_NUM_THREADS",
 )
 #: Variables that choose a CPU's code paths in numba, OpenBLAS, PyTorch and the JVM, e.g.
-#: an AVX2 machine's paths on an AVX-512 one (README: "Re-runs on another CPU").
+#: an AVX2 machine's paths on an AVX-512 one (docs/reproducibility.md: "Re-runs on another CPU").
 CODE_PATH_ENV_VARS = ("NUMBA_CPU_NAME", "NUMBA_CPU_FEATURES", "OPENBLAS_CORETYPE",
                       "ATEN_CPU_CAPABILITY", "JAVA_TOOL_OPTIONS")
 

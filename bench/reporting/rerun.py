@@ -2,7 +2,8 @@
 
 A results dir may hold re-runs of some of its trials under ``reruns/<name>/runs/*.jsonl``
 (``python -m bench run --suite S --results DIR/reruns/NAME`` on another CPU, or on this one
-with another CPU's code paths, see README).  The machine is never part of the match.
+with another CPU's code paths, see docs/reproducibility.md).  The machine is never part of
+the match.
 
 Records are matched by what defines a trial (``record.match_key``: dataset, split, fold,
 adapter, parameters, seed, metric options, label) and their thread count, so the 1- and
