@@ -110,6 +110,23 @@ def record_row(rec: dict) -> dict:
     return row
 
 
+def frame(records: Iterable[dict]) -> pd.DataFrame:
+    """Record dicts (e.g. what ``bench.run`` returns) as ``load``'s DataFrame, one row per
+    record, columns in ``load``'s order (``stale`` is computed among ``records`` only)."""
+    records = list(records)
+    _, stale = store.split_stale(records)
+    stale_ids = {r["trial_id"] for r in stale}
+    frame = pd.DataFrame([record_row(r) for r in records])
+    if frame.empty:
+        return frame
+    frame["stale"] = frame["trial_id"].isin(stale_ids)
+    if "started_at" in frame.columns:
+        frame["started_at"] = pd.to_datetime(frame["started_at"], utc=True, format="ISO8601")
+    metrics = list(dict.fromkeys(m for r in records for m in r.get("metrics") or {}))
+    front = [c for c in (*FRONT, *KEYS, *metrics) if c in frame.columns]
+    return frame[front + sorted(c for c in frame.columns if c not in front)]
+
+
 def load(
     sources: Path | str | Iterable[Path | str], per_user: bool = False
 ) -> pd.DataFrame:
@@ -124,19 +141,9 @@ def load(
     """
     sources = _existing(sources)
     records = read_records(sources)
-    _, stale = store.split_stale(records)
-    stale_ids = {r["trial_id"] for r in stale}
     if per_user:
         return _per_user_frame(records, store.results_dirs(sources))
-    frame = pd.DataFrame([record_row(r) for r in records])
-    if frame.empty:
-        return frame
-    frame["stale"] = frame["trial_id"].isin(stale_ids)
-    if "started_at" in frame.columns:
-        frame["started_at"] = pd.to_datetime(frame["started_at"], utc=True, format="ISO8601")
-    metrics = list(dict.fromkeys(m for r in records for m in r.get("metrics") or {}))
-    front = [c for c in (*FRONT, *KEYS, *metrics) if c in frame.columns]
-    return frame[front + sorted(c for c in frame.columns if c not in front)]
+    return frame(records)
 
 
 def per_user_arrays(rec: dict, dirs: list[Path]) -> dict[str, np.ndarray] | None:
