@@ -3,6 +3,7 @@ run in-memory adapter classes through the runner the CLI uses, with the same rec
 
 from __future__ import annotations
 
+import doctest
 import json
 import subprocess
 import sys
@@ -178,3 +179,11 @@ def test_bad_in_memory_models_are_refused_before_anything_runs(tmp_path, model, 
     with pytest.raises(UserError, match=message):
         bench.run([], tmp_path / "res", models=[model])
     assert not (tmp_path / "res").exists()
+
+
+def test_the_python_api_page_runs_as_shown(tmp_path, monkeypatch):
+    """docs/python-api.md: every example, with its output, is executed."""
+    monkeypatch.chdir(tmp_path)
+    result = doctest.testfile(str(ROOT / "docs" / "python-api.md"), module_relative=False,
+                              optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 20 and result.failed == 0
