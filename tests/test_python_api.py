@@ -187,3 +187,19 @@ def test_the_python_api_page_runs_as_shown(tmp_path, monkeypatch):
     result = doctest.testfile(str(ROOT / "docs" / "python-api.md"), module_relative=False,
                               optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 20 and result.failed == 0
+
+
+def test_a_worker_that_cannot_rebuild_the_class_fails_the_trial_with_the_reason(tmp_path):
+    """e.g. a Dask worker lacking a module the class was pickled by reference with."""
+    from bench.execution.executors import Worker
+
+    spec = bench.Experiment(["baseline.Bias"], SYNTH).specs()[0]
+    request = {"spec": spec.to_dict(), "results_dir": None, "return_per_user": True,
+               "adapter_code": "bm90IGEgcGlja2xl"}  # base64 of b"not a pickle"
+    worker = Worker(tmp_path / "worker.log", 1)
+    try:
+        answer, problem = worker.run(request, timeout=120)
+    finally:
+        worker.close()
+    assert problem is None and answer["status"] == "failed"
+    assert answer["error"].startswith("in-memory adapter baseline.Bias could not be rebuilt")
