@@ -96,17 +96,23 @@ class TopPop(bench.Adapter):
     def score(self, users):
         return np.tile(self.counts_, (len(users), 1))
 
-frame = bench.Experiment(["baseline.Popularity", TopPop(smoothing=1.0)], sys.argv[1],
-                         results=sys.argv[2], executor="local", jobs=2).run()
-print(json.dumps(frame[["adapter", "status", "ndcg@10", "in_memory_adapter"]]
-                 .to_dict("records")))
+if __name__ == "__main__":  # a Dask LocalCluster's processes import this file again
+    frame = bench.Experiment(["baseline.Popularity", TopPop(smoothing=1.0)], sys.argv[1],
+                             results=sys.argv[2], executor=sys.argv[3],
+                             jobs=int(sys.argv[4])).run()
+    print(json.dumps(frame[["adapter", "status", "ndcg@10", "in_memory_adapter"]]
+                     .to_dict("records")))
 '''
 
 
-def test_class_defined_in_main_runs_on_the_local_executor(tmp_path):
+@pytest.mark.parametrize(("executor", "jobs"), [("local", 2), ("dask", 2)])
+def test_class_defined_in_main_runs_on_other_executors(tmp_path, executor, jobs):
+    if executor == "dask":
+        pytest.importorskip("distributed")
     script = tmp_path / "notebook.py"
     script.write_text(textwrap.dedent(SCRIPT))
-    out = subprocess.run([sys.executable, str(script), SYNTH, str(tmp_path / "res")],
+    out = subprocess.run([sys.executable, str(script), SYNTH, str(tmp_path / "res"), executor,
+                          str(jobs)],
                          check=True, capture_output=True, text=True, timeout=900, cwd=tmp_path)
     rows = {r["adapter"]: r for r in json.loads(out.stdout.strip().splitlines()[-1])}
     assert rows["notebook.TopPop"]["status"] == "ok"
