@@ -143,21 +143,22 @@ class Experiment:
         unknown = sorted(set(folds) - set(split.folds))
         if unknown:
             raise UserError(f"split {split.label} has folds {split.folds}, not {unknown}")
-        if not self.models or not datasets or not list(self.seeds):
+        if not self._entries() or not datasets or not list(self.seeds):
             raise UserError("an Experiment needs at least one model, dataset and seed")
-        local = {cls.name: cls for cls in self._classes()}
-        specs = []
-        for entry in self.models:
+        local = {getattr(cls, "name", ""): cls for cls in self._classes()}
+        specs: dict[str, TrialSpec] = {}  # by trial id: a model listed twice runs once
+        for entry in self._entries():
             adapter, params, cls = _model(entry, local)
             seeds = list(self.seeds) if cls.stochastic else list(self.seeds)[:1]
             for dataset in datasets:
                 for seed in seeds:
                     for fold in folds:
-                        specs.append(TrialSpec(
+                        spec = TrialSpec(
                             dataset, split, fold, adapter, params, seed=seed,
                             threads=self.threads, metrics=metrics, suite=self.name,
-                            time_limit=self.time_limit))
-        return specs
+                            time_limit=self.time_limit)
+                        specs.setdefault(spec.trial_id, spec)
+        return list(specs.values())
 
     def run(self) -> pd.DataFrame:
         """Run the trials (resuming into ``results``) and return their records as a
@@ -169,9 +170,16 @@ class Experiment:
                             topk=self.topk)
         return results.frame(self.records_)
 
+    def _entries(self) -> list[Model]:
+        """``models`` as a list (one model may be given alone)."""
+        one = isinstance(self.models, str | type | Adapter) or (
+            isinstance(self.models, tuple) and len(self.models) == 2
+            and isinstance(self.models[0], str) and isinstance(self.models[1], Mapping))
+        return [self.models] if one else list(self.models)  # type: ignore[list-item]
+
     def _classes(self) -> list[type[Adapter]]:
         """The adapter classes given as classes or instances (maybe in memory)."""
-        return [m if isinstance(m, type) else type(m) for m in self.models
+        return [m if isinstance(m, type) else type(m) for m in self._entries()
                 if not isinstance(m, str | tuple)]
 
     def __repr__(self) -> str:

@@ -155,9 +155,11 @@ def test_instances_give_the_specs_a_suite_gives():
                            seeds=[0, 1])
     specs = exp.specs()
     assert [s.params for s in specs[:3]] == [{"reg_item": 5.0}] * 3
-    assert len({s.trial_id for s in specs}) == len(specs) - 3  # the pair are one trial
-    # Bias and Popularity do not depend on the seed: one seed each
-    assert {s.seed for s in specs} == {0} and len(specs) == 9
+    # the pair are one trial per fold; Bias and Popularity do not depend on the seed
+    assert len({s.trial_id for s in specs}) == len(specs) == 6
+    assert {s.seed for s in specs} == {0}
+    assert [s.adapter for s in bench.Experiment("baseline.Bias", SYNTH).specs()] == [
+        "baseline.Bias"]
     with pytest.raises(UserError, match="folds"):
         bench.Experiment(["baseline.Bias"], SYNTH, folds=[3]).specs()
 
