@@ -9,7 +9,10 @@ cheap (no numpy, no pandas)::
     frame = bench.results.load("ci-results")             # the stored records as a DataFrame
     data = bench.load_dataset("ml-100k")                 # or "csv:PATH", "synthetic:..."
 
-* ``run``: a suite (name or ``.toml`` path) or a list of ``TrialSpec`` through the runner;
+* ``run``: a suite (name or ``.toml`` path) or a list of ``TrialSpec`` through the runner,
+  in-memory adapter classes included (``models=``);
+* ``Experiment``: models x datasets x folds x seeds on one split and metric spec, run
+  through the same runner; ``Experiment(...).run()`` returns the records as a DataFrame;
 * ``results``: the stored records as DataFrames (``results.load``);
 * ``Adapter``: the contract a library wrapper implements (``adapters/<library>.py``);
 * ``TrialSpec``, ``SplitSpec``, ``MetricSpec``: one trial, its split protocol, its metrics;
@@ -28,8 +31,6 @@ executors, the results store), ``reporting`` and ``site``; ``cli`` is the comman
 from __future__ import annotations
 
 import importlib
-from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 __version__ = "0.1.0"
@@ -38,6 +39,7 @@ __version__ = "0.1.0"
 _PUBLIC: dict[str, tuple[str, str | None]] = {
     "Adapter": ("bench.adapter", "Adapter"),
     "Dataset": ("bench.data.model", "Dataset"),
+    "Experiment": ("bench.experiment", "Experiment"),
     "MetricSpec": ("bench.evaluation.evaluate", "MetricSpec"),
     "Ratings": ("bench.data.model", "Ratings"),
     "SplitSpec": ("bench.splitting.splits", "SplitSpec"),
@@ -47,11 +49,12 @@ _PUBLIC: dict[str, tuple[str, str | None]] = {
     "metrics": ("bench.evaluation.metrics", None),
     "ranking": ("bench.evaluation.ranking", None),
     "results": ("bench.results", None),
+    "run": ("bench.experiment", "run"),
     "synthetic": ("bench.data.synthetic", None),
     "threads": ("bench.execution.threads", None),
 }
 
-__all__ = sorted([*_PUBLIC, "run"])
+__all__ = sorted(_PUBLIC)
 
 
 def __getattr__(name: str) -> Any:
@@ -68,40 +71,3 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted({*globals(), *__all__})
-
-
-def run(
-    suite: str | Path | Sequence[Any],
-    results: str | Path = "results/local",
-    *,
-    datasets: Sequence[str] = (),
-    adapters: Sequence[str] = (),
-    threads: int | None = None,
-    executor: str = "serial",
-    jobs: int | None = None,
-    retry_failed: bool = False,
-    report: bool = False,
-) -> list[dict]:
-    """Run a suite as ``python -m bench run --suite SUITE`` does and return its records.
-
-    ``suite`` is a suite name (``"ci"``), a path to a suite ``.toml`` file, or a list of
-    ``TrialSpec`` (recorded in ``runs/<first spec's suite>.jsonl``).  The run resumes into
-    ``results``: trials recorded there already are not run again.  ``datasets`` and
-    ``adapters`` filter a suite as ``--dataset`` and ``--adapter`` do; ``report=True`` also
-    rewrites ``LEADERBOARD.md``.  Returns the latest record of each trial (a dict, the JSON
-    object stored); input errors raise ``bench.errors.UserError``.
-    """
-    from bench import cli
-
-    specs = None if isinstance(suite, str | Path) else list(suite)
-    argv = ["run", "--suite", "api" if specs is not None else str(suite),
-            "--results", str(results), "--executor", executor]
-    argv += [a for name in datasets for a in ("--dataset", name)]
-    argv += [a for pattern in adapters for a in ("--adapter", pattern)]
-    argv += ["--threads", str(threads)] if threads is not None else []
-    argv += ["--jobs", str(jobs)] if jobs is not None else []
-    argv += ["--retry-failed"] if retry_failed else []
-    argv += [] if report else ["--no-report"]
-    args = cli.build_parser().parse_args(argv)
-    _, records = cli.run_suite(args) if specs is None else cli.run_specs(specs, args)
-    return records

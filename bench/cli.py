@@ -77,6 +77,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     )
     run.add_argument("--no-report", action="store_true", help="do not rewrite the leaderboard")
     run.add_argument("--no-plots", action="store_true", help="leaderboard without figures")
+    run.add_argument("--no-topk", action="store_true",
+                     help="do not store each trial's top-K lists (runs/topk/, for metrics "
+                     "computed later: bench.results.topk)")
     # --- executors (bench.execution.executors) ---
     run.add_argument("--executor", choices=("serial", "local", "dask"), default="serial",
                      help="where trials run: one at a time here (default), --jobs worker "
@@ -287,7 +290,8 @@ def prepare_run(specs: list, args: argparse.Namespace) -> dict:
             splits.assign(dataset.ratings, split)
         del dataset
     return {"skip_reasons": skip_reasons, "fingerprints": fingerprints, "log": log,
-            "retry_failed": args.retry_failed, "memory_limit_mb": args.memory_limit_mb}
+            "retry_failed": args.retry_failed, "memory_limit_mb": args.memory_limit_mb,
+            "keep_topk": not getattr(args, "no_topk", False)}
 
 
 def finish_run(specs: list, args: argparse.Namespace, run_path: Path) -> tuple[int, list[dict]]:

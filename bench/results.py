@@ -19,6 +19,10 @@ Keys and names added for reading across rows and libraries:
   ``params.<its name>`` (``bench.execution.params``);
 * ``started_at`` is a timezone-aware datetime column (UTC).
 
+``topk(DIR, trial_id=...)`` gives the trials' stored top-K lists (raw user and item ids,
+``runs/topk/<trial_id>.npz``, checked against the sha256 each record keeps), from which
+metrics the run did not compute can be computed later.
+
 ``table(DIR)`` gives the leaderboard's rows themselves (mean and 95% half-width per
 metric, ``bench.reporting.export``), ``to_csv`` / ``to_latex`` write it, and
 ``paired_test(DIR, row_a, row_b)`` compares two rows of one table on a metric with the
@@ -39,6 +43,7 @@ import pandas as pd
 
 from bench.errors import UserError
 from bench.execution import params, store
+from bench.execution import topk as topk_files
 from bench.execution.record import row_key
 from bench.reporting import export, significance
 
@@ -48,7 +53,7 @@ log = logging.getLogger(__name__)
 FLATTENED = {"params": "params", "split": "split", "metric_options": "metric_options",
              "env": "env", "intervals": "interval", "fitted": "fitted"}
 #: fields kept out of the frame: bulky or only meaningful to the store
-DROPPED = ("metrics", "bands", "spec_params", "checksum", "per_user_sha256")
+DROPPED = ("metrics", "bands", "spec_params", "checksum", "per_user_sha256", "topk_sha256")
 #: the first columns of ``load``'s frame, before the metrics; the others sorted by name
 FRONT = ("trial_id", "suite", "group", "dataset", "split_label", "fold", "adapter", "label",
          "stage", "seed", "threads", "status")
@@ -105,6 +110,23 @@ def record_row(rec: dict) -> dict:
     return row
 
 
+def frame(records: Iterable[dict]) -> pd.DataFrame:
+    """Record dicts (e.g. what ``bench.run`` returns) as ``load``'s DataFrame, one row per
+    record, columns in ``load``'s order (``stale`` is computed among ``records`` only)."""
+    records = list(records)
+    _, stale = store.split_stale(records)
+    stale_ids = {r["trial_id"] for r in stale}
+    frame = pd.DataFrame([record_row(r) for r in records])
+    if frame.empty:
+        return frame
+    frame["stale"] = frame["trial_id"].isin(stale_ids)
+    if "started_at" in frame.columns:
+        frame["started_at"] = pd.to_datetime(frame["started_at"], utc=True, format="ISO8601")
+    metrics = list(dict.fromkeys(m for r in records for m in r.get("metrics") or {}))
+    front = [c for c in (*FRONT, *KEYS, *metrics) if c in frame.columns]
+    return frame[front + sorted(c for c in frame.columns if c not in front)]
+
+
 def load(
     sources: Path | str | Iterable[Path | str], per_user: bool = False
 ) -> pd.DataFrame:
@@ -119,19 +141,9 @@ def load(
     """
     sources = _existing(sources)
     records = read_records(sources)
-    _, stale = store.split_stale(records)
-    stale_ids = {r["trial_id"] for r in stale}
     if per_user:
         return _per_user_frame(records, store.results_dirs(sources))
-    frame = pd.DataFrame([record_row(r) for r in records])
-    if frame.empty:
-        return frame
-    frame["stale"] = frame["trial_id"].isin(stale_ids)
-    if "started_at" in frame.columns:
-        frame["started_at"] = pd.to_datetime(frame["started_at"], utc=True, format="ISO8601")
-    metrics = list(dict.fromkeys(m for r in records for m in r.get("metrics") or {}))
-    front = [c for c in (*FRONT, *KEYS, *metrics) if c in frame.columns]
-    return frame[front + sorted(c for c in frame.columns if c not in front)]
+    return frame(records)
 
 
 def per_user_arrays(rec: dict, dirs: list[Path]) -> dict[str, np.ndarray] | None:
@@ -171,6 +183,55 @@ def _per_user_frame(records: list[dict], dirs: list[Path]) -> pd.DataFrame:
                     missing, ", ".join(map(str, dirs)))
     if not parts:
         return pd.DataFrame(columns=[*PER_USER_KEYS, "row_key", "user"])
+    return pd.concat(parts, ignore_index=True)
+
+
+def topk(
+    sources: Path | str | Iterable[Path | str], trial_id: str | Iterable[str] | None = None
+) -> pd.DataFrame:
+    """The stored top-K recommendation lists of trials (``runs/topk/<trial_id>.npz``) as a
+    long DataFrame: ``PER_USER_KEYS`` + ``row_key``, then ``user`` and ``item`` (the
+    dataset's raw ids), ``rank`` (1 = first) and ``user_index`` / ``item_index`` (internal
+    codes; ``user_index`` is the per-user frame's ``user``), one row per listed item, best
+    first.  K is the largest cut-off of the trial's metrics (the record's ``topk_k``); a
+    user with fewer candidate items has fewer rows.
+
+    ``trial_id`` (one id or several): those trials, each of which must have lists
+    (``UserError`` otherwise).  Without it: every finished record that has lists; a file
+    absent here (results copied without ``runs/topk``) is left out with a warning.  A file
+    that does not match the sha256 its record keeps is always a ``UserError``."""
+    paths = _existing(sources)
+    records = read_records(paths)
+    dirs = store.results_dirs(paths)
+    if trial_id is not None:
+        ids = [trial_id] if isinstance(trial_id, str) else list(trial_id)
+        by_id = {r["trial_id"]: r for r in records}
+        unknown = [t for t in ids if t not in by_id]
+        if unknown:
+            raise UserError(f"no record of trial {unknown[0]} in {', '.join(map(str, paths))}")
+        chosen = [by_id[t] for t in ids]
+    else:
+        chosen = [r for r in records if r.get("status") == "ok" and r.get("topk_file")]
+    parts, missing = [], 0
+    for rec in chosen:
+        where = next((d for d in dirs if (d / str(rec.get("topk_file"))).is_file()), dirs[0])
+        try:
+            lists = topk_files.read(where, rec)
+        except FileNotFoundError:
+            if trial_id is not None:
+                raise
+            missing += 1
+            continue
+        part = pd.DataFrame(topk_files.long_form(lists))
+        for i, key in enumerate((*PER_USER_KEYS, "row_key")):
+            part.insert(i, key, export.row_id(rec) if key == "row_key" else rec.get(key))
+        parts.append(part)
+    if missing:
+        log.warning("%d record(s) whose top-K file is absent left out (%s)", missing,
+                    ", ".join(map(str, dirs)))
+    if not parts:
+        return pd.DataFrame(columns=[*PER_USER_KEYS, "row_key", "user", "rank", "item",
+                                     "user_index", "item_index"])
     return pd.concat(parts, ignore_index=True)
 
 

@@ -97,6 +97,10 @@ class Evaluation:
     #: evaluated users without train rows: ``n``, ``share`` and the ranking metrics over
     #: the other (warm) users, ``warm_metrics`` (the record's ``cold_users``)
     cold_users: dict = field(default_factory=dict)
+    #: the ranking's evaluated users (internal codes) and their top-K item codes, K the
+    #: largest cut-off (``NO_ITEM``-padded); None for a model that does not rank
+    top_users: np.ndarray | None = None
+    top: np.ndarray | None = None
 
 
 def relevant_pairs(test: Ratings, threshold: float | None) -> tuple[np.ndarray, np.ndarray]:
@@ -136,6 +140,7 @@ def evaluate_ranking(
         factors=model.factor_scores, shared=model.shared_scores,
     )  # fmt: skip
     out.recommend_seconds = time.perf_counter() - start
+    out.top_users, out.top = users, top
     hits = metrics.hits_matrix(top, users, keys, n_items)
     n_rel = np.bincount((keys // n_items).astype(np.int64), minlength=train.n_users)[users]
     out.per_user["user"] = users

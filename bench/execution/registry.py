@@ -144,14 +144,39 @@ def discover() -> dict[str, AdapterInfo]:
     return found
 
 
+#: adapter classes handed to the Python API in memory (``bench.execution.inline``), by name
+_inline: dict[str, type[Adapter]] = {}
+
+
+def register_inline(name: str, cls: type[Adapter]) -> None:
+    """Make ``get(name)`` return ``cls`` in this process (``bench.execution.inline``)."""
+    _inline[name] = cls
+
+
+def unregister_inline(name: str) -> None:
+    _inline.pop(name, None)
+
+
+def inline_class(name: str) -> type[Adapter] | None:
+    """The in-memory adapter class registered as ``name`` in this process, or None."""
+    return _inline.get(name)
+
+
+def known(name: str) -> bool:
+    """``name`` is an adapter of this process: registered, in memory, or unavailable here."""
+    return name in _inline or name in discover() or unavailable_reason(name) is not None
+
+
 def get(name: str) -> type[Adapter]:
+    if name in _inline:
+        return _inline[name]
     infos = discover()
     info = infos.get(name)
     if info is None and unavailable_reason(name) is not None:  # its library is missing
         raise UserError(f"adapter {name!r} is unavailable here: {unavailable_reason(name)}")
     if info is None:
-        known = ", ".join(sorted(n for n, i in infos.items() if i.cls is not None))
-        raise UserError(f"unknown adapter {name!r}; known adapters: {known}")
+        names = ", ".join(available())
+        raise UserError(f"unknown adapter {name!r}; known adapters: {names}")
     if info.cls is None:
         raise UserError(f"adapter {name!r} is unavailable here: {info.error}")
     return info.cls
@@ -169,4 +194,5 @@ def unavailable_reason(name: str) -> str | None:
 
 
 def available() -> list[str]:
-    return sorted(n for n, i in discover().items() if i.cls is not None)
+    """Names of the adapters usable here: registered ones, and in-memory ones."""
+    return sorted({*(n for n, i in discover().items() if i.cls is not None), *_inline})

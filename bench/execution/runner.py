@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.errors import StoreFault
-from bench.execution import executors, store
+from bench.execution import executors, inline, store, topk
 from bench.execution.trial import TrialSpec, base_record, finish, load_dataset, save_per_user
 from bench.splitting import splits
 
@@ -73,6 +73,7 @@ def run_trials(
     log: Callable[[str], None] = _log.info,
     executor: executors.Executor | None = None,
     jobs: int | None = None,
+    keep_topk: bool = True,
 ) -> RunSummary:
     """Run ``specs`` (resuming), appending one record per trial to ``run_path``.
 
@@ -82,6 +83,8 @@ def run_trials(
     Another run writing to the same file splits the work (``store.Claims``).  A fault of
     the results store raises ``StoreFault`` with nothing recorded for the trial.
     Trials run on ``executor`` (default: one at a time here), at most ``jobs`` at once.
+    ``keep_topk``: store each trial's top-K lists (``bench.execution.topk``) beside its
+    record; a trial recorded with lists counts as done only while its file is intact.
     """
     skip_reasons = skip_reasons or {}
     fingerprints = fingerprints or {}
@@ -96,6 +99,7 @@ def run_trials(
             rec.get("status") in finished
             and (current is None or recorded is None or recorded == current)
             and store.per_user_intact(results_dir, rec)
+            and topk.intact(results_dir, rec)
         )
 
     latest = store.latest(store.read(run_path))
@@ -103,7 +107,7 @@ def run_trials(
              and not is_done(latest[t])]
     if stale:
         log(f"{len(stale)} recorded trial(s) are re-run: their dataset changed since (new "
-            "fingerprint) or their per-user file is missing or corrupt")
+            "fingerprint) or their per-user or top-K file is missing or corrupt")
     todo = [s for s in specs if not (s.trial_id in latest and is_done(latest[s.trial_id]))]
     summary = RunSummary(total=len(specs), skipped_done=len(specs) - len(todo), counts={})
     if summary.skipped_done:
@@ -126,7 +130,8 @@ def run_trials(
     if cap > 1:  # longest first, so the run does not end on one long trial
         past = [r for f in store.files([results_dir]) for r in store.read(f)]
         todo = executors.longest_first(todo, executors.past_costs(past))
-    tasks = TaskFactory(todo, results_dir, executor, skip_reasons, max_threads, memory_limit_mb)
+    tasks = TaskFactory(todo, results_dir, executor, skip_reasons, max_threads, memory_limit_mb,
+                        keep_topk)
     pending: dict = {}  # future -> (spec, submitted at)
     queue = iter(todo)
     started = time.perf_counter()
@@ -167,7 +172,8 @@ def run_trials(
                         outcome.host))
                 n += 1
                 ran += 1
-                _record(run_path, results_dir, claims, spec, record, outcome.per_user, summary)
+                _record(run_path, results_dir, claims, spec, record, outcome.per_user, summary,
+                        outcome.topk)
                 eta = (time.perf_counter() - started) / ran * (len(todo) - n)
                 _progress(log, n, len(todo), spec, record, started, eta)
     finally:
@@ -195,12 +201,17 @@ def _outcome(future: cf.Future, spec: TrialSpec, t0: float) -> executors.TrialOu
 
 
 def _record(run_path: Path, results_dir: Path, claims: store.Claims, spec: TrialSpec,
-            record: dict, per_user: dict, summary: RunSummary) -> None:
-    """Write the per-user file and append the record (the driver alone writes)."""
+            record: dict, per_user: dict, summary: RunSummary,
+            lists: dict | None = None) -> None:
+    """Write the per-user and top-K files and append the record (the driver alone writes)."""
     try:
         if per_user:
             rel, digest = save_per_user(results_dir, spec.trial_id, per_user)
             record["per_user_file"], record["per_user_sha256"] = rel, digest
+        if lists and record.get("status") == "ok":
+            rel, digest = topk.save(results_dir, spec.trial_id, lists)
+            record["topk_file"], record["topk_sha256"] = rel, digest
+            record["topk_k"] = int(lists["item"].shape[1])
         store.append(run_path, record)
     finally:
         claims.release(spec.trial_id)
@@ -225,8 +236,10 @@ class TaskFactory:
 
     def __init__(self, todo: Sequence[TrialSpec], results_dir: Path,
                  executor: executors.Executor, skip_reasons: dict[str, str],
-                 max_threads: int, memory_limit_mb: int | None) -> None:
+                 max_threads: int, memory_limit_mb: int | None,
+                 keep_topk: bool = True) -> None:
         self.results_dir, self.executor = results_dir, executor
+        self.keep_topk = keep_topk
         self.max_threads, self.memory_limit_mb = max_threads, memory_limit_mb
         self.expected: dict[str, tuple[str, str]] = {}
         self.shipped: dict[str, str | None] = {}
@@ -260,4 +273,6 @@ class TaskFactory:
             split_fingerprint=split_fp,
             results_dir=str(self.results_dir) if local else None,
             shipped_key=self.shipped.get(spec.dataset),
+            keep_topk=self.keep_topk,
+            adapter_code=inline.payload(spec.adapter),
         )

@@ -39,6 +39,7 @@ OPTIONAL: dict[str, type | tuple] = {
     "env": dict, "params": dict, "metric_options": dict, "split_label": str, "label": str,
     "stage": str, "suite": str, "group": str, "seed": int, "threads": int, "error": str,
     "per_user_file": str, "started_at": str, "dataset_fingerprint": str,
+    "topk_file": str, "topk_sha256": str, "topk_k": int, "in_memory_adapter": str,
 }
 log = logging.getLogger(__name__)
 

@@ -196,9 +196,8 @@ def check_adapter_names(suite: Suite) -> None:
     for i, run in enumerate(suite.runs):
         for key in ("params", "grid"):
             for name in run.get(key, {}):
-                if name not in registry.discover() and registry.unavailable_reason(name) is None:
-                    known = ", ".join(sorted(n for n, info in registry.discover().items()
-                                             if info.cls is not None))
+                if not registry.known(name):
+                    known = ", ".join(registry.available())
                     raise UserError(f"suite {suite.name} ({run.get('group', suite.name)}, run "
                                     f"{i + 1}): {key} names an unknown adapter {name!r}; "
                                     f"known adapters: {known}")

@@ -25,7 +25,7 @@ from bench.adapter import Adapter
 from bench.data.model import Dataset, Ratings, TrainSet
 from bench.errors import DatasetUnavailable, StoreFault, UserError
 from bench.evaluation.evaluate import Evaluation, MetricSpec, evaluate, for_implicit_data
-from bench.execution import progress, registry, store, threads
+from bench.execution import progress, registry, store, threads, topk
 from bench.execution.envinfo import environment, thread_settings
 from bench.execution.hostload import HostLoad
 from bench.splitting.splits import Fold, SplitSpec, fold_rows, load_or_assign, validation_rows
@@ -34,8 +34,10 @@ from bench.splitting.splits import Fold, SplitSpec, fold_rows, load_or_assign, v
 SCHEMA_VERSION = 1
 #: Fields added to version 1, counted (``schema_minor``; absent = 0): 1 adds
 #: ``side_information``, ``defaults_by`` / ``recbench_defaults``, ``scored_by_harness``,
-#: ``host_load`` and, for ranking records, ``cold_users``.
-SCHEMA_MINOR = 1
+#: ``host_load`` and, for ranking records, ``cold_users``; 2 adds ``topk_file`` /
+#: ``topk_sha256`` / ``topk_k`` (the trial's stored top-K lists, ``bench.execution.topk``)
+#: and ``in_memory_adapter`` (an adapter class handed to ``bench.run`` in memory).
+SCHEMA_MINOR = 2
 STATUSES = ("ok", "failed", "timeout", "skipped")
 
 
@@ -232,8 +234,14 @@ def load_dataset(name: str) -> Dataset:
     return datasets.load(name)
 
 
-def run_trial(spec: TrialSpec, results_dir: Path | None) -> tuple[dict, dict[str, np.ndarray]]:
-    """Run one trial; never raises for a failure of the adapter (it is recorded instead)."""
+def run_trial(
+    spec: TrialSpec, results_dir: Path | None, top_k: dict[str, np.ndarray] | None = None
+) -> tuple[dict, dict[str, np.ndarray]]:
+    """Run one trial; never raises for a failure of the adapter (it is recorded instead).
+
+    Returns the record and the per-user metric arrays; a ``top_k`` dict given is filled
+    with the trial's top-K lists (``bench.execution.topk.arrays``) when the model ranks.
+    """
     record = base_record(spec)
     start = time.perf_counter()
     per_user: dict[str, np.ndarray] = {}
@@ -253,6 +261,9 @@ def run_trial(spec: TrialSpec, results_dir: Path | None) -> tuple[dict, dict[str
         record["defaults_by"] = model.defaults_by
         record["recbench_defaults"] = list(model.recbench_defaults)
         record["env"] = environment(model.library or None)
+        in_memory = registry.inline_class(spec.adapter)
+        if in_memory is not None:  # handed to bench.run in memory: no module reproduces it
+            record["in_memory_adapter"] = f"{in_memory.__module__}.{in_memory.__qualname__}"
         progress.report("loading the dataset", force=True)
         dataset = load_dataset(spec.dataset)
         record["dataset_fingerprint"] = dataset.fingerprint()[:16]
@@ -312,6 +323,9 @@ def run_trial(spec: TrialSpec, results_dir: Path | None) -> tuple[dict, dict[str
         record["side_information"] = model.reads_side_information()  # as fitted
         record_evaluation(record, result)
         per_user = result.per_user
+        if top_k is not None and result.top is not None:
+            top_k.update(topk.arrays(result.top_users, result.top, dataset.user_ids,
+                                     dataset.item_ids))
         finish(record, "ok")
     except StoreFault:
         raise  # the environment's fault, not the model's: nothing is recorded

@@ -23,9 +23,16 @@ def main() -> int:
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     logging.getLogger("bench").setLevel(logging.INFO)
     from bench.errors import StoreFault
-    from bench.execution import progress
+    from bench.execution import inline, progress
     from bench.execution.executors import encode_arrays
-    from bench.execution.trial import TrialSpec, run_trial, save_per_user, use_shipped
+    from bench.execution.trial import (
+        TrialSpec,
+        base_record,
+        finish,
+        run_trial,
+        save_per_user,
+        use_shipped,
+    )
 
     def send_progress(text: str) -> None:  # lines the driver reads before the answer
         answers.write(json.dumps({"progress": text}) + "\n")
@@ -45,15 +52,21 @@ def main() -> int:
         if limit:
             resource.setrlimit(resource.RLIMIT_AS, (int(limit) * 2**20, hard))
         try:
-            record, per_user = run_trial(spec, results_dir)
+            inline.install(spec.adapter, request.get("adapter_code"))
+            top_k: dict | None = {} if request.get("return_topk") else None
+            record, per_user = run_trial(spec, results_dir, top_k)
             if request.get("return_per_user"):  # executors: the driver writes the store
                 if per_user:
                     record["per_user_npz"] = encode_arrays(per_user)
+                if top_k:
+                    record["topk_npz"] = encode_arrays(top_k)
             elif results_dir is not None and per_user:
                 rel, digest = save_per_user(results_dir, spec.trial_id, per_user)
                 record["per_user_file"], record["per_user_sha256"] = rel, digest
         except StoreFault as exc:  # the driver stops the run; nothing is recorded
             record = {"store_fault": str(exc)}
+        except inline.NotRebuilt as exc:  # an in-memory adapter this process cannot load
+            record = finish(base_record(spec), "failed", str(exc))
         finally:
             if limit:
                 resource.setrlimit(resource.RLIMIT_AS, (soft, hard))

@@ -69,6 +69,10 @@ class TrialTask:
     results_dir: str | None = None
     #: key of the driver's copy of the dataset on the cluster (Dask), fetched when needed
     shipped_key: str | None = None
+    #: the worker returns the trial's top-K lists for the driver to store
+    keep_topk: bool = True
+    #: an in-memory adapter class, pickled by value (``bench.execution.inline``)
+    adapter_code: str | None = None
 
 
 @dataclass
@@ -77,6 +81,8 @@ class TrialOutcome:
     per_user: dict[str, np.ndarray] = field(default_factory=dict)
     host: str = "localhost"
     store_fault: str | None = None
+    #: the trial's top-K lists (``bench.execution.topk``), empty when not kept
+    topk: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 # ----------------------------------------------------------------------------------------
@@ -216,6 +222,8 @@ class HostSlot:
             "results_dir": task.results_dir,
             "memory_limit_mb": task.memory_limit_mb,
             "return_per_user": True,
+            "return_topk": task.keep_topk,
+            "adapter_code": task.adapter_code,
             "dataset_file": dataset_file,
         }
         t0 = time.perf_counter()
@@ -230,8 +238,9 @@ class HostSlot:
         if "store_fault" in answer:
             return TrialOutcome({}, store_fault=answer["store_fault"])
         per_user = decode_arrays(answer.pop("per_user_npz")) if "per_user_npz" in answer else {}
+        top_k = decode_arrays(answer.pop("topk_npz")) if "topk_npz" in answer else {}
         check_fingerprints(answer, task)
-        return TrialOutcome(answer, per_user)
+        return TrialOutcome(answer, per_user, topk=top_k)
 
     def close(self) -> None:
         if self.worker is not None:
