@@ -22,8 +22,9 @@ def main() -> int:
     # the log file gets what library code logs (notes too), one plain line each
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     logging.getLogger("bench").setLevel(logging.INFO)
+    from bench.data.colstore import StoreCorrupt
     from bench.errors import StoreFault
-    from bench.execution import progress
+    from bench.execution import datastore, progress
     from bench.execution.executors import encode_arrays
     from bench.execution.trial import TrialSpec, run_trial, save_per_user, use_shipped
 
@@ -39,6 +40,9 @@ def main() -> int:
         spec = TrialSpec.from_dict(request["spec"])
         if request.get("dataset_file"):  # executors: the driver's copy of the data
             use_shipped(spec.dataset, Path(request["dataset_file"]))
+        if request.get("data_store"):  # the driver's column store: mapped, not loaded
+            datastore.use_store(spec.dataset, request["data_store"])
+        datastore.note_delivery(spec.dataset, bytes_scattered=request.get("bytes_scattered", 0))
         results_dir = Path(request["results_dir"]) if request.get("results_dir") else None
         limit = request.get("memory_limit_mb")
         soft, hard = resource.getrlimit(resource.RLIMIT_AS)
@@ -54,6 +58,8 @@ def main() -> int:
                 record["per_user_file"], record["per_user_sha256"] = rel, digest
         except StoreFault as exc:  # the driver stops the run; nothing is recorded
             record = {"store_fault": str(exc)}
+        except StoreCorrupt as exc:  # a damaged data store: exit 2, nothing is recorded
+            record = {"data_fault": str(exc)}
         finally:
             if limit:
                 resource.setrlimit(resource.RLIMIT_AS, (soft, hard))

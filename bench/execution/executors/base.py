@@ -69,6 +69,11 @@ class TrialTask:
     results_dir: str | None = None
     #: key of the driver's copy of the dataset on the cluster (Dask), fetched when needed
     shipped_key: str | None = None
+    #: bytes of that copy (0 when nothing is scattered), for the record's ``data_delivery``
+    shipped_bytes: int = 0
+    #: where the host reads the dataset and split (``bench.execution.datastore``): a
+    #: directory it can reach or an fsspec URL; None: the host loads or is shipped the data
+    data_store: str | None = None
 
 
 @dataclass
@@ -77,6 +82,8 @@ class TrialOutcome:
     per_user: dict[str, np.ndarray] = field(default_factory=dict)
     host: str = "localhost"
     store_fault: str | None = None
+    #: a damaged data store (``colstore.StoreCorrupt``): the run stops with exit 2
+    data_fault: str | None = None
 
 
 # ----------------------------------------------------------------------------------------
@@ -217,6 +224,8 @@ class HostSlot:
             "memory_limit_mb": task.memory_limit_mb,
             "return_per_user": True,
             "dataset_file": dataset_file,
+            "data_store": task.data_store,
+            "bytes_scattered": task.shipped_bytes if dataset_file else 0,
         }
         t0 = time.perf_counter()
         show = None if on_progress is None else (lambda text: on_progress(spec, text, t0))
@@ -229,6 +238,8 @@ class HostSlot:
             return TrialOutcome(record)
         if "store_fault" in answer:
             return TrialOutcome({}, store_fault=answer["store_fault"])
+        if "data_fault" in answer:
+            return TrialOutcome({}, data_fault=answer["data_fault"])
         per_user = decode_arrays(answer.pop("per_user_npz")) if "per_user_npz" in answer else {}
         check_fingerprints(answer, task)
         return TrialOutcome(answer, per_user)
@@ -285,6 +296,15 @@ class Executor:
     def prepare_dataset(self, name: str, dataset: Any) -> str | None:
         """Make the driver's copy of ``dataset`` available to workers; a key or None."""
         return None
+
+    def store_location(self, local_dir: str, location: str) -> str | None:
+        """Where this executor's hosts read the data store written at ``local_dir`` (and
+        published at ``location``), or None when they cannot reach it."""
+        return local_dir
+
+    def shipped_bytes(self, key: str | None) -> int:
+        """Bytes of the copy scattered under ``key`` (0: none)."""
+        return 0
 
     def submit(self, task: TrialTask) -> cf.Future:
         raise NotImplementedError
