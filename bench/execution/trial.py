@@ -36,7 +36,8 @@ SCHEMA_VERSION = 1
 #: Fields added to version 1, counted (``schema_minor``; absent = 0): 1 adds
 #: ``side_information``, ``defaults_by`` / ``recbench_defaults``, ``scored_by_harness``,
 #: ``host_load`` and, for ranking records, ``cold_users``; 2 adds ``data_delivery`` (how the
-#: dataset and split arrived: store location or bytes scattered, seconds to load them).
+#: dataset and split arrived: store location or bytes scattered, seconds to load them) and
+#: ``evaluate_seconds`` (predict, recommend and metrics together).
 SCHEMA_MINOR = 2
 STATUSES = ("ok", "failed", "timeout", "skipped")
 
@@ -319,8 +320,10 @@ def run_trial(spec: TrialSpec, results_dir: Path | None) -> tuple[dict, dict[str
             cold.fold_in(model, dataset, record, since=fit_end)
         # Exclusion uses every train row the user has, revealed ones included.
         progress.report("evaluating", force=True)
+        t_eval = time.perf_counter()
         result = evaluate(model, train, test, metric_spec, dataset.item_features,
                           seed=(spec.split.seed, spec.fold))
+        record["evaluate_seconds"] = round(time.perf_counter() - t_eval, 6)
         record["peak_rss_mb"] = round(peak.read_mb(), 1)
         record["env"]["threads"] = thread_settings()  # the pools in force for fit and ranking
         record["host_load"] = load.stop()
