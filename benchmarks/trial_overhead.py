@@ -4,9 +4,10 @@ the data stages (load the dataset, take the split, copy the train / test rows) a
 raw bytes of the (user, item, rating, time) columns.
 
 ``measure`` runs, with the Python of the checkout to measure (``main`` for "before", this
-branch for "after"), a two-trial suite (baseline.Popularity and baseline.Random, random
-80/20, two threads: the ``scale`` suite's settings) in one serial worker, so the first
-trial pays the worker's cold start and the second shows the steady state; then a fresh
+branch for "after"), two baseline.Popularity trials (random 80/20, two threads: the
+``scale`` suite's settings; NDCG@10, then NDCG@10 and @20, so two trials on one split) in
+one serial worker, so the first trial pays the worker's cold start and the second shows
+the steady state; then a fresh
 process of that checkout repeats the worker's data stages alone and reports its peak RSS.
 ``report`` turns the JSON files into a markdown table.
 
@@ -32,8 +33,14 @@ threads = 2
 [[run]]
 datasets = [{dataset!r}]
 splits = [{{ method = "random", test_fraction = 0.2, seed = 0 }}]
-adapters = ["baseline.Popularity", "baseline.Random"]
+adapters = ["baseline.Popularity"]
 metrics = {{ ks = [10], threshold = "none" }}
+time_limit = 1800
+[[run]]
+datasets = [{dataset!r}]
+splits = [{{ method = "random", test_fraction = 0.2, seed = 0 }}]
+adapters = ["baseline.Popularity"]
+metrics = {{ ks = [10, 20], threshold = "none" }}
 time_limit = 1800
 """
 
@@ -103,21 +110,36 @@ def measure(args: argparse.Namespace) -> None:
 
 
 def overhead(rec: dict) -> float:
+    """Trial seconds minus its timed stages (metric computation counts as overhead)."""
     timed = sum(rec.get(k) or 0.0 for k in ("prepare_seconds", "fit_seconds",
                                             "predict_seconds", "recommend_seconds"))
     return rec["duration_seconds"] - timed
 
 
-def summary(m: dict) -> list[dict]:
+def summary(m: dict, metrics_of: dict[str, float] | None = None) -> list[dict]:
+    """One row per trial; ``metrics_of`` (adapter -> metric seconds) stands in for records
+    without ``evaluate_seconds`` (main's), whose evaluation code and data are the same."""
     rows = []
     for i, rec in enumerate(m["records"]):
         d = rec.get("data_delivery") or {}
+        metrics = None
+        if rec.get("evaluate_seconds") is not None:
+            metrics = rec["evaluate_seconds"] - (rec.get("predict_seconds") or 0.0) - (
+                rec.get("recommend_seconds") or 0.0)
+        estimated = metrics is None and metrics_of is not None and rec["adapter"] in metrics_of
+        if estimated:
+            metrics = metrics_of[rec["adapter"]]
+        data = None
+        if d.get("load_seconds") is not None:
+            data = d["load_seconds"] + d["split_seconds"] + d["take_seconds"]
         rows.append({
             "trial": f"{i + 1} ({'cold' if i == 0 else 'warm'} worker) {rec['adapter']}",
-            "duration": rec["duration_seconds"], "overhead": overhead(rec),
-            "timed": rec["duration_seconds"] - overhead(rec),
-            "load": d.get("load_seconds"), "split": d.get("split_seconds"),
-            "take": d.get("take_seconds"), "verify": d.get("verify_seconds"),
+            "adapter": rec["adapter"], "duration": rec["duration_seconds"],
+            "overhead": overhead(rec), "timed": rec["duration_seconds"] - overhead(rec),
+            "metrics": metrics, "estimated": estimated,
+            "net": None if metrics is None else overhead(rec) - metrics,
+            "data": data, "verify": d.get("verify_seconds"),
+            "warmup": rec.get("warmup_seconds") or 0.0,
             "status": rec["status"], "ndcg": (rec.get("metrics") or {}).get("ndcg@10"),
             "bytes_scattered": d.get("bytes_scattered"),
         })
@@ -130,32 +152,48 @@ def _f(x: float | None, digits: int = 1) -> str:
 
 def report(paths: list[str]) -> str:
     runs = [json.loads(Path(p).read_text()) for p in paths]
+    # metric seconds per (data, adapter) from the records that have them (this branch's)
+    metrics_of: dict[str, dict[str, float]] = {}
+    for m in runs:
+        for row in summary(m):
+            if row["metrics"] is not None:
+                metrics_of.setdefault(m["dataset"], {})[row["adapter"]] = row["metrics"]
     lines = [
         "# Per-trial overhead at scale (issue 22)", "",
         "Written by `benchmarks/trial_overhead.py report` from the JSON files of its `measure` "
-        "runs (commands in the script's docstring). Overhead = the record's "
-        "`duration_seconds` minus prepare, fit, predict and recommend seconds (so metric "
-        "computation and the once-per-worker warm-up count as overhead). *before*: `main`, "
-        "each worker loads the dataset cache and takes the split from the results store; "
-        "*after*: the column data store (docs/data-store.md). Load / split / take / verify: "
-        "the record's `data_delivery` (after only).", "",
-        "| data | code | trial | trial s | timed stages s | overhead s | load s | split s | "
-        "take s | verify s | NDCG@10 |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "runs (commands in the script's docstring). *before*: `main`, each worker loads the "
+        "dataset cache and takes the split from the results store; *after*: the column data "
+        "store ([docs/data-store.md](../docs/data-store.md)). One serial worker runs two "
+        "trials: the first pays the worker's start (imports, numba caches, the warm-up fit), "
+        "the second is the steady state.", "",
+        "* timed = prepare + fit + predict + recommend seconds of the record;",
+        "* overhead = the record's `duration_seconds` minus timed (metric computation "
+        "included);",
+        "* metrics = `evaluate_seconds` minus predict and recommend (after's records; before's "
+        "records do not have it, so after's figure for the same data and adapter stands in, "
+        "marked ~: the evaluation code and the data are the same);",
+        "* net overhead = overhead minus metrics: what the issue's target counts;",
+        "* data = load + split + take seconds from the record's `data_delivery` (after only), "
+        "verify = the part of load spent checking checksums (once per worker process).", "",
+        "| data | code | trial | trial s | timed s | overhead s | metrics s | net overhead s | "
+        "data s | verify s | warm-up s | NDCG@10 |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for m in runs:
-        for row in summary(m):
+        for row in summary(m, metrics_of.get(m["dataset"])):
+            mark = "~" if row["estimated"] else ""
             lines.append(
-                f"| `{m['dataset']}` | {m['label']} | {row['trial']} | {_f(row['duration'])} | "
-                f"{_f(row['timed'])} | **{_f(row['overhead'])}** | {_f(row['load'], 2)} | "
-                f"{_f(row['split'], 2)} | {_f(row['take'], 2)} | {_f(row['verify'], 2)} | "
-                f"{_f(row['ndcg'], 4)} |")
+                f"| {_rows(m)} | {m['label']} | {row['trial']} | {_f(row['duration'])} | "
+                f"{_f(row['timed'])} | {_f(row['overhead'])} | {mark}{_f(row['metrics'])} | "
+                f"**{mark}{_f(row['net'])}** | {_f(row['data'], 2)} | {_f(row['verify'], 2)} | "
+                f"{_f(row['warmup'])} | {_f(row['ndcg'], 4)} |")
     lines += [
         "", "## Memory of the data stages", "",
         "A fresh process of the checkout runs the worker's data stages alone (load the dataset, "
         "the split's rows, copy train and test rows). Peak = VmHWM at the end minus VmRSS "
         "after the imports; RSS counts the mapped store pages this process touched "
-        "(file-backed, shared, dropped after each column is copied).", "",
+        "(file-backed, shared, dropped after each column is copied). Raw = the bytes of the "
+        "user, item, rating and time columns.", "",
         "| data | code | raw columns GiB | data-stage peak GiB | peak / raw | RSS anon at end "
         "GiB | load s | split s | take s |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|",
@@ -165,13 +203,20 @@ def report(paths: list[str]) -> str:
         peak = (p["after"]["VmHWM"] - p["before"]["VmRSS"]) / 1024
         raw = p["raw_mb"] / 1024
         lines.append(
-            f"| `{m['dataset']}` | {m['label']} | {raw:.2f} | {peak:.2f} | {peak / raw:.2f} | "
+            f"| {_rows(m)} | {m['label']} | {raw:.2f} | {peak:.2f} | {peak / raw:.2f} | "
             f"{p['after'].get('RssAnon', 0) / 1024:.2f} | {p['load_s']:.1f} | "
             f"{p['split_s']:.1f} | {p['take_s']:.1f} |")
-    loads = ", ".join(f"{m['label']} {m['dataset'].split('ratings=')[-1].split(',')[0]}: "
-                      f"{m['other_cpus_load'][0]:.1f}" for m in runs)
-    lines += ["", f"Load average (1 min) at the end of each measurement: {loads}.", ""]
+    lines += ["", "Datasets: " + "; ".join(sorted({f"{_rows(m)} = `{m['dataset']}`"
+                                                    for m in runs})) + ".", ""]
+    loads = ", ".join(f"{_rows(m)} {m['label']}: {m['other_cpus_load'][0]:.1f}" for m in runs)
+    lines += [f"Load average (1 min) at the end of each measurement (2 cores; other "
+              f"processes' load included): {loads}.", ""]
     return "\n".join(lines)
+
+
+def _rows(m: dict) -> str:
+    n = int(m["dataset"].split("ratings=")[1].split(",")[0])
+    return f"{n / 1e6:.0f}M"
 
 
 def main() -> None:

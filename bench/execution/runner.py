@@ -254,7 +254,12 @@ class TaskFactory:
                 self.expected[s.trial_id] = (data_fp[:16], fold.fingerprint)
             # the dataset and its splits written once, read by every trial (or, where the
             # hosts cannot reach the store, the dataset shipped as before)
-            published = datastore.publish(dataset, data_fp, assignments)
+            try:
+                published = datastore.publish(dataset, data_fp, assignments)
+            except OSError as exc:  # a full or read-only cache: each worker loads it
+                _log.warning("data store not written (%s); workers load %s themselves",
+                             exc, name)
+                published = None
             where = executor.store_location(*published) if published else None
             self.stores[name] = where
             self.shipped[name] = None if where else executor.prepare_dataset(name, dataset)
