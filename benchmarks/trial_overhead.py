@@ -150,7 +150,7 @@ def _f(x: float | None, digits: int = 1) -> str:
     return "-" if x is None else f"{x:.{digits}f}"
 
 
-def report(paths: list[str]) -> str:
+def report(paths: list[str], note: str = "") -> str:
     runs = [json.loads(Path(p).read_text()) for p in paths]
     # metric seconds per (data, adapter) from the records that have them (this branch's)
     metrics_of: dict[str, dict[str, float]] = {}
@@ -159,7 +159,7 @@ def report(paths: list[str]) -> str:
             if row["metrics"] is not None:
                 metrics_of.setdefault(m["dataset"], {})[row["adapter"]] = row["metrics"]
     lines = [
-        "# Per-trial overhead at scale (issue 22)", "",
+        "# Per-trial overhead at scale (issue 22)", "", *([note, ""] if note else []),
         "Written by `benchmarks/trial_overhead.py report` from the JSON files of its `measure` "
         "runs (commands in the script's docstring). *before*: `main`, each worker loads the "
         "dataset cache and takes the split from the results store; *after*: the column data "
@@ -230,11 +230,12 @@ def main() -> None:
     m.add_argument("--out", required=True)
     r = sub.add_parser("report")
     r.add_argument("json", nargs="+")
+    r.add_argument("--note", default="", help="a paragraph under the title (the machine)")
     args = ap.parse_args()
     if args.cmd == "measure":
         measure(args)
     else:
-        print(report(args.json))
+        print(report(args.json, args.note))
 
 
 if __name__ == "__main__":
