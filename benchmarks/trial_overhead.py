@@ -58,13 +58,12 @@ def status():
     return out
 
 from bench.execution import trial
-from bench.splitting.splits import SplitSpec
 name, results, store = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
 if store:
     from bench.execution import datastore
     datastore.use_store(name, store)
-spec = trial.TrialSpec(dataset=name, split=SplitSpec("random", test_fraction=0.2, seed=0),
-                       fold=0, adapter="baseline.Popularity")
+spec = trial.TrialSpec.from_dict({"dataset": name, "fold": 0, "adapter": "baseline.Popularity",
+                                  "split": {"method": "random", "test_fraction": 0.2, "seed": 0}})
 before = status()
 t0 = time.perf_counter()
 ds = trial.load_dataset(name)
