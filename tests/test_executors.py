@@ -136,7 +136,11 @@ def test_killed_dask_worker_gives_one_failed_record_and_retry_completes(cluster,
     while victim is None and time.time() < deadline:
         busy = {w: keys for w, keys in client.processing().items()
                 if any(str(k).startswith("recbench-") for k in keys)}
-        if len(busy) == 2:  # both workers mid-trial
+        # both workers mid-trial: each has started one (its start marker is set), not only
+        # been assigned it (a loaded host can take seconds to begin a task)
+        started = {w for run in (client.get_metadata(["recbench"], None) or {}).values()
+                   for w in run.values()}
+        if len(busy) == 2 and started >= set(busy):
             victim = sorted(busy)[0]
         time.sleep(0.2)
     assert victim is not None, "the trials never ran on both workers"

@@ -21,8 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.data.colstore import StoreCorrupt
 from bench.errors import StoreFault
-from bench.execution import executors, inline, store, topk
+from bench.execution import datastore, executors, inline, store, topk
 from bench.execution.trial import TrialSpec, base_record, finish, load_dataset, save_per_user
 from bench.splitting import splits
 
@@ -166,6 +167,9 @@ def run_trials(
                 if outcome.store_fault:
                     claims.release(spec.trial_id)
                     raise StoreFault(outcome.store_fault)
+                if outcome.data_fault:  # a damaged data store: exit 2, nothing recorded
+                    claims.release(spec.trial_id)
+                    raise StoreCorrupt(outcome.data_fault)
                 record = outcome.record
                 if "env" in record:
                     record["env"]["concurrent_trials"] = min(cap, executor.concurrency(
@@ -243,13 +247,14 @@ class TaskFactory:
         self.max_threads, self.memory_limit_mb = max_threads, memory_limit_mb
         self.expected: dict[str, tuple[str, str]] = {}
         self.shipped: dict[str, str | None] = {}
+        self.stores: dict[str, str | None] = {}
         by_dataset: dict[str, list[TrialSpec]] = {}
         for s in todo:
             if s.dataset not in skip_reasons:
                 by_dataset.setdefault(s.dataset, []).append(s)
         for name, group in by_dataset.items():
             dataset = load_dataset(name)
-            self.shipped[name] = executor.prepare_dataset(name, dataset)
+            data_fp = dataset.fingerprint()  # hashes every row: once per dataset
             store_dir = Path(results_dir) / "splits"
             assignments: dict[splits.SplitSpec, np.ndarray] = {}
             for s in group:
@@ -259,7 +264,18 @@ class TaskFactory:
                 fold = splits.fold_rows(assignments[s.split], s.fold)
                 if s.stage == "validation":
                     fold = splits.validation_rows(dataset.ratings, fold.train_rows, s.split)
-                self.expected[s.trial_id] = (dataset.fingerprint()[:16], fold.fingerprint)
+                self.expected[s.trial_id] = (data_fp[:16], fold.fingerprint)
+            # the dataset and its splits written once, read by every trial (or, where the
+            # hosts cannot reach the store, the dataset shipped as before)
+            try:
+                published = datastore.publish(dataset, data_fp, assignments)
+            except OSError as exc:  # a full or read-only cache: each worker loads it
+                _log.warning("data store not written (%s); workers load %s themselves",
+                             exc, name)
+                published = None
+            where = executor.store_location(*published) if published else None
+            self.stores[name] = where
+            self.shipped[name] = None if where else executor.prepare_dataset(name, dataset)
 
     def task(self, spec: TrialSpec) -> executors.TrialTask:
         data_fp, split_fp = self.expected.get(spec.trial_id, (None, None))
@@ -275,4 +291,6 @@ class TaskFactory:
             shipped_key=self.shipped.get(spec.dataset),
             keep_topk=self.keep_topk,
             adapter_code=inline.payload(spec.adapter),
+            shipped_bytes=self.executor.shipped_bytes(self.shipped.get(spec.dataset)),
+            data_store=self.stores.get(spec.dataset),
         )

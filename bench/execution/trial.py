@@ -22,10 +22,11 @@ from typing import Any
 import numpy as np
 
 from bench.adapter import Adapter
+from bench.data.colstore import StoreCorrupt
 from bench.data.model import Dataset, Ratings, TrainSet
 from bench.errors import DatasetUnavailable, StoreFault, UserError
 from bench.evaluation.evaluate import Evaluation, MetricSpec, evaluate, for_implicit_data
-from bench.execution import progress, registry, store, threads, topk
+from bench.execution import datastore, progress, registry, store, threads, topk
 from bench.execution.envinfo import environment, thread_settings
 from bench.execution.hostload import HostLoad
 from bench.splitting.splits import Fold, SplitSpec, fold_rows, load_or_assign, validation_rows
@@ -36,8 +37,11 @@ SCHEMA_VERSION = 1
 #: ``side_information``, ``defaults_by`` / ``recbench_defaults``, ``scored_by_harness``,
 #: ``host_load`` and, for ranking records, ``cold_users``; 2 adds ``topk_file`` /
 #: ``topk_sha256`` / ``topk_k`` (the trial's stored top-K lists, ``bench.execution.topk``)
-#: and ``in_memory_adapter`` (an adapter class handed to ``bench.run`` in memory).
-SCHEMA_MINOR = 2
+#: and ``in_memory_adapter`` (an adapter class handed to ``bench.run`` in memory); 3 adds
+#: ``data_delivery`` (how the dataset and split arrived: store location or bytes
+#: scattered, seconds to load them) and ``evaluate_seconds`` (predict, recommend and
+#: metrics together).
+SCHEMA_MINOR = 3
 STATUSES = ("ok", "failed", "timeout", "skipped")
 
 
@@ -223,8 +227,16 @@ def use_shipped(name: str, cache_file: Path) -> None:
     _shipped[name] = Path(cache_file)
 
 
-@lru_cache(maxsize=2)
 def load_dataset(name: str) -> Dataset:
+    """The dataset from the data store when the executor gave its location
+    (``bench.execution.datastore``), else loaded here (``_load_dataset``)."""
+    if datastore.location(name) is not None:
+        return datastore.load(name)
+    return _load_dataset(name)
+
+
+@lru_cache(maxsize=2)
+def _load_dataset(name: str) -> Dataset:
     """Datasets are immutable, so a worker keeps the last two it loaded: a suite runs many
     trials per dataset and synthetic data is regenerated, not cached on disk."""
     from bench.data import cache, datasets
@@ -265,7 +277,9 @@ def run_trial(
         if in_memory is not None:  # handed to bench.run in memory: no module reproduces it
             record["in_memory_adapter"] = f"{in_memory.__module__}.{in_memory.__qualname__}"
         progress.report("loading the dataset", force=True)
+        t_load = time.perf_counter()
         dataset = load_dataset(spec.dataset)
+        t_split = time.perf_counter()
         record["dataset_fingerprint"] = dataset.fingerprint()[:16]
         metric_spec = spec.metrics
         if dataset.implicit:  # implicit-only data: rating models skipped, every test row relevant
@@ -273,8 +287,11 @@ def run_trial(
         progress.report("splitting", force=True)
         fold = stage_rows(spec, dataset, results_dir)
         record["split_fingerprint"] = fold.fingerprint
+        t_take = time.perf_counter()
         train = dataset.ratings.take(fold.train_rows)
         test = dataset.ratings.take(fold.test_rows)
+        record["data_delivery"] = datastore.delivery(
+            spec.dataset, t_split - t_load, t_take - t_split, time.perf_counter() - t_take)
         record["n_train"], record["n_test"] = len(train), len(test)
         if len(test) == 0:
             what = "validation" if spec.stage == "validation" else "test"
@@ -315,8 +332,10 @@ def run_trial(
             cold.fold_in(model, dataset, record, since=fit_end)
         # Exclusion uses every train row the user has, revealed ones included.
         progress.report("evaluating", force=True)
+        t_eval = time.perf_counter()
         result = evaluate(model, train, test, metric_spec, dataset.item_features,
                           seed=(spec.split.seed, spec.fold))
+        record["evaluate_seconds"] = round(time.perf_counter() - t_eval, 6)
         record["peak_rss_mb"] = round(peak.read_mb(), 1)
         record["env"]["threads"] = thread_settings()  # the pools in force for fit and ranking
         record["host_load"] = load.stop()
@@ -327,7 +346,7 @@ def run_trial(
             top_k.update(topk.arrays(result.top_users, result.top, dataset.user_ids,
                                      dataset.item_ids))
         finish(record, "ok")
-    except StoreFault:
+    except (StoreFault, StoreCorrupt):
         raise  # the environment's fault, not the model's: nothing is recorded
     except (DatasetUnavailable, NothingToScore) as exc:
         finish(record, "skipped", str(exc))
@@ -376,8 +395,11 @@ def stage_rows(spec: TrialSpec, dataset: Dataset, results_dir: Path | None) -> F
     """The rows of the trial's stage: the fold's train / test rows (``test``), or train minus
     a validation slice carved from it / that slice (``validation``); the split is stored
     under ``results_dir``."""
+    fold = None
+    if datastore.location(spec.dataset) is not None:  # the driver stored the split
+        fold = datastore.fold(spec.dataset, dataset, spec.split, spec.fold)
     split_store = None if results_dir is None else Path(results_dir) / "splits"
-    fold = fold_rows(load_or_assign(dataset.ratings, spec.split, split_store), spec.fold)
+    fold = fold or fold_rows(load_or_assign(dataset.ratings, spec.split, split_store), spec.fold)
     if spec.stage == "validation":
         fold = validation_rows(dataset.ratings, fold.train_rows, spec.split)
     return fold

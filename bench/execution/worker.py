@@ -22,8 +22,9 @@ def main() -> int:
     # the log file gets what library code logs (notes too), one plain line each
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     logging.getLogger("bench").setLevel(logging.INFO)
+    from bench.data.colstore import StoreCorrupt
     from bench.errors import StoreFault
-    from bench.execution import inline, progress
+    from bench.execution import datastore, inline, progress
     from bench.execution.executors import encode_arrays
     from bench.execution.trial import (
         TrialSpec,
@@ -46,6 +47,9 @@ def main() -> int:
         spec = TrialSpec.from_dict(request["spec"])
         if request.get("dataset_file"):  # executors: the driver's copy of the data
             use_shipped(spec.dataset, Path(request["dataset_file"]))
+        if request.get("data_store"):  # the driver's column store: mapped, not loaded
+            datastore.use_store(spec.dataset, request["data_store"])
+        datastore.note_delivery(spec.dataset, bytes_scattered=request.get("bytes_scattered", 0))
         results_dir = Path(request["results_dir"]) if request.get("results_dir") else None
         limit = request.get("memory_limit_mb")
         soft, hard = resource.getrlimit(resource.RLIMIT_AS)
@@ -67,6 +71,8 @@ def main() -> int:
             record = {"store_fault": str(exc)}
         except inline.NotRebuilt as exc:  # an in-memory adapter this process cannot load
             record = finish(base_record(spec), "failed", str(exc))
+        except StoreCorrupt as exc:  # a damaged data store: exit 2, nothing is recorded
+            record = {"data_fault": str(exc)}
         finally:
             if limit:
                 resource.setrlimit(resource.RLIMIT_AS, (soft, hard))

@@ -73,6 +73,11 @@ class TrialTask:
     keep_topk: bool = True
     #: an in-memory adapter class, pickled by value (``bench.execution.inline``)
     adapter_code: str | None = None
+    #: bytes of that copy (0 when nothing is scattered), for the record's ``data_delivery``
+    shipped_bytes: int = 0
+    #: where the host reads the dataset and split (``bench.execution.datastore``): a
+    #: directory it can reach or an fsspec URL; None: the host loads or is shipped the data
+    data_store: str | None = None
 
 
 @dataclass
@@ -83,6 +88,8 @@ class TrialOutcome:
     store_fault: str | None = None
     #: the trial's top-K lists (``bench.execution.topk``), empty when not kept
     topk: dict[str, np.ndarray] = field(default_factory=dict)
+    #: a damaged data store (``colstore.StoreCorrupt``): the run stops with exit 2
+    data_fault: str | None = None
 
 
 # ----------------------------------------------------------------------------------------
@@ -225,6 +232,8 @@ class HostSlot:
             "return_topk": task.keep_topk,
             "adapter_code": task.adapter_code,
             "dataset_file": dataset_file,
+            "data_store": task.data_store,
+            "bytes_scattered": task.shipped_bytes if dataset_file else 0,
         }
         t0 = time.perf_counter()
         show = None if on_progress is None else (lambda text: on_progress(spec, text, t0))
@@ -237,6 +246,8 @@ class HostSlot:
             return TrialOutcome(record)
         if "store_fault" in answer:
             return TrialOutcome({}, store_fault=answer["store_fault"])
+        if "data_fault" in answer:
+            return TrialOutcome({}, data_fault=answer["data_fault"])
         per_user = decode_arrays(answer.pop("per_user_npz")) if "per_user_npz" in answer else {}
         top_k = decode_arrays(answer.pop("topk_npz")) if "topk_npz" in answer else {}
         check_fingerprints(answer, task)
@@ -294,6 +305,15 @@ class Executor:
     def prepare_dataset(self, name: str, dataset: Any) -> str | None:
         """Make the driver's copy of ``dataset`` available to workers; a key or None."""
         return None
+
+    def store_location(self, local_dir: str, location: str) -> str | None:
+        """Where this executor's hosts read the data store written at ``local_dir`` (and
+        published at ``location``), or None when they cannot reach it."""
+        return local_dir
+
+    def shipped_bytes(self, key: str | None) -> int:
+        """Bytes of the copy scattered under ``key`` (0: none)."""
+        return 0
 
     def submit(self, task: TrialTask) -> cf.Future:
         raise NotImplementedError

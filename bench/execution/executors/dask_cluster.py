@@ -38,6 +38,9 @@ class DaskExecutor(Executor):
         self.cluster: Any = None
         self.client: Any = None
         self._shipped: dict[str, Any] = {}
+        self._shipped_bytes: dict[str, int] = {}
+        #: bytes scattered to the cluster by this run (0 when every host reads the store)
+        self.bytes_scattered = 0
         self._pending: dict[cf.Future, Any] = {}
 
     def start(self) -> None:
@@ -93,9 +96,33 @@ class DaskExecutor(Executor):
         each worker's own cache (downloaded and checksummed there)."""
         if not needs_shipping(name, dataset):
             return None
-        future = self.client.scatter(dataset_payload(name, dataset), hash=False)
+        payload = dataset_payload(name, dataset)
+        future = self.client.scatter(payload, hash=False)
         self._shipped[future.key] = future  # held here so the cluster keeps it for the run
+        self._shipped_bytes[future.key] = len(payload)
+        self.bytes_scattered += len(payload)
+        log.info("%s: scattered %d bytes to the cluster (no data store its workers reach)",
+                 name, len(payload))
         return future.key
+
+    def shipped_bytes(self, key: str | None) -> int:
+        return self._shipped_bytes.get(key, 0) if key else 0
+
+    def store_location(self, local_dir: str, location: str) -> str | None:
+        """The store's location when every worker reads the same manifest there (a
+        directory they share with the driver, or a URL): then nothing is scattered."""
+        from bench.data import colstore
+
+        if self.cluster is not None and colstore.is_local(location):
+            return local_dir  # a LocalCluster: this host's own disk
+        expected = colstore.manifest_digest(local_dir)
+        answers = self.client.run(colstore.manifest_digest, location)
+        if expected and answers and all(a == expected for a in answers.values()):
+            return location
+        unreached = sorted(w for w, a in answers.items() if a != expected)
+        log.info("data store %s: not readable by worker(s) %s; scattering the data instead",
+                 location, ", ".join(unreached))
+        return None
 
     def submit(self, task: TrialTask) -> cf.Future:
         from bench.execution.trial import TrialSpec
