@@ -324,12 +324,16 @@ def generate(
     )
 
 
-_INT_PARAMS = ("n_users", "n_items", "n_ratings", "seed", "n_factors", "n_genres", "threads")
+_INT_PARAMS = ("n_users", "n_items", "n_ratings", "seed", "n_factors", "n_genres", "threads",
+               "min_user_ratings")
 
 
-def generate_from_params(params: dict[str, str], spec: str) -> Dataset:
-    """``generate`` from the text values of a ``synthetic:key=value,...`` name."""
-    accepted = [p for p in inspect.signature(generate).parameters if p != "name"]
+def generate_from_params(params: dict[str, str], spec: str, generator: Any = None) -> Dataset:
+    """``generator`` (default: this module's ``generate``) from the text values of a
+    ``synthetic:key=value,...`` name; integer parameters are those whose default is one."""
+    generator = generator or generate
+    signature = inspect.signature(generator).parameters
+    accepted = [p for p in signature if p != "name"]
     unknown = sorted(set(params) - set(accepted))
     if unknown:
         raise UserError(
@@ -344,8 +348,9 @@ def generate_from_params(params: dict[str, str], spec: str) -> Dataset:
         )
     kwargs: dict[str, Any] = {}
     for key, text in params.items():
+        default = signature[key].default
         try:
-            if key in _INT_PARAMS or key == "min_user_ratings":
+            if key in _INT_PARAMS or (isinstance(default, int) and not isinstance(default, bool)):
                 value = float(text.replace("_", ""))
                 if value != int(value):
                     raise ValueError
@@ -354,4 +359,4 @@ def generate_from_params(params: dict[str, str], spec: str) -> Dataset:
                 kwargs[key] = float(text)
         except ValueError:
             raise UserError(f"{spec!r}: {key}={text!r} is not a number") from None
-    return generate(**kwargs, name=spec)
+    return generator(**kwargs, name=spec)
