@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench import registry, splits, store, suites, tuning
+from bench import describe, registry, splits, store, suites, tuning
 from bench.errors import DatasetUnavailable, StoreFault, UserError
 from bench.reporting import compare, report
 
@@ -101,6 +101,15 @@ def build_parser() -> argparse.ArgumentParser:
                      help="replace the files of a non-empty --out (refused otherwise)")
 
     sub.add_parser("list", help="datasets, adapters and suites, and whether each is available")
+
+    desc = sub.add_parser("describe", help="dataset characteristics (users, items, density, "
+                          "Gini, degree quantiles) and a degree-distribution figure")
+    desc.add_argument("datasets", nargs="+", metavar="DATASET",
+                      help="registry name, csv:PATH or synthetic:... (several: side by side)")
+    desc.add_argument("--figure", type=Path, default=DEFAULT_RESULTS / "degrees.png",
+                      help=f"PNG of the degree distributions (default "
+                      f"{DEFAULT_RESULTS / 'degrees.png'})")
+    desc.add_argument("--no-figure", action="store_true", help="print the table only")
 
     rep = sub.add_parser("report", help="rebuild the leaderboard from stored results only")
     rep.add_argument("--results", type=Path, action="append", help="results dirs or .jsonl files")
@@ -203,6 +212,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             continue
         check_usable(name, dataset)
         check_thresholds(name, dataset, [s for s in specs if s.dataset == name])
+        describe.save(args.results, name, dataset)  # the leaderboard's Datasets section
         fingerprints[name] = dataset.fingerprint()[:16]
         if not args.no_admission:
             skip_reasons.update(not_admitted(
@@ -492,6 +502,17 @@ def check_layout_target(out: Path, overwrite: bool) -> set[str]:
     return before
 
 
+def cmd_describe(args: argparse.Namespace) -> int:
+    try:
+        text, drawn = describe.describe(args.datasets, None if args.no_figure else args.figure)
+    except DatasetUnavailable as exc:
+        raise UserError(str(exc)) from None
+    print(text)
+    if drawn is not None:
+        log(f"figure: {drawn}")
+    return EXIT_OK
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from bench import datasets
 
@@ -539,6 +560,7 @@ def run_command(argv: list[str]) -> int:
             "run": cmd_run,
             "tune": cmd_run,
             "list": cmd_list,
+            "describe": cmd_describe,
             "write-layout": cmd_write_layout,
             "report": cmd_report,
             "compare": cmd_compare,

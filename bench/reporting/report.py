@@ -11,7 +11,7 @@ import shlex
 from collections.abc import Iterable
 from pathlib import Path
 
-from bench import store, suites
+from bench import describe, store, suites
 from bench.errors import UserError
 from bench.reporting import leaderboard, protocol, significance
 
@@ -33,8 +33,11 @@ def leaderboard_text(records: list[dict], sources: list[str], command: str, **op
     """The markdown leaderboard (``leaderboard.render``; ``options``: ``figures``, ``stale``)
     with significance marks from the per-user files of the sources' results dirs."""
     text = leaderboard.render(records, sources, command, marks=marks(sources), **options)
-    findings = protocol.findings(records)
-    return text if not findings else text.rstrip("\n") + "\n\n" + findings
+    for extra in (protocol.findings(records),
+                  describe.leaderboard_section(records, store.results_dirs(sources))):
+        if extra:
+            text = text.rstrip("\n") + "\n\n" + extra
+    return text
 
 
 def reproduce_command(records: list[dict]) -> str:
