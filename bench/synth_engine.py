@@ -63,16 +63,49 @@ class LatentModel:
         return self.cdf.shape[1]
 
 
-def cumulative(weights: np.ndarray) -> np.ndarray:
-    """Row-wise cumulative distribution of non-negative ``weights`` (C x n), each row
-    ending at exactly 1 (an all-zero row becomes uniform)."""
-    w = np.asarray(weights, dtype=np.float64)
-    totals = w.sum(axis=1, keepdims=True)
-    w = np.where(totals > 0, w, 1.0)
-    cdf = np.cumsum(w, axis=1)
-    cdf /= cdf[:, -1:]
-    cdf[:, -1] = 1.0
-    return cdf
+def allot(weights: np.ndarray, total: int, low: int, high: int) -> np.ndarray:
+    """Integers within [low, high] in proportion to ``weights`` summing to ``total`` (as far
+    as the bounds allow; largest remainders get the rounding)."""
+    counts = np.clip(weights * total / weights.sum(), low, high)
+    for _ in range(50):  # re-share what the bounds cut off
+        free = (counts > low) & (counts < high) if counts.sum() > total else counts < high
+        gap = total - counts.sum()
+        if abs(gap) < 0.5 or not free.any():
+            break
+        counts[free] = np.clip(counts[free] * (1 + gap / counts[free].sum()), low, high)
+    whole = np.floor(counts).astype(np.int64)
+    short = int(total - whole.sum())
+    if short > 0:
+        frac = np.where(whole < high, counts - whole, -1.0)
+        whole[np.argsort(-frac, kind="stable")[:short]] += 1
+    return whole
+
+
+def stretched(n: int, spread: float, curve: float, rng: np.random.Generator) -> np.ndarray:
+    """Weights of n entities in shuffled order, the k-th largest ``exp(-spread *
+    (k / n) ** curve)``: the largest is ``e ** spread`` times the smallest; ``curve`` < 1
+    makes the head steep and the tail flat, > 1 the opposite (a stretched exponential, the
+    shape of MovieLens' rank-frequency curves)."""
+    ranks = (np.arange(n) + 0.5) / n
+    return np.exp(-spread * ranks**curve)[rng.permutation(n)]
+
+
+def tables(comp: np.ndarray, mix: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(cdf, prob, pbar) of the sampler from component x item weights ``comp`` (float64,
+    C-contiguous, consumed: it becomes ``cdf``) and the average user's mixture ``mix``.
+    Peak memory: ``comp`` plus ``prob`` (float32)."""
+    n_comp, n_items = comp.shape
+    totals = comp.sum(axis=1)
+    comp[totals <= 0] = 1.0  # an empty component draws uniformly
+    totals[totals <= 0] = n_items
+    prob = np.empty((n_items, n_comp), dtype=np.float32)
+    for z in range(n_comp):  # one component at a time: no second C x items float64 array
+        prob[:, z] = comp[z] / totals[z]
+    pbar = prob @ np.asarray(mix, dtype=np.float32)
+    np.cumsum(comp, axis=1, out=comp)
+    comp /= comp[:, -1:]
+    comp[:, -1] = 1.0
+    return comp, prob, pbar.astype(np.float64)
 
 
 @njit(cache=True, inline="always")

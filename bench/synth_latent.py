@@ -5,24 +5,30 @@ collaborative model has something to learn (``bench.synthetic``'s popularity-onl
 generator, kept as ``synthetic-popularity:`` for speed tests, has nothing).  The model,
 every parameter with its meaning (``synthetic:users=N,items=M,ratings=R,seed=S,key=value``):
 
-* **items**: each item has a popularity weight ``w_i = exp(popularity_sigma * N(0, 1))``
-  (log-normal) and belongs to 1-3 of ``n_topics`` topics (1 + Binomial(2, ``topic_spread``)
-  memberships; topic sizes skewed like genres, weight ~ 1/rank^0.8).  The topics are the
-  items' side features (``genre=G00``, ...), so genres carry signal.  A topic draws its
-  items in proportion to ``w_i`` (split equally over an item's topics); component 0 draws
-  from the whole catalogue by ``w_i``.
-* **users**: the number of ratings per user is heavy-tailed (log-normal weights with
-  ``activity_sigma``, at least ``min_user_ratings``, at most ``max_user_fraction`` of the
-  catalogue; ``bench.synthetic._user_counts``).  A user's tastes are a mixture over the
-  popularity component and the topics, ``theta_u ~ Dirichlet(focus * base)``, where
-  ``base = (popularity_mix, (1 - popularity_mix) * topic masses)``: ``popularity_mix`` is the
-  average share of a user's ratings drawn by popularity alone, and ``focus`` how close users
-  stay to that average (small: each user keeps to a few topics and is more or less
-  mainstream; large: every user alike, i.e. popularity only).
+* **items**: the k-th most popular of n items has the popularity weight
+  ``w = exp(-popularity_spread * (k / n) ** popularity_curve)`` (ranks shuffled over the
+  item codes; ``bench.synth_engine.stretched``): the most popular weighs ``e **
+  popularity_spread`` times the least, and a ``popularity_curve`` below 1 makes a steep head
+  and a long flat tail.  Each item belongs to 1-3 of ``n_topics`` topics (1 + Binomial(2,
+  ``topic_spread``) memberships; topic sizes skewed like genres, weight ~ 1/rank^0.8).  The
+  topics are the items' side features (``genre=G00``, ...), so genres carry signal.  A topic
+  draws its items in proportion to ``w`` (split equally over an item's topics); component 0
+  draws from the whole catalogue by ``w``.
+* **users**: the k-th most active of n users gets a share ``exp(-activity_spread * (k / n)
+  ** activity_curve)`` of the ratings, at least ``min_user_ratings`` and at most
+  ``max_user_fraction`` of the catalogue (the total is exactly ``ratings``).  A user's
+  tastes are a mixture over the popularity component and the topics, ``theta_u ~
+  Dirichlet(focus * base)``, where ``base = (popularity_mix, (1 - popularity_mix) * topic
+  masses)``: ``popularity_mix`` is the average share of a user's ratings drawn by popularity
+  alone, and ``focus`` how close users stay to that average (small: each user keeps to a
+  few topics and is more or less mainstream; large: every user alike, i.e. popularity
+  only).  Items are drawn from the mixture without repeats.
 * **ratings**: latent ``b_u + b_i + affinity * log(p_u(i) / p(i)) + noise * N(0, 1)`` with
   ``b_u ~ N(0, user_bias_sd)`` and ``b_i = item_bias_sd * (popularity_rating * z(log w_i) +
-  sqrt(1 - popularity_rating^2) * N(0, 1))`` (popular items rate higher), cut into 1..5 stars
-  with ML-100k's shares (``RATING_SHARES``): users rate higher what their tastes lead them to.
+  sqrt(1 - popularity_rating^2) * N(0, 1))`` (popular items rate higher; ``z``: standardised),
+  where ``p_u(i)`` is the user's and ``p(i)`` the average user's chance to draw item i; cut
+  into 1..5 stars with ML-100k's shares (``RATING_SHARES``): users rate higher what their
+  tastes lead them to.
 * **timestamps**: each user is active over a random window of a 20-year span.
 
 The defaults are calibrated on ML-100k by ``benchmarks/calibrate_synthetic.py`` (results in
@@ -38,8 +44,8 @@ import scipy.sparse as sp
 
 from bench.data import Dataset, Features, Ratings
 from bench.errors import UserError
-from bench.synth_engine import LatentModel, cumulative, sample
-from bench.synthetic import _SPAN, _T0, _user_counts
+from bench.synth_engine import LatentModel, allot, sample, stretched, tables
+from bench.synthetic import _SPAN, _T0
 
 #: ML-100k's share of 1, 2, 3, 4 and 5 stars (five aggregate numbers of the real data)
 RATING_SHARES = np.array([0.0611, 0.1137, 0.27145, 0.34174, 0.21201])
@@ -62,12 +68,13 @@ def _topics(rng: np.random.Generator, n_items: int, n_topics: int, spread: float
 
 
 def latent_model(rng: np.random.Generator, n_users: int, n_items: int, *, n_topics: int,
-                 topic_spread: float, popularity_sigma: float, popularity_mix: float,
+                 topic_spread: float, popularity_spread: float, popularity_curve: float,
+                 popularity_mix: float,
                  focus: float, affinity: float, noise: float, user_bias_sd: float,
                  item_bias_sd: float, popularity_rating: float
                  ) -> tuple[LatentModel, sp.csr_matrix]:
     """The parametric model (module docstring) and the item x topic memberships."""
-    weights = np.exp(popularity_sigma * rng.standard_normal(n_items))
+    weights = stretched(n_items, popularity_spread, popularity_curve, rng)
     member = _topics(rng, n_items, n_topics, topic_spread)
     topic_w = (member.multiply(weights[:, None])).T.tocsr()  # topic x item weights
     comp = np.zeros((n_topics + 1, n_items))
@@ -75,9 +82,7 @@ def latent_model(rng: np.random.Generator, n_users: int, n_items: int, *, n_topi
     comp[1:] = topic_w.toarray()
     mass = comp[1:].sum(axis=1)
     base = np.concatenate([[popularity_mix], (1.0 - popularity_mix) * mass / mass.sum()])
-    cdf = cumulative(comp)
-    prob = (comp / np.maximum(comp.sum(axis=1, keepdims=True), 1e-300)).T
-    pbar = prob @ base
+    cdf, prob, pbar = tables(comp, base)
     log_w = np.log(weights)
     pop_z = (log_w - log_w.mean()) / (log_w.std() or 1.0)
     rho = float(np.clip(popularity_rating, -1.0, 1.0))
@@ -88,7 +93,7 @@ def latent_model(rng: np.random.Generator, n_users: int, n_items: int, *, n_topi
                         _T0 + _SPAN - t_start)
     model = LatentModel(
         parent=np.zeros(n_users, dtype=np.int32), base=base[None, :], kappa=focus,
-        cdf=cdf, prob=np.ascontiguousarray(prob, dtype=np.float32), pbar=pbar,
+        cdf=cdf, prob=prob, pbar=pbar,
         user_bias=user_bias, item_bias=item_bias, affinity=affinity, noise=noise,
         levels=STARS, shares=RATING_SHARES, t_start=t_start, t_span=t_span,
     )
@@ -101,19 +106,21 @@ def generate(
     n_ratings: int,
     seed: int = 0,
     *,
-    n_topics: int = 18,
-    topic_spread: float = 0.35,
-    popularity_sigma: float = 1.6,
-    popularity_mix: float = 0.3,
-    focus: float = 2.0,
-    activity_sigma: float = 1.0,
-    min_user_ratings: int | None = None,
+    n_topics: int = 57,
+    topic_spread: float = 0.3,
+    popularity_spread: float = 8.5,
+    popularity_curve: float = 0.7,
+    popularity_mix: float = 0.15,
+    focus: float = 2.34,
+    activity_spread: float = 3.27,
+    activity_curve: float = 0.72,
+    min_user_ratings: int = 1,
     max_user_fraction: float = 0.5,
-    affinity: float = 1.0,
+    affinity: float = 0.125,
     noise: float = 1.0,
-    user_bias_sd: float = 0.5,
-    item_bias_sd: float = 0.6,
-    popularity_rating: float = 0.5,
+    user_bias_sd: float = 0.025,
+    item_bias_sd: float = 0.85,
+    popularity_rating: float = 0.6,
     threads: int = 1,
     name: str | None = None,
 ) -> Dataset:
@@ -124,8 +131,10 @@ def generate(
         raise UserError(f"synthetic: n_topics={n_topics} must be at least 1")
     if not (0.0 <= popularity_mix <= 1.0 and 0.0 <= topic_spread <= 1.0):
         raise UserError("synthetic: popularity_mix and topic_spread must be within 0..1")
-    if not (focus > 0 and popularity_sigma >= 0 and noise >= 0):
-        raise UserError("synthetic: focus must be > 0, popularity_sigma and noise >= 0")
+    if not (focus > 0 and min(popularity_spread, activity_spread, noise) >= 0
+            and min(popularity_curve, activity_curve) > 0):
+        raise UserError("synthetic: focus and the curves must be > 0, the spreads and noise "
+                        ">= 0")
     cap = max(1, int(n_items * max_user_fraction))
     if n_ratings > n_users * cap:
         raise UserError(
@@ -134,13 +143,13 @@ def generate(
         )
     if n_ratings < n_users:
         raise UserError(f"synthetic: {n_ratings} ratings for {n_users} users: need >= 1 each")
-    floor = (min_user_ratings if min_user_ratings is not None
-             else max(1, min(20, n_ratings // n_users // 3)))
-    floor = min(floor, cap, n_ratings // n_users)
+    floor = max(1, min(min_user_ratings, cap, n_ratings // n_users))
     rng = np.random.default_rng(seed)
-    counts = _user_counts(rng, n_users, n_ratings, cap, floor, activity_sigma)
+    counts = allot(stretched(n_users, activity_spread, activity_curve, rng), n_ratings, floor,
+                   cap)
     structure = dict(n_topics=n_topics, topic_spread=topic_spread,
-                     popularity_sigma=popularity_sigma, popularity_mix=popularity_mix,
+                     popularity_spread=popularity_spread, popularity_curve=popularity_curve,
+                     popularity_mix=popularity_mix,
                      focus=focus, affinity=affinity, noise=noise, user_bias_sd=user_bias_sd,
                      item_bias_sd=item_bias_sd, popularity_rating=popularity_rating)
     model, member = latent_model(rng, n_users, n_items, **structure)
@@ -149,7 +158,8 @@ def generate(
     genres = member.astype(np.float32)
     genres.data[:] = 1.0
     params = {"n_users": n_users, "n_items": n_items, "n_ratings": n_ratings, "seed": seed,
-              **structure, "activity_sigma": activity_sigma, "min_user_ratings": floor,
+              **structure, "activity_spread": activity_spread,
+              "activity_curve": activity_curve, "min_user_ratings": floor,
               "max_user_fraction": max_user_fraction}
     ds_name = name or f"synthetic:users={n_users},items={n_items},ratings={n_ratings},seed={seed}"
     return Dataset(

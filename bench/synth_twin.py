@@ -40,14 +40,14 @@ from scipy.special import ndtri
 
 from bench.data import Dataset, Features, Ratings
 from bench.errors import UserError
-from bench.synth_engine import LatentModel, cumulative, sample
+from bench.synth_engine import LatentModel, allot, sample, tables
 
 #: rating values with more distinct levels than this are binned into this many quantiles
 MAX_LEVELS = 32
 #: name parameters of a twin (besides like=): name -> (type, default)
 PARAMS: dict[str, tuple[type, Any]] = {
     "scale": (float, 1.0), "n_users": (int, None), "n_items": (int, None),
-    "n_ratings": (int, None), "seed": (int, 0), "topics": (int, 40), "kappa": (float, 50.0),
+    "n_ratings": (int, None), "seed": (int, 0), "topics": (int, 20), "kappa": (float, 1.5),
     "jitter": (float, 0.1), "iterations": (int, 100), "calibration": (int, 8),
     "threads": (int, 1),
 }
@@ -149,49 +149,45 @@ def children(rng: np.random.Generator, n_parents: int, n_children: int) -> np.nd
         rng.permutation(n_children)].astype(np.int32)
 
 
-def allot(weights: np.ndarray, total: int, low: int, high: int) -> np.ndarray:
-    """Integers within [low, high] in proportion to ``weights`` summing to ``total`` (as far
-    as the bounds allow; largest remainders get the rounding)."""
-    counts = np.clip(weights * total / weights.sum(), low, high)
-    for _ in range(50):  # re-share what the bounds cut off
-        free = (counts > low) & (counts < high) if counts.sum() > total else counts < high
-        gap = total - counts.sum()
-        if abs(gap) < 0.5 or not free.any():
-            break
-        counts[free] = np.clip(counts[free] * (1 + gap / counts[free].sum()), low, high)
-    whole = np.floor(counts).astype(np.int64)
-    short = int(total - whole.sum())
-    if short > 0:
-        frac = np.where(whole < high, counts - whole, -1.0)
-        whole[np.argsort(-frac, kind="stable")[:short]] += 1
-    return whole
-
-
 def latent(theta: np.ndarray, comp: np.ndarray, user_parent: np.ndarray, kappa: float,
            mix: np.ndarray, **rest: Any) -> LatentModel:
-    """The sampler's model from component x item weights ``comp`` (rows: components) and
-    the fitted user mixtures ``theta``; ``rest``: biases, rating and time fields."""
-    prob = comp / comp.sum(axis=1, keepdims=True)
-    return LatentModel(parent=user_parent, base=theta, kappa=kappa, cdf=cumulative(comp),
-                       prob=np.ascontiguousarray(prob.T, dtype=np.float32),
-                       pbar=prob.T @ mix, **rest)
+    """The sampler's model from component x item weights ``comp`` (rows: components;
+    consumed, see ``tables``) and the fitted user mixtures ``theta``; ``rest``: biases,
+    rating and time fields."""
+    cdf, prob, pbar = tables(comp, mix)
+    return LatentModel(parent=user_parent, base=theta, kappa=kappa, cdf=cdf, prob=prob,
+                       pbar=pbar, **rest)
+
+
+def components(phi: np.ndarray, factor: np.ndarray, item_parent: np.ndarray,
+               wobble: np.ndarray) -> np.ndarray:
+    """Component x synthetic item weights: each child its parent's ``phi`` row times the
+    parent's ``factor`` and its own ``wobble``."""
+    comp = np.ascontiguousarray((phi * factor[:, None]).T)[:, item_parent]
+    comp *= wobble
+    return comp
 
 
 def calibrate_items(theta: np.ndarray, phi: np.ndarray, counts: np.ndarray, target: np.ndarray,
-                    kappa: float, mix: np.ndarray, rounds: int, seed: int) -> np.ndarray:
-    """Factor per item so that sampling sets (each user's items distinct) gives every item
-    its ``target`` count: PLSA fits rates of draws with replacement, and drawing distinct
-    items moves mass from popular items to the tail.  Iterative proportional fitting on
-    simulated data of the source's size."""
+                    kappa: float, mix: np.ndarray, item_parent: np.ndarray, wobble: np.ndarray,
+                    rounds: int, seed: int) -> np.ndarray:
+    """Factor per source item so that sampling sets (each user's items distinct) gives every
+    item its ``target`` count: PLSA fits rates of draws with replacement, and drawing
+    distinct items moves mass from popular items to the tail, the more so the larger an
+    item's chance per draw.  So the source's users draw from the synthetic catalogue (each
+    item split into its children, as in the twin) and the counts of each parent's
+    children are fitted to its target (iterative proportional fitting)."""
     factor = np.ones(len(phi))
     n_users = len(theta)
-    flat = dict(user_bias=np.zeros(n_users), item_bias=np.zeros(len(phi)), affinity=0.0,
-                noise=1.0, levels=np.ones(1), shares=np.ones(1), t_start=None, t_span=None)
+    flat = dict(user_bias=np.zeros(n_users), item_bias=np.zeros(len(item_parent)),
+                affinity=0.0, noise=1.0, levels=np.ones(1), shares=np.ones(1), t_start=None,
+                t_span=None)
     parents = np.arange(n_users, dtype=np.int32)
     for r in range(rounds):
-        model = latent(theta, (phi * factor[:, None]).T, parents, kappa, mix, **flat)
+        model = latent(theta, components(phi, factor, item_parent, wobble), parents, kappa,
+                       mix, **flat)
         items = sample(model, counts, seed + r, implicit=True)[1]
-        got = np.bincount(items, minlength=len(phi))
+        got = np.bincount(item_parent[items], minlength=len(phi))
         factor *= (target + 0.5) / (got + 0.5)
         factor /= factor.mean()
     return factor
@@ -199,7 +195,7 @@ def calibrate_items(theta: np.ndarray, phi: np.ndarray, counts: np.ndarray, targ
 
 def twin(source: Dataset, *, scale: float = 1.0, n_users: int | None = None,
          n_items: int | None = None, n_ratings: int | None = None, seed: int = 0,
-         topics: int = 40, kappa: float = 50.0, jitter: float = 0.1, iterations: int = 100,
+         topics: int = 20, kappa: float = 1.5, jitter: float = 0.1, iterations: int = 100,
          calibration: int = 8, threads: int = 1, name: str | None = None) -> Dataset:
     """A synthetic twin of ``source`` (see the module docstring)."""
     if not scale > 0 or topics < 1 or kappa <= 0 or jitter < 0 or iterations < 1:
@@ -231,13 +227,13 @@ def twin(source: Dataset, *, scale: float = 1.0, n_users: int | None = None,
         levels, shares, y = rating_levels(r.ratings.astype(np.float64))
         bu, bi, aff, noise = fit_ratings(r.users, r.items, y, lift, source.n_users,
                                          source.n_items)
-    factor = calibrate_items(theta, phi, counts, r.item_counts().astype(np.float64), kappa,
-                             mix, calibration, seed)
     item_parent = children(rng, source.n_items, n_items)
     user_parent = children(rng, source.n_users, n_users)
     per_item = np.bincount(item_parent, minlength=source.n_items)[item_parent]
     wobble = np.exp(jitter * rng.standard_normal(n_items) - jitter**2 / 2) / per_item
-    comp = ((phi * factor[:, None])[item_parent] * wobble[:, None]).T
+    factor = calibrate_items(theta, phi, counts, r.item_counts().astype(np.float64), kappa,
+                             mix, item_parent, wobble, calibration, seed)
+    comp = components(phi, factor, item_parent, wobble)
     lo = int(min(counts.min(), n_ratings // n_users))
     activity = counts[user_parent] * np.exp(jitter * rng.standard_normal(n_users))
     user_counts = allot(activity, n_ratings, max(1, lo), cap)
