@@ -9,13 +9,18 @@ generator, so it scales to hundreds of millions of rows in bounded memory.  What
   ``topics`` topics plus one fixed component, the item popularity itself:
   ``p_u(i) = theta_u[0] pop(i) + sum_z theta_u[z] phi_z(i)``, fitted by EM (``iterations``);
 * **user activity**: each synthetic user is a child of one real user (every real user has
-  ``scale`` children, in shuffled order), with its parent's number of ratings times a
+  ``scale`` children, give or take one, in shuffled order), with its parent's number of
+  ratings times a
   log-normal ``jitter``, scaled so the total is ``ratings``, and never below the source's
   smallest user; its mixture is ``theta ~ Dirichlet(kappa * theta_parent)`` (``kappa``
   large: close to the parent; small: freer), so the twin's users are draws around the
   fitted users, not copies of their rows;
-* **item popularity**: each synthetic item is a child of one real item (``scale`` each) with
-  its parent's topic profile and popularity weight times a log-normal ``jitter``;
+* **item popularity**: each synthetic item is a child of one real item with its parent's
+  topic profile and popularity weight times a log-normal ``jitter`` (by default the
+  catalogue is the source's, one child per item; with ``items=`` each real item has about
+  items / source items children, which split their parent's draws), and the weights are
+  fitted so that each real item's children together get its count, scaled by the users
+  (``calibrate_items``);
 * **ratings**: the source's levels and their shares; the latent rating is the source's
   ``b_u + b_i + affinity * log(p_u(i) / pbar(i)) + noise``, fitted to the normal scores of
   the source's ratings (shrunk bias means, least squares for ``affinity``), children taking
@@ -23,10 +28,14 @@ generator, so it scales to hundreds of millions of rows in bounded memory.  What
 * **time**: each user is active over its parent's first-to-last rating window; items keep
   their parent's side features (genres).
 
-``scale=S`` multiplies users and items (so each keeps the degree distribution of its
-source in absolute counts, and the density falls as 1/S); ``users=``, ``items=`` and
-``ratings=`` set sizes directly.  A twin is not a privacy guarantee: each synthetic user is
-drawn around one real user's fitted tastes and activity.
+``scale=S`` multiplies the users (and so the ratings) by S over the source's catalogue:
+the ratings per user keep their distribution, the ratings per item theirs times S (the
+share of users who rate an item is kept, and the density), and every model that fits the
+source fits the twin's catalogue.  ``items=N`` grows (or shrinks) the catalogue instead:
+then an item's children split its draws, so the counts per item keep their distribution
+when users and items grow alike, and each item's share of the users falls.  ``users=`` and
+``ratings=`` set those sizes directly.  A twin is not a privacy guarantee: each synthetic
+user is drawn around one real user's fitted tastes and activity.
 """
 
 from __future__ import annotations
@@ -47,7 +56,7 @@ MAX_LEVELS = 32
 #: name parameters of a twin (besides like=): name -> (type, default)
 PARAMS: dict[str, tuple[type, Any]] = {
     "scale": (float, 1.0), "n_users": (int, None), "n_items": (int, None),
-    "n_ratings": (int, None), "seed": (int, 0), "topics": (int, 20), "kappa": (float, 1.5),
+    "n_ratings": (int, None), "seed": (int, 0), "topics": (int, 20), "kappa": (float, 2.0),
     "jitter": (float, 0.1), "iterations": (int, 100), "calibration": (int, 8),
     "threads": (int, 1),
 }
@@ -195,7 +204,7 @@ def calibrate_items(theta: np.ndarray, phi: np.ndarray, counts: np.ndarray, targ
 
 def twin(source: Dataset, *, scale: float = 1.0, n_users: int | None = None,
          n_items: int | None = None, n_ratings: int | None = None, seed: int = 0,
-         topics: int = 20, kappa: float = 1.5, jitter: float = 0.1, iterations: int = 100,
+         topics: int = 20, kappa: float = 2.0, jitter: float = 0.1, iterations: int = 100,
          calibration: int = 8, threads: int = 1, name: str | None = None) -> Dataset:
     """A synthetic twin of ``source`` (see the module docstring)."""
     if not scale > 0 or topics < 1 or kappa <= 0 or jitter < 0 or iterations < 1:
@@ -203,7 +212,7 @@ def twin(source: Dataset, *, scale: float = 1.0, n_users: int | None = None,
                         "jitter >= 0")
     r = source.ratings
     n_users = n_users or max(1, round(source.n_users * scale))
-    n_items = n_items or max(1, round(source.n_items * scale))
+    n_items = n_items or source.n_items
     n_ratings = n_ratings or round(len(r) * n_users / source.n_users)
     cap = max(1, int(0.9 * n_items))
     if n_ratings > n_users * cap or n_ratings < n_users:

@@ -44,14 +44,28 @@ def test_twin_keeps_the_degree_distributions(ml100k, twin1) -> None:
     assert np.all(np.diff(syn.pair_keys()) > 0)
 
 
-def test_scaled_twin_keeps_them_in_absolute_counts(ml100k) -> None:
+def test_scaled_twin_keeps_them(ml100k) -> None:
+    """scale=4: four times the users over the same catalogue; ratings per user keep their
+    distribution, ratings per item theirs times 4."""
     big = datasets.load("synthetic:like=ml-100k,scale=4,seed=0")
-    assert (big.n_users, big.n_items) == (4 * 943, 4 * 1682)
-    assert abs(len(big.ratings) - 4 * len(ml100k.ratings)) <= 0.01 * 4 * len(ml100k.ratings)
     real = ml100k.ratings
+    assert (big.n_users, big.n_items) == (4 * 943, 1682)
+    assert abs(len(big.ratings) - 4 * len(real)) <= 0.01 * 4 * len(real)
     assert log_quantile_gap(big.ratings.user_counts(), real.user_counts()).max() <= LOG_TOLERANCE
+    assert log_quantile_gap(big.ratings.item_counts() / 4, real.item_counts()).max() <= (
+        LOG_TOLERANCE)
+    assert abs(gini(big.ratings.item_counts()) - gini(real.item_counts())) <= GINI_TOLERANCE
+
+
+def test_twin_with_a_larger_catalogue_keeps_the_counts_per_item(ml100k) -> None:
+    """items= grows the catalogue: each real item's children split its draws, so with users
+    and items both times 4 the ratings per item keep their distribution."""
+    big = datasets.load("synthetic:like=ml-100k,users=3772,items=6728,seed=0")
+    real = ml100k.ratings
+    assert (big.n_users, big.n_items) == (3772, 6728)
     assert log_quantile_gap(big.ratings.item_counts(), real.item_counts()).max() <= LOG_TOLERANCE
     assert abs(gini(big.ratings.item_counts()) - gini(real.item_counts())) <= GINI_TOLERANCE
+    assert big.item_features.matrix.shape == (6728, ml100k.item_features.n_features)
 
 
 def test_twin_is_the_same_at_any_thread_count(twin1) -> None:
