@@ -42,10 +42,10 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from bench.data import Dataset, Features, Ratings
+from bench.data import Dataset, Features
 from bench.errors import UserError
 from bench.synth_engine import LatentModel, allot, sample, stretched, tables
-from bench.synthetic import _SPAN, _T0
+from bench.synthetic import _SPAN, _T0, check_sizes, synthetic_dataset
 
 #: ML-100k's share of 1, 2, 3, 4 and 5 stars (five aggregate numbers of the real data)
 RATING_SHARES = np.array([0.0611, 0.1137, 0.27145, 0.34174, 0.21201])
@@ -125,8 +125,7 @@ def generate(
     name: str | None = None,
 ) -> Dataset:
     """A seeded ``Dataset`` with latent structure (see the module docstring)."""
-    if n_users < 1 or n_items < 1 or n_ratings < 1:
-        raise UserError("synthetic: users, items and ratings must all be at least 1")
+    cap = check_sizes(n_users, n_items, n_ratings, max_user_fraction)
     if n_topics < 1:
         raise UserError(f"synthetic: n_topics={n_topics} must be at least 1")
     if not (0.0 <= popularity_mix <= 1.0 and 0.0 <= topic_spread <= 1.0):
@@ -135,14 +134,6 @@ def generate(
             and min(popularity_curve, activity_curve) > 0):
         raise UserError("synthetic: focus and the curves must be > 0, the spreads and noise "
                         ">= 0")
-    cap = max(1, int(n_items * max_user_fraction))
-    if n_ratings > n_users * cap:
-        raise UserError(
-            f"synthetic: {n_ratings} ratings do not fit {n_users} users x {cap} items each "
-            f"(max_user_fraction={max_user_fraction}); lower ratings or raise users/items"
-        )
-    if n_ratings < n_users:
-        raise UserError(f"synthetic: {n_ratings} ratings for {n_users} users: need >= 1 each")
     floor = max(1, min(min_user_ratings, cap, n_ratings // n_users))
     rng = np.random.default_rng(seed)
     counts = allot(stretched(n_users, activity_spread, activity_curve, rng), n_ratings, floor,
@@ -162,14 +153,7 @@ def generate(
               "activity_curve": activity_curve, "min_user_ratings": floor,
               "max_user_fraction": max_user_fraction}
     ds_name = name or f"synthetic:users={n_users},items={n_items},ratings={n_ratings},seed={seed}"
-    return Dataset(
-        name=ds_name,
-        ratings=Ratings(users, items, ratings, timestamps, n_users, n_items),
-        user_ids=np.arange(n_users, dtype=np.int64),
-        item_ids=np.arange(n_items, dtype=np.int64),
-        rating_scale=(1.0, 5.0),
-        item_features=Features(genres, tuple(f"genre=G{g:02d}" for g in range(n_topics))),
-        meta={"dataset": ds_name, "source": "bench.synth_latent.generate",
-              "source_kind": "synthetic", "params": params, "checksum": None,
-              "duplicates_dropped": 0},
-    )
+    names = tuple(f"genre=G{g:02d}" for g in range(n_topics))
+    return synthetic_dataset(ds_name, (users, items, ratings, timestamps), n_users, n_items,
+                             source="bench.synth_latent.generate", params=params,
+                             item_features=Features(genres, names))

@@ -47,9 +47,10 @@ import scipy.sparse as sp
 from numba import njit
 from scipy.special import ndtri
 
-from bench.data import Dataset, Features, Ratings
+from bench.data import Dataset, Features
 from bench.errors import UserError
 from bench.synth_engine import LatentModel, allot, sample, tables
+from bench.synthetic import synthetic_dataset
 
 #: rating values with more distinct levels than this are binned into this many quantiles
 MAX_LEVELS = 32
@@ -270,17 +271,10 @@ def twin(source: Dataset, *, scale: float = 1.0, n_users: int | None = None,
               "fitted": {"affinity": round(aff, 4), "noise": round(noise, 4),
                          "popularity_share": round(float(mix[0]), 4)}}
     ds_name = name or f"synthetic:like={source.name},scale={scale:g},seed={seed}"
-    return Dataset(
-        name=ds_name,
-        ratings=Ratings(users, items, ratings, timestamps, n_users, n_items),
-        user_ids=np.arange(n_users, dtype=np.int64),
-        item_ids=np.arange(n_items, dtype=np.int64),
-        rating_scale=source.rating_scale,
-        item_features=features,
-        meta={"dataset": ds_name, "source": "bench.synth_twin.twin", "source_kind": "synthetic",
-              "params": params, "checksum": None, "duplicates_dropped": 0},
-        value_kind="presence" if implicit else "rating",
-    )
+    return synthetic_dataset(ds_name, (users, items, ratings, timestamps), n_users, n_items,
+                             source="bench.synth_twin.twin", params=params,
+                             item_features=features, rating_scale=source.rating_scale,
+                             value_kind="presence" if implicit else "rating")
 
 
 def parse(params: dict[str, str], spec: str) -> tuple[str, dict[str, Any]]:

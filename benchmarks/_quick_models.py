@@ -52,16 +52,19 @@ class Cache:
 
 
 def evaluate(dataset: str, adapters: list[str], cache: Cache, log=print,
-             only: set[str] | None = None) -> dict[tuple[str, str], float]:
+             only: set[str] | None = None, seeds: set[int] | None = None
+             ) -> dict[tuple[str, str], float]:
     """(split, adapter) -> NDCG@10 (mean over seeds) of the `quick` trials on ``dataset``;
-    models that do not fit this host are absent.  ``only``: just these split methods."""
+    models that do not fit this host are absent.  ``only``: just these split methods;
+    ``seeds``: just these model seeds."""
     ds = datasets.load(dataset)
     fingerprint = ds.fingerprint()[:16]
     budget, label = admission.memory_budget(None)
     values: dict[tuple[str, str], list[float]] = defaultdict(list)
     for spec in quick_specs(dataset, adapters):
         method = spec.split.method
-        if only is not None and method not in only:
+        if (only is not None and method not in only) or (seeds is not None
+                                                          and spec.seed not in seeds):
             continue
         key = f"{spec.trial_id}:{fingerprint}"
         if key not in cache.data:

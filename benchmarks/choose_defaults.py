@@ -5,11 +5,11 @@ without the label.  So recbench.ALS / recbench.ImplicitALS take their defaults f
 script, which reads only synthetic data shaped like ML-100k (943 users, 1,682 items,
 100,000 ratings; seeds that no suite uses): ``synthetic-popularity:``, the popularity-only
 generator the committed defaults were chosen on (``synthetic:`` has had latent structure
-since issue 22; choosing again on it is a separate decision).  Every point of a wide grid (``GRIDS``) is run
-as an ordinary harness validation trial (fit on the train rows minus a validation slice,
-scored on that slice) on each synthetic dataset; the defaults are the point with the best
-mean validation score, ties within ``TOLERANCE`` going to the cheapest (factors x
-iterations).  Anything tuned on ML-100k itself goes through the suites' nested ``tuned``
+since issue 22; choosing again on it is a separate decision).  Every point of a wide grid
+(``GRIDS``) is run as an ordinary harness validation trial (fit on the train rows minus a
+validation slice, scored on that slice) on each synthetic dataset; the defaults are the
+point with the best mean validation score, ties within ``TOLERANCE`` going to the cheapest
+(factors x iterations).  Anything tuned on ML-100k itself goes through the suites' nested ``tuned``
 rows, like every other library.
 
     python benchmarks/choose_defaults.py [--threads 1] [--out results/defaults_synthetic.md]
