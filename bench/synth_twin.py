@@ -57,7 +57,7 @@ MAX_LEVELS = 32
 #: name parameters of a twin (besides like=): name -> (type, default)
 PARAMS: dict[str, tuple[type, Any]] = {
     "scale": (float, 1.0), "n_users": (int, None), "n_items": (int, None),
-    "n_ratings": (int, None), "seed": (int, 0), "topics": (int, 20), "kappa": (float, 2.0),
+    "n_ratings": (int, None), "seed": (int, 0), "topics": (int, 40), "kappa": (float, 3.0),
     "jitter": (float, 0.1), "iterations": (int, 100), "calibration": (int, 8),
     "threads": (int, 1),
 }
@@ -205,7 +205,7 @@ def calibrate_items(theta: np.ndarray, phi: np.ndarray, counts: np.ndarray, targ
 
 def twin(source: Dataset, *, scale: float = 1.0, n_users: int | None = None,
          n_items: int | None = None, n_ratings: int | None = None, seed: int = 0,
-         topics: int = 20, kappa: float = 2.0, jitter: float = 0.1, iterations: int = 100,
+         topics: int = 40, kappa: float = 3.0, jitter: float = 0.1, iterations: int = 100,
          calibration: int = 8, threads: int = 1, name: str | None = None) -> Dataset:
     """A synthetic twin of ``source`` (see the module docstring)."""
     if not scale > 0 or topics < 1 or kappa <= 0 or jitter < 0 or iterations < 1:
