@@ -307,6 +307,15 @@ class CsvSource(Source):
         return build_dataset(raw, f"csv:{path.name}", scale, meta)
 
 
+#: the generators every command accepts as a dataset name, as ``bench list`` shows them
+GENERATORS = (
+    ("synthetic:users=N,items=M,ratings=R,seed=S",
+     "latent structure (tastes over topics mixed with popularity), calibrated on ML-100k"),
+    ("synthetic:like=DATASET,scale=S", "a twin of DATASET (registry name or csv:PATH)"),
+    ("synthetic-popularity:users=N,...", "popularity only: for speed tests only"),
+)
+
+
 #: synthetic data of at least this many ratings is cached like a registered dataset
 SYNTHETIC_CACHE_MIN_RATINGS = 1_000_000
 
