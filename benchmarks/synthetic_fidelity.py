@@ -21,6 +21,7 @@ Results are cached by trial in ``--cache`` (a re-run adds only what is missing).
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import sys
 import time
@@ -94,7 +95,8 @@ def targets(results: dict, split: str, models: list[str], scales: list[int]) -> 
         missing = [short(m) for m in one if m not in big]
         lines.append(f"- twin at scale {scale} vs scale 1: tau {tau_s:.3f} over the {n_s} "
                      f"models that fit (target >= 0.7: {check(tau_s >= 0.7)})"
-                     + (f"; not run (do not fit this host): {', '.join(missing)}"
+                     + (f"; not run (do not fit this host, or left out by --big-models): "
+                        f"{', '.join(missing)}"
                         if missing else ""))
     old = of_split(results[OLD], split, models)
     tau_old, _ = kendall_tau(old, real)
@@ -107,6 +109,9 @@ def main() -> None:
     ap.add_argument("--scales", default="32", help="twin scales besides 1, e.g. 32,320")
     ap.add_argument("--one-seed", default="",
                     help="twin scales at which stochastic models run seed 0 only, e.g. 320")
+    ap.add_argument("--big-models", default="",
+                    help="on the --one-seed scales, only these models (comma-separated "
+                    "adapter names; default: all of the table's), for a host short of time")
     ap.add_argument("--extended", action="store_true",
                     help="also the other pure collaborative models (at scale 1): "
                     f"{', '.join(EXTENDED)}")
@@ -120,10 +125,12 @@ def main() -> None:
               **{twin(s): f"`{twin(s)}`" for s in scales},
               OLD: f"`{OLD}` (popularity only)"}
     cache = Cache(args.cache)
-    start = time.time()
+    start, load_before = time.time(), os.getloadavg()[0]
     results = {}
     for name in labels:  # the extended models at scale 1 only (their tau is against real)
         which = TABLE if name in {twin(s) for s in scales} else models
+        if name in one_seed and args.big_models:
+            which = [m for m in which if m in args.big_models.split(",")]
         results[name] = evaluate(name, which, cache, log=lambda m: print(m, flush=True),
                                  seeds={0} if name in one_seed else None)
     argv = " ".join(sys.argv[1:])
@@ -136,7 +143,10 @@ def main() -> None:
         "seeds 0-2 for stochastic models" + (f"; seed 0 only on {', '.join(sorted(one_seed))}"
                                                if one_seed else "")
         + "), run on each dataset; best of a row in bold; `-` = not run because it does not "
-        "fit this host's memory (admission control).",
+        "fit this host's memory (admission control)" + (" or left out by --big-models"
+                                                          if args.big_models else "")
+        + f".  1-minute load average {load_before:.1f} at the start, {os.getloadavg()[0]:.1f} "
+        "at the end (the NDCG figures do not depend on it; the time does).",
         "",
     ]
     for split in SPLITS:

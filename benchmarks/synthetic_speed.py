@@ -38,12 +38,12 @@ def make(users, items, ratings, scale):
     return generate(users, items, ratings, seed=0, threads=threads)
 
 make(943, 1682, 100_000, 1)  # loads the compiled kernels before the clock starts
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 ds = make(users, items, ratings, scale)
-seconds = time.perf_counter() - t0
+seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
 r = ds.ratings
 out = sum(a.nbytes for a in (r.users, r.items, r.ratings, r.timestamps) if a is not None)
-print(json.dumps({"seconds": seconds, "ratings": len(r), "users": ds.n_users,
+print(json.dumps({"seconds": seconds, "cpu_seconds": cpu, "ratings": len(r), "users": ds.n_users,
                   "items": ds.n_items, "output_mb": out / 2**20,
                   "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
@@ -67,6 +67,7 @@ def main() -> None:
     users, items = round(200_948 * args.ratings / 32_000_204), round(
         84_432 * (args.ratings / 32_000_204) ** 0.5)
     rows = []
+    load_before = os.getloadavg()[0]
     for threads in [int(t) for t in args.threads.split(",")]:
         for kind, label in (("latent", f"synthetic:users={users},items={items},"
                                        f"ratings={args.ratings},seed=0"),
@@ -76,22 +77,27 @@ def main() -> None:
             got = measure(kind, users, items, args.ratings, threads, args.twin_scale)
             print(label, threads, got, flush=True)
             rows.append((label, threads, got))
+    load_after = os.getloadavg()[0]
     lines = [
         "# Generation time and peak memory of the synthetic generators",
         "",
         f"Command: `python benchmarks/synthetic_speed.py --ratings {args.ratings} "
         f"--threads {args.threads} --twin-scale {args.twin_scale}`; "
         f"{platform.machine()}, {os.cpu_count()} cores; each row a fresh process (kernels loaded "
-        "before the clock starts; peak RSS is the whole process's).",
+        "before the clock starts; peak RSS is the whole process's; CPU s: user + system "
+        "time of the generation, all threads).  1-minute load average "
+        f"{load_before:.1f} before and {load_after:.1f} after the runs: on a shared machine "
+        "the wall times are longer than on a quiet one.",
         "",
-        "| dataset | threads | ratings | users x items | seconds | peak RSS MiB | output MiB "
-        "| peak / output |",
-        "|---|---|---|---|---|---|---|---|",
+        "| dataset | threads | ratings | users x items | seconds | CPU s | peak RSS MiB | "
+        "output MiB | peak / output |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for label, threads, g in rows:
         lines.append(
             f"| `{label}` | {threads} | {g['ratings']:,} | {g['users']:,} x {g['items']:,} | "
-            f"{g['seconds']:.1f} | {g['peak_mb']:,.0f} | {g['output_mb']:,.0f} | "
+            f"{g['seconds']:.1f} | {g['cpu_seconds']:.1f} | {g['peak_mb']:,.0f} | "
+            f"{g['output_mb']:,.0f} | "
             f"{g['peak_mb'] / g['output_mb']:.2f} |")
     args.out.write_text("\n".join(lines) + "\n")
     print(f"wrote {args.out}")
