@@ -137,7 +137,7 @@ def main() -> None:
     lines = [
         "# Synthetic data vs real ML-100k: the order of the `quick` ranking models",
         "",
-        f"Command: `python benchmarks/synthetic_fidelity.py {argv}`".rstrip() + "` "
+        f"Command: `python benchmarks/synthetic_fidelity.py {argv}".rstrip() + "` "
         f"({time.time() - start:.0f} s incl. cached trials; {platform.machine()}, one thread "
         "per trial).  NDCG@10 of the `quick` suite's trials (default parameters; mean over "
         "seeds 0-2 for stochastic models" + (f"; seed 0 only on {', '.join(sorted(one_seed))}"
