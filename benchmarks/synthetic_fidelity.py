@@ -110,8 +110,9 @@ def main() -> None:
     ap.add_argument("--one-seed", default="",
                     help="twin scales at which stochastic models run seed 0 only, e.g. 320")
     ap.add_argument("--big-models", default="",
-                    help="on the --one-seed scales, only these models (comma-separated "
-                    "adapter names; default: all of the table's), for a host short of time")
+                    help="on the --big-scales, only these models (comma-separated adapter "
+                    "names; default: all of the table's), for a host short of time")
+    ap.add_argument("--big-scales", default="", help="twin scales --big-models applies to")
     ap.add_argument("--extended", action="store_true",
                     help="also the other pure collaborative models (at scale 1): "
                     f"{', '.join(EXTENDED)}")
@@ -120,6 +121,7 @@ def main() -> None:
     args = ap.parse_args()
     scales = [int(s) for s in args.scales.split(",") if s]
     one_seed = {twin(int(s)) for s in args.one_seed.split(",") if s}
+    big = {twin(int(s)) for s in args.big_scales.split(",") if s}
     models = TABLE + (EXTENDED if args.extended else [])
     labels = {REAL: "real ML-100k", GENERATOR: f"`{GENERATOR}`", twin(1): f"`{twin(1)}`",
               **{twin(s): f"`{twin(s)}`" for s in scales},
@@ -129,7 +131,7 @@ def main() -> None:
     results = {}
     for name in labels:  # the extended models at scale 1 only (their tau is against real)
         which = TABLE if name in {twin(s) for s in scales} else models
-        if name in one_seed and args.big_models:
+        if name in big and args.big_models:
             which = [m for m in which if m in args.big_models.split(",")]
         results[name] = evaluate(name, which, cache, log=lambda m: print(m, flush=True),
                                  seeds={0} if name in one_seed else None)
