@@ -61,6 +61,17 @@ COMMANDS: dict[str, tuple[str, tuple[str, ...]]] = {
         "library's or recbench's), and the search space its tuned runs explore.",
         ("{prog} show surprise.SVD", "{prog} show implicit.ALS --json"),
     ),
+    "describe": (
+        "Dataset characteristics, one column per dataset: users, items, ratings, density, "
+        "Gini of item popularity and of user activity, percentiles of ratings per user and "
+        "per item, mean rating; and a log-log figure of both degree distributions (share of "
+        "users / items with at least x ratings), every dataset a line. Any dataset name works: "
+        "a registry name, csv:PATH, synthetic:..., synthetic:like=...",
+        (
+            "{prog} describe ml-100k synthetic:like=ml-100k,scale=1 --figure degrees.png",
+            "{prog} describe csv:mine.csv synthetic:like=csv:mine.csv,scale=10 --no-figure",
+        ),
+    ),
     "report": (
         "Rebuild the leaderboard (markdown, with PNG figures beside it), the static results "
         "site (--html) or the tables as CSV / LaTeX (--format) from stored records only; "

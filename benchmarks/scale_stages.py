@@ -81,7 +81,8 @@ print("SECONDS", time.perf_counter() - t)"""
 
 def measure(millions: float, work: Path, log) -> dict:
     users, items, n, layout = shape(millions)
-    data = f"synthetic:users={users},items={items},ratings={n},seed=0"
+    # the popularity-only generator that results/scale_stages.md was measured with
+    data = f"synthetic-popularity:users={users},items={items},ratings={n},seed=0"
     out = work / f"{millions:g}M"
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)

@@ -137,9 +137,11 @@ def test_ranking_models_count_every_test_interaction_relevant(tmp_path: Path) ->
     assert record["status"] == "ok", record["error"]
     assert record["metric_options"]["threshold"] is None  # not the suite's 4.0
     assert "rmse" not in record["metrics"] and record["metrics"]["ndcg@10"] > 0
-    # every test row is relevant: each test user is evaluated
+    # every test row is relevant: each test user is evaluated (with the threshold applied to
+    # values of 1, none would be); synthetic: users may have a single rating, so a few users
+    # have no test row at all
     ds = datasets.load(SYNTH + ",implicit=1")
-    assert record["metrics"]["n_eval_users"] > 0.9 * ds.n_users
+    assert record["metrics"]["n_eval_users"] > 0.8 * ds.n_users
 
 
 # -- the suite, end to end -------------------------------------------------------------------

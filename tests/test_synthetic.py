@@ -1,4 +1,6 @@
-"""The seeded synthetic generator: determinism, valid rows, realistic skew, speed."""
+"""The popularity-only synthetic generator (``synthetic-popularity:``,
+bench.data.synthetic.popularity):
+determinism, valid rows, realistic skew, speed; and the ``synthetic:`` names' errors."""
 
 from __future__ import annotations
 
@@ -74,10 +76,11 @@ def test_small_generation_is_repeatable(small) -> None:
 
 
 def test_load_by_name() -> None:
-    ds = datasets.load("synthetic:users=300,items=200,ratings=5000,seed=4,n_factors=4")
+    name = "synthetic-popularity:users=300,items=200,ratings=5000,seed=4,n_factors=4"
+    ds = datasets.load(name)
     assert (ds.n_users, ds.n_items, len(ds.ratings)) == (300, 200, 5000)
     assert ds.meta["params"]["seed"] == 4 and ds.meta["params"]["n_factors"] == 4
-    assert ds.name == "synthetic:users=300,items=200,ratings=5000,seed=4,n_factors=4"
+    assert ds.name == name
     assert ds.fingerprint() == generate(300, 200, 5000, seed=4, n_factors=4).fingerprint()
 
 

@@ -307,15 +307,30 @@ class CsvSource(Source):
         return build_dataset(raw, f"csv:{path.name}", scale, meta)
 
 
+#: the generators every command accepts as a dataset name, as ``bench list`` shows them
+GENERATORS = (
+    ("synthetic:users=N,items=M,ratings=R,seed=S",
+     "latent structure (tastes over topics mixed with popularity), calibrated on ML-100k"),
+    ("synthetic:like=DATASET,scale=S", "a twin of DATASET (registry name or csv:PATH)"),
+    ("synthetic-popularity:users=N,...", "popularity only: for speed tests only"),
+)
+
+
 #: synthetic data of at least this many ratings is cached like a registered dataset
 SYNTHETIC_CACHE_MIN_RATINGS = 1_000_000
 
 
 class SyntheticSource(Source):
     """``synthetic:users=N,items=M,ratings=R,seed=S[,...][,implicit=1]``: the seeded
-    generator; ``implicit=1`` keeps its rows as implicit-only data."""
+    generator with latent structure (``bench.data.synthetic.latent``);
+    ``synthetic:like=DATASET,scale=S[,...]``: a synthetic twin of DATASET
+    (``bench.data.synthetic.twin``); ``implicit=1``
+    keeps the rows as implicit-only data."""
 
     prefix = "synthetic:"
+    #: the modules whose source stamps a cached copy (a changed generator regenerates)
+    modules = ("bench.data.synthetic.popularity", "bench.data.synthetic.engine",
+               "bench.data.synthetic.latent", "bench.data.synthetic.twin")
 
     def __init__(self, name: str) -> None:
         super().__init__(name)
@@ -334,23 +349,34 @@ class SyntheticSource(Source):
         self.implicit = implicit in ("1", "true")
 
     def load(self) -> Dataset:
-        n_ratings = self.params.get("n_ratings", "0").replace("_", "")
-        try:
-            large = float(n_ratings) >= SYNTHETIC_CACHE_MIN_RATINGS
-        except ValueError:
-            large = False  # the generator reports the bad value
-        if not large:
+        if not self.large():
             return self.generate()
         # Large data is cached: generating 100M ratings takes minutes in every trial,
         # reading them back seconds.  The stamp holds the generator's source, so a changed
         # generator regenerates.
         return cached(self.cache_path, self.name, self.stamp, self.generate)
 
-    def generate(self) -> Dataset:
-        from bench.data import synthetic
+    def large(self) -> bool:
+        if "like" in self.params:
+            from bench.data.synthetic import twin as synth_twin
 
-        ds = synthetic.generate_from_params(self.params, self.name)
+            return synth_twin.expected_ratings(self.params, load) >= SYNTHETIC_CACHE_MIN_RATINGS
+        n_ratings = self.params.get("n_ratings", "0").replace("_", "")
+        try:
+            return float(n_ratings) >= SYNTHETIC_CACHE_MIN_RATINGS
+        except ValueError:
+            return False  # the generator reports the bad value
+
+    def generate(self) -> Dataset:
+        ds = self.build()
         return as_implicit(ds) if self.implicit else ds
+
+    def build(self) -> Dataset:
+        from bench.data.synthetic import latent, popularity, twin
+
+        if "like" in self.params:
+            return twin.twin_from_params(self.params, self.name, load)
+        return popularity.generate_from_params(self.params, self.name, latent.generate)
 
     @property
     def cache_path(self) -> Path:
@@ -359,11 +385,31 @@ class SyntheticSource(Source):
 
     @property
     def stamp(self) -> dict[str, Any]:
-        from bench.data import synthetic
+        import importlib
 
-        source = inspect.getsource(synthetic).encode()
-        return {"cache_version": CACHE_VERSION, "spec": self.name,
-                "generator_sha256": hashlib.sha256(source).hexdigest()}
+        h = hashlib.sha256()
+        for module in self.modules:
+            h.update(inspect.getsource(importlib.import_module(module)).encode())
+        stamp = {"cache_version": CACHE_VERSION, "spec": self.name,
+                 "generator_sha256": h.hexdigest()}
+        if "like" in self.params:  # a twin is stale once the data it copies has changed
+            stamp["source_fingerprint"] = load(self.params["like"]).fingerprint()
+        return stamp
+
+
+class PopularitySyntheticSource(SyntheticSource):
+    """``synthetic-popularity:users=N,items=M,ratings=R,seed=S[,...]``: the earlier generator
+    (``bench.data.synthetic.popularity``), whose items are drawn by popularity alone: no
+    structure for a
+    collaborative model to learn; kept for speed tests."""
+
+    prefix = "synthetic-popularity:"
+    modules = ("bench.data.synthetic.popularity",)
+
+    def build(self) -> Dataset:
+        from bench.data.synthetic import popularity
+
+        return popularity.generate_from_params(self.params, self.name)
 
 
 def as_implicit(ds: Dataset) -> Dataset:
@@ -379,6 +425,7 @@ def as_implicit(ds: Dataset) -> Dataset:
 PREFIXED_SOURCES: dict[str, Callable[[str], Source]] = {
     CsvSource.prefix: CsvSource,
     SyntheticSource.prefix: SyntheticSource,
+    PopularitySyntheticSource.prefix: PopularitySyntheticSource,
 }
 
 

@@ -168,15 +168,19 @@ def _retarget(text: str, name: str, ds: Dataset, out: Path, files: dict[str, str
     """The real entry's TOML with its name, expected counts and sources replaced: format,
     rating scale and parser options stay the release's own."""
     head = text.split("[[sources]]", 1)[0]
+    # a release's parser codes the users and items of its ratings file, so an item (or user)
+    # without ratings, which synthetic: data may have, is not in the loaded catalogue
+    users = int((ds.ratings.user_counts() > 0).sum())
+    items = int((ds.ratings.item_counts() > 0).sum())
     head = re.sub(r'(?m)^name = ".*"$', f'name = "{name}"', head, count=1)
     head = re.sub(r'(?m)^title = "(.*)"$', rf'title = "\1, synthetic {ds.name}"', head,
                   count=1)
     head = re.sub(r'(?m)^size_hint = ".*"$',
-                  f'size_hint = "{len(ds.ratings):,} ratings, {ds.n_users:,} users, '
-                  f'{ds.n_items:,} items (synthetic)"', head, count=1)
+                  f'size_hint = "{len(ds.ratings):,} ratings, {users:,} users, '
+                  f'{items:,} items (synthetic)"', head, count=1)
     head = re.sub(r"(?ms)^\[expect\].*?(?=^\[)",
-                  f"[expect]\nratings = {len(ds.ratings)}\nusers = {ds.n_users}\n"
-                  f"items = {ds.n_items}\n\n", head, count=1)
+                  f"[expect]\nratings = {len(ds.ratings)}\nusers = {users}\n"
+                  f"items = {items}\n\n", head, count=1)
     file_map = ", ".join(f'{k} = "{v}"' for k, v in files.items())
     return (f"{head}[[sources]]\nkind = \"manual\"\nsubdir = \"{out}\"\n"
             f"files = {{ {file_map} }}\n")

@@ -46,7 +46,8 @@ def listing_text() -> str:
     """``bench list``'s plain-text form: one line per dataset, adapter and suite."""
     from bench.data import datasets
 
-    lines = ["datasets:", *(f"  {entry}" for entry in datasets.list_entries()), "adapters:"]
+    lines = ["datasets:", *(f"  {entry}" for entry in datasets.list_entries()), "generators:",
+             *(f"  {name:<44} {what}" for name, what in datasets.GENERATORS), "adapters:"]
     for name, info in sorted(registry.discover().items()):
         state = "available" if info.cls else f"unavailable ({info.error})"
         lines.append(f"  {name:<28} {state}")

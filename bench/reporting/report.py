@@ -17,7 +17,7 @@ from pathlib import Path
 
 from bench.errors import StoreFault, UserError
 from bench.execution import registry, store, suites
-from bench.reporting import leaderboard, protocol, rerun, significance
+from bench.reporting import datasets, leaderboard, protocol, rerun, significance
 from bench.reporting import output as destination
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,8 @@ def leaderboard_text(records: list[dict], sources: list[str], command: str, **op
     both = marks(sources)
     text = leaderboard.render(records, sources, command, marks=both, **options)
     for extra in (protocol.findings(records),
-                  rerun.section(records, both.reruns, leaderboard.sort_column)):
+                  rerun.section(records, both.reruns, leaderboard.sort_column),
+                  datasets.leaderboard_section(records, store.results_dirs(sources))):
         if extra:
             text = text.rstrip("\n") + "\n\n" + extra
     return text

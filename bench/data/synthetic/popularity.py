@@ -194,6 +194,39 @@ def _genres(
     return m, tuple(f"genre=G{g:02d}" for g in range(n_genres))
 
 
+def check_sizes(n_users: int, n_items: int, n_ratings: int, max_user_fraction: float) -> int:
+    """The most items one user may rate; ``UserError`` for sizes no rows can fill."""
+    if n_users < 1 or n_items < 1 or n_ratings < 1:
+        raise UserError("synthetic: users, items and ratings must all be at least 1")
+    cap = max(1, int(n_items * max_user_fraction))
+    if n_ratings > n_users * cap:
+        raise UserError(
+            f"synthetic: {n_ratings} ratings do not fit {n_users} users x {cap} items each "
+            f"(max_user_fraction={max_user_fraction}); lower ratings or raise users/items"
+        )
+    if n_ratings < n_users:
+        raise UserError(f"synthetic: {n_ratings} ratings for {n_users} users: need >= 1 each")
+    return cap
+
+
+def synthetic_dataset(name: str, rows: tuple, n_users: int, n_items: int, *, source: str,
+                      params: dict, item_features: Features | None = None,
+                      rating_scale: tuple[float, float] = (1.0, 5.0),
+                      value_kind: str = "rating") -> Dataset:
+    """A generated ``Dataset``: ``rows`` = (users, items, ratings, timestamps), ids = codes."""
+    return Dataset(
+        name=name,
+        ratings=Ratings(*rows, n_users, n_items),
+        user_ids=np.arange(n_users, dtype=np.int64),
+        item_ids=np.arange(n_items, dtype=np.int64),
+        rating_scale=rating_scale,
+        item_features=item_features,
+        meta={"dataset": name, "source": source, "source_kind": "synthetic", "params": params,
+              "checksum": None, "duplicates_dropped": 0},
+        value_kind=value_kind,
+    )
+
+
 def generate(
     n_users: int,
     n_items: int,
@@ -212,16 +245,7 @@ def generate(
     name: str | None = None,
 ) -> Dataset:
     """A seeded synthetic ``Dataset`` (see the module docstring for the model)."""
-    if n_users < 1 or n_items < 1 or n_ratings < 1:
-        raise UserError("synthetic: users, items and ratings must all be at least 1")
-    cap = max(1, int(n_items * max_user_fraction))
-    if n_ratings > n_users * cap:
-        raise UserError(
-            f"synthetic: {n_ratings} ratings do not fit {n_users} users x {cap} items each "
-            f"(max_user_fraction={max_user_fraction}); lower ratings or raise users/items"
-        )
-    if n_ratings < n_users:
-        raise UserError(f"synthetic: {n_ratings} ratings for {n_users} users: need >= 1 each")
+    cap = check_sizes(n_users, n_items, n_ratings, max_user_fraction)
     floor = (
         min_user_ratings
         if min_user_ratings is not None
@@ -303,33 +327,23 @@ def generate(
         "mean_rating": mean_rating,
         "n_genres": n_genres,
     }
-    ds_name = name or f"synthetic:users={n_users},items={n_items},ratings={n_ratings},seed={seed}"
-    return Dataset(
-        name=ds_name,
-        ratings=Ratings(users, items, ratings, timestamps, n_users, n_items),
-        user_ids=np.arange(n_users, dtype=np.int64),
-        item_ids=np.arange(n_items, dtype=np.int64),
-        rating_scale=(1.0, 5.0),
-        item_features=Features(genre_matrix, genre_names),
-        user_features=None,
-        item_titles=None,
-        meta={
-            "dataset": ds_name,
-            "source": "bench.data.synthetic.generate",
-            "source_kind": "synthetic",
-            "params": params,
-            "checksum": None,
-            "duplicates_dropped": 0,
-        },
-    )
+    ds_name = name or (f"synthetic-popularity:users={n_users},items={n_items},"
+                       f"ratings={n_ratings},seed={seed}")
+    return synthetic_dataset(ds_name, (users, items, ratings, timestamps), n_users, n_items,
+                             source="bench.data.synthetic.generate", params=params,
+                             item_features=Features(genre_matrix, genre_names))
 
 
-_INT_PARAMS = ("n_users", "n_items", "n_ratings", "seed", "n_factors", "n_genres", "threads")
+_INT_PARAMS = ("n_users", "n_items", "n_ratings", "seed", "n_factors", "n_genres", "threads",
+               "min_user_ratings")
 
 
-def generate_from_params(params: dict[str, str], spec: str) -> Dataset:
-    """``generate`` from the text values of a ``synthetic:key=value,...`` name."""
-    accepted = [p for p in inspect.signature(generate).parameters if p != "name"]
+def generate_from_params(params: dict[str, str], spec: str, generator: Any = None) -> Dataset:
+    """``generator`` (default: this module's ``generate``) from the text values of a
+    ``synthetic:key=value,...`` name; integer parameters are those whose default is one."""
+    generator = generator or generate
+    signature = inspect.signature(generator).parameters
+    accepted = [p for p in signature if p != "name"]
     unknown = sorted(set(params) - set(accepted))
     if unknown:
         raise UserError(
@@ -344,8 +358,9 @@ def generate_from_params(params: dict[str, str], spec: str) -> Dataset:
         )
     kwargs: dict[str, Any] = {}
     for key, text in params.items():
+        default = signature[key].default
         try:
-            if key in _INT_PARAMS or key == "min_user_ratings":
+            if key in _INT_PARAMS or (isinstance(default, int) and not isinstance(default, bool)):
                 value = float(text.replace("_", ""))
                 if value != int(value):
                     raise ValueError
@@ -354,4 +369,4 @@ def generate_from_params(params: dict[str, str], spec: str) -> Dataset:
                 kwargs[key] = float(text)
         except ValueError:
             raise UserError(f"{spec!r}: {key}={text!r} is not a number") from None
-    return generate(**kwargs, name=spec)
+    return generator(**kwargs, name=spec)
