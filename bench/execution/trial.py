@@ -35,7 +35,9 @@ SCHEMA_VERSION = 1
 #: Fields added to version 1, counted (``schema_minor``; absent = 0): 1 adds
 #: ``side_information``, ``defaults_by`` / ``recbench_defaults``, ``scored_by_harness``,
 #: ``host_load`` and, for ranking records, ``cold_users``.
-SCHEMA_MINOR = 1
+SCHEMA_MINOR = 2
+#: 2 adds ``env.cluster`` (the Spark cluster a trial ran on: master, executors, cores,
+#: memory, Spark version; absent for a trial run in its own process).
 STATUSES = ("ok", "failed", "timeout", "skipped")
 
 
@@ -71,6 +73,10 @@ class TrialSpec:
     stage: str = "test"
     #: the .toml path the suite was given as, for the Reproduce line (not part of the id)
     suite_file: str = ""
+    #: where a cluster-capable adapter's work runs (``bench.execution.spark_master``):
+    #: ``{"spark_master": "spark://host:7077", ...}``; not part of the id (where a trial
+    #: runs, not what it is)
+    cluster: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not isinstance(self.split, SplitSpec) or not isinstance(self.metrics, MetricSpec):
@@ -115,8 +121,11 @@ class TrialSpec:
         })
 
 
-def build_adapter(name: str, params: dict, seed: int, threads: int) -> Adapter:
-    """Instantiate ``name`` with ``params``; unknown or ill-typed parameters are a UserError."""
+def build_adapter(
+    name: str, params: dict, seed: int, threads: int, cluster: dict | None = None
+) -> Adapter:
+    """Instantiate ``name`` with ``params`` (placed on ``cluster``, ``TrialSpec.cluster``);
+    unknown or ill-typed parameters are a UserError."""
     cls = registry.get(name)
     known = set(cls.param_names()) - {"seed", "threads"}
     unknown = set(params) - known
@@ -133,7 +142,10 @@ def build_adapter(name: str, params: dict, seed: int, threads: int) -> Adapter:
                 f"parameter {key}={value!r} of adapter {name} has the wrong type: "
                 f"expected {type(default).__name__}"
             )
-    return cls(**params, seed=seed, threads=threads)
+    model = cls(**params, seed=seed, threads=threads)
+    if cluster:
+        model.use_cluster(cluster)
+    return model
 
 
 def _same_kind(default: Any, value: Any) -> bool:
@@ -237,11 +249,12 @@ def run_trial(spec: TrialSpec, results_dir: Path | None) -> tuple[dict, dict[str
     record = base_record(spec)
     start = time.perf_counter()
     per_user: dict[str, np.ndarray] = {}
+    model: Adapter | None = None
     try:
         # The adapter's module loads its library first, so the count reaches its pools too.
         registry.get(spec.adapter)
         threads.apply(spec.threads)
-        model = build_adapter(spec.adapter, spec.params, spec.seed, spec.threads)
+        model = build_adapter(spec.adapter, spec.params, spec.seed, spec.threads, spec.cluster)
         record["params"] = {
             k: v for k, v in model.get_params().items() if k not in ("seed", "threads")
         }
@@ -253,6 +266,8 @@ def run_trial(spec: TrialSpec, results_dir: Path | None) -> tuple[dict, dict[str
         record["defaults_by"] = model.defaults_by
         record["recbench_defaults"] = list(model.recbench_defaults)
         record["env"] = environment(model.library or None)
+        if spec.cluster:
+            record["env"]["cluster"] = model.cluster_info()
         progress.report("loading the dataset", force=True)
         dataset = load_dataset(spec.dataset)
         record["dataset_fingerprint"] = dataset.fingerprint()[:16]
@@ -322,6 +337,8 @@ def run_trial(spec: TrialSpec, results_dir: Path | None) -> tuple[dict, dict[str
     except Exception as exc:  # an adapter's failure is a result, not a crash of the suite
         tb = traceback.format_exc(limit=-3).strip().splitlines()
         finish(record, "failed", f"{type(exc).__name__}: {exc} | {' / '.join(tb[-3:])}")
+    if spec.cluster and model is not None and "env" in record:
+        record["env"]["cluster"] = model.cluster_info()  # as the fit found it, or failed
     record["duration_seconds"] = round(time.perf_counter() - start, 3)
     return record, per_user
 
@@ -416,10 +433,12 @@ def warm_up(spec: TrialSpec, train_set: TrainSet, test, metric_spec: MetricSpec)
     reports it."""
     if spec.adapter in _WARMED:
         return None
+    if spec.cluster and registry.get(spec.adapter).runs_on_cluster:
+        return None  # each fit starts its own cluster application: nothing to warm here
     _WARMED.add(spec.adapter)
     start = time.perf_counter()
     try:
-        model = build_adapter(spec.adapter, spec.params, spec.seed, spec.threads)
+        model = build_adapter(spec.adapter, spec.params, spec.seed, spec.threads, spec.cluster)
         rows = np.arange(min(WARMUP_ROWS, len(train_set.ratings)))
         small = replace(train_set, ratings=train_set.ratings.take(rows))
         model.fit(small)
