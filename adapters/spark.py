@@ -19,6 +19,14 @@ Spark's ``CrossValidator`` + ``ParamGridBuilder`` over ``rank`` x ``regParam`` i
 ``search_space`` declares: ``bench tune`` explores that grid on a validation split carved
 from train (one split, not Spark's k folds) and scores the winner on test.
 
+On a cluster (``--spark-master spark://HOST:7077`` or ``sc://HOST``, carried by
+``TrialSpec.cluster``; ``bench.execution.spark_master``) the same session is a driver
+attached to that master (or a Spark Connect client): the train split goes by reference as
+a Parquet file the executors read (a shared ``--spark-data-dir``, or the session's
+temporary directory for a master on this machine; else the driver's rows), the factors
+come back through Arrow, and ``cluster_info`` (the record's ``env.cluster``) says what
+the fit ran on.  docs/spark-cluster.md.
+
 ``numBlocks`` (Spark's ``setNumBlocks``: user and item blocks) defaults to 4, not Spark's
 10: on a local session fewer, larger tasks cost less scheduling; like the DataFrame's
 partitions it is fixed, not tied to ``threads``, so the work's partitioning (and the order

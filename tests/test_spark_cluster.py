@@ -194,10 +194,13 @@ def test_trial_on_the_cluster_names_it_and_matches_local(cluster, tmp_path):
     assert local["metrics"] == rec["metrics"]
 
 
-def executor_stage(worker_dir: Path) -> int:
-    """The highest stage an executor of this worker has run a task of (its stderr)."""
+def executor_stage(worker_dir: Path, earlier: set[Path]) -> int:
+    """The highest stage an executor of this worker has run a task of (its stderr), in an
+    application not among ``earlier``."""
     stages = [-1]
     for log in worker_dir.glob("app-*/*/stderr"):
+        if log.parents[1] in earlier:
+            continue
         text = log.read_text(errors="replace")
         stages += [int(n) for n in re.findall(r"Running task \S+ in stage (\d+)\.", text)]
     return max(stages)
@@ -208,6 +211,7 @@ def test_worker_killed_mid_fit_is_recorded_once_and_resumes(cluster, tmp_path):
     results = tmp_path / "results"
     env = {**spark_env(tmp_path), "RECBENCH_SPARK_MASTER": cluster.url}
     args = ["--suite", str(suite), "--results", str(results)]
+    earlier = set(cluster.tmp.glob("worker*/app-*"))  # applications of earlier tests
     proc = bench(args, env)
     try:
         # ALS's iterations are stages well past the data's first few: wait for one on a
@@ -218,7 +222,7 @@ def test_worker_killed_mid_fit_is_recorded_once_and_resumes(cluster, tmp_path):
             assert proc.poll() is None, f"the run ended before the kill: {proc.stdout.read()}"
             assert time.monotonic() < deadline, "no ALS stage ran on the cluster"
             for i in range(2):
-                if executor_stage(cluster.tmp / f"worker{i}") >= 8:
+                if executor_stage(cluster.tmp / f"worker{i}", earlier) >= 8:
                     victim = f"worker{i}"
                     break
             time.sleep(0.2)

@@ -8,8 +8,7 @@ part of the trial id or of ``bench compare``'s match key: the cluster is where a
 runs, not what it is (as ``--executor`` is).  Adapters of other libraries ignore it.
 
 ``--spark-data-dir`` / ``$RECBENCH_SPARK_DATA_DIR`` names a directory the driver and every
-executor can read (a shared file system, or any Hadoop URI the cluster reads, e.g.
-``hdfs://...``, when the driver writes it through a mount): the train split is written
+executor can read at the same path (a shared file system): the train split is written
 there once as Parquet and read by reference.  Without one, a master on this machine reads
 a Parquet file in the session's temporary directory; any other cluster gets the rows from
 the driver (``createDataFrame``).
