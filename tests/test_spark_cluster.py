@@ -297,3 +297,39 @@ def test_spark_connect_trial_or_one_line_error(tmp_path):
     finally:
         os.killpg(server.pid, signal.SIGKILL)
         server.wait(timeout=30)
+
+
+def test_the_cluster_is_where_a_trial_runs_not_what_it_is(monkeypatch):
+    """``--spark-master`` wins over ``$RECBENCH_SPARK_MASTER``; the address rides in the
+    spec across processes and changes neither the trial id nor the match key."""
+    from bench.cli import build_parser
+    from bench.errors import UserError
+    from bench.execution import record, spark_master
+    from bench.execution.trial import TrialSpec, base_record
+
+    def resolve(*argv: str) -> dict:
+        return spark_master.resolve(build_parser().parse_args(["run", "--suite", "x", *argv]))
+
+    monkeypatch.delenv(spark_master.ENV_DATA_DIR, raising=False)
+    monkeypatch.setenv(spark_master.ENV_MASTER, "spark://env-host:7077")
+    assert resolve() == {"spark_master": "spark://env-host:7077",
+                         "spark_master_from": "RECBENCH_SPARK_MASTER"}
+    assert resolve("--spark-master", "sc://h:15002", "--spark-data-dir", "/shared") == {
+        "spark_master": "sc://h:15002", "spark_master_from": "--spark-master",
+        "spark_data_dir": "/shared"}  # fmt: skip
+    monkeypatch.delenv(spark_master.ENV_MASTER)
+    assert resolve() == {}
+    for bad in ("host:7077", "spark://host", "local[2]", "sc://"):
+        with pytest.raises(UserError, match="not a Spark cluster address"):
+            resolve("--spark-master", bad)
+    with pytest.raises(UserError, match="needs a Spark cluster"):
+        resolve("--spark-data-dir", "/shared")
+
+    spec = TrialSpec.from_dict({
+        "dataset": SMALL, "split": {"method": "random", "test_fraction": 0.2, "seed": 0},
+        "fold": 0, "adapter": "spark.ALS"})  # fmt: skip
+    (placed,) = spark_master.place([spec], resolve("--spark-master", "spark://h:7077"))
+    assert TrialSpec.from_dict(json.loads(json.dumps(placed.to_dict()))) == placed
+    assert placed.cluster["spark_master"] == "spark://h:7077"
+    assert placed.trial_id == spec.trial_id
+    assert record.match_key(base_record(placed)) == record.match_key(base_record(spec))
