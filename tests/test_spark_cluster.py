@@ -269,7 +269,9 @@ def test_spark_connect_trial_or_one_line_error(tmp_path):
         assert "pip install 'pyspark[connect]'" in rec["error"] and "\n" not in rec["error"]
         return
     port = free_port()
-    server_env = {**env, "SPARK_PID_DIR": str(tmp_path), "SPARK_LOG_DIR": str(tmp_path)}
+    # the server is a driver (Spark wants a heap of at least 450 MiB), not a small daemon
+    server_env = {**env, "SPARK_PID_DIR": str(tmp_path), "SPARK_LOG_DIR": str(tmp_path),
+                  "SPARK_DAEMON_MEMORY": "1g"}
     with open(tmp_path / "connect.log", "wb") as log:
         server = subprocess.Popen(
             [str(SPARK_HOME / "sbin" / "start-connect-server.sh"), "--wait",
@@ -282,8 +284,9 @@ def test_spark_connect_trial_or_one_line_error(tmp_path):
         deadline = time.monotonic() + 300
         while "Spark Connect server started" not in (tmp_path / "connect.log").read_text(
                 errors="replace"):  # fmt: skip
+            log = (tmp_path / "connect.log").read_text(errors="replace")
             assert server.poll() is None and time.monotonic() < deadline, (
-                (tmp_path / "connect.log").read_text(errors="replace")[-1500:])
+                [ln for ln in log.splitlines() if "Exception" in ln][:3] or log[-1500:])
             time.sleep(0.5)
         code, out = run_cli(["--suite", str(suite), "--results", str(results),
                              "--spark-master", f"sc://127.0.0.1:{port}"], env)
