@@ -324,6 +324,15 @@ def _stderr_to(path: Path) -> Iterator[None]:
         os.close(saved)
 
 
+def _first_line(exc: BaseException) -> str:
+    """The line of ``exc`` that says what went wrong: for a py4j error the Java exception's
+    (``: org.apache.spark.SparkException: Job aborted ...``), not "An error occurred while
+    calling o91.fit."."""
+    lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
+    java = next((ln[1:].strip() for ln in lines if ln.startswith(": ")), None)
+    return (java or (lines[0] if lines else type(exc).__name__))[:500]
+
+
 def _factor_matrix(table: pa.Table, n: int, rank: int) -> tuple[np.ndarray, np.ndarray]:
     """Spark's ``(id, features)`` rows as a float32 ``(n, rank)`` array over the dense codes,
     and which codes have a row."""
@@ -440,7 +449,7 @@ class _SparkALS(Adapter):
         except Exception as exc:
             # A py4j error formats itself by asking the JVM, which ``close`` ends: take its
             # message now and raise a plain error the trial can record.
-            message = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            message = _first_line(exc)
             self._note_cluster()
             self.close()
             raise RuntimeError(f"Spark ALS failed: {message}") from None
