@@ -147,6 +147,7 @@ class LocalSpark:
                     )  # fmt: skip
                     self.session = builder.getOrCreate()
                 self.session.sparkContext.setLogLevel("ERROR")
+                self._checkpoints()
         except UserError:
             shutil.rmtree(self.workdir, ignore_errors=True)
             raise
@@ -157,6 +158,26 @@ class LocalSpark:
             what = "a local Spark session" if self.local else f"Spark at {self.master}"
             raise UserError(f"cannot start {what}: {last[0]}") from exc
         self.start_seconds = time.perf_counter() - start
+
+    def _checkpoints(self) -> None:
+        """On a standalone cluster, a checkpoint directory every executor reads (in the
+        shared data directory, or the session's on this machine): ALS then checkpoints its
+        factors every ``checkpointInterval`` (10) iterations, so an executor lost mid-fit
+        costs a recomputation of at most that many iterations; without it the whole lineage
+        is recomputed, which overflows the executor's stack after a few tens of
+        iterations (``java.lang.StackOverflowError``: the job fails)."""
+        self.checkpoint_dir: Path | None = None
+        if self.local or self.connect:
+            return
+        if self.data_dir:
+            base = Path(self.data_dir.removeprefix("file://"))
+            base.mkdir(parents=True, exist_ok=True)
+            self.checkpoint_dir = Path(tempfile.mkdtemp(prefix="recbench-checkpoints-",
+                                                        dir=base))
+        elif _on_this_machine(self.master):
+            self.checkpoint_dir = self.workdir / "checkpoints"
+        if self.checkpoint_dir is not None:
+            self.session.sparkContext.setCheckpointDir(str(self.checkpoint_dir.resolve()))
 
     @property
     def local(self) -> bool:
@@ -193,6 +214,8 @@ class LocalSpark:
         """The cluster the session runs on, for the record's ``env.cluster``."""
         out: dict[str, Any] = {"master": self.master, "spark_version": self.session.version,
                                "data": self.data_by}
+        if getattr(self, "checkpoint_dir", None) is not None:
+            out["checkpoint_dir"] = str(self.checkpoint_dir)
         if self.connect:
             return out
         sc = self.session.sparkContext._jsc.sc()
@@ -218,6 +241,8 @@ class LocalSpark:
             self._end_jvm()
         for line in self._log_lines():
             log.debug("spark jvm: %s", line)
+        if getattr(self, "checkpoint_dir", None) is not None:
+            shutil.rmtree(self.checkpoint_dir, ignore_errors=True)
         shutil.rmtree(self.workdir, ignore_errors=True)
 
     def _log_lines(self) -> list[str]:
