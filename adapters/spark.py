@@ -160,20 +160,17 @@ class LocalSpark:
         self.start_seconds = time.perf_counter() - start
 
     def _checkpoints(self) -> None:
-        """On a standalone cluster, a checkpoint directory every executor reads (in the
-        shared data directory, or the session's on this machine): ALS then checkpoints its
-        factors every ``checkpointInterval`` (10) iterations, so an executor lost mid-fit
-        costs a recomputation of at most that many iterations; without it the whole lineage
-        is recomputed, which overflows the executor's stack after a few tens of
-        iterations (``java.lang.StackOverflowError``: the job fails)."""
+        """On a standalone cluster, a checkpoint directory all executors read (shared data
+        dir, or the session's on this machine): ALS checkpoints every 10 iterations, so a
+        lost executor does not make Spark recompute the whole lineage (which overflowed
+        the executor's stack: docs/spark-cluster.md)."""
         self.checkpoint_dir: Path | None = None
         if self.local or self.connect:
             return
         if self.data_dir:
             base = Path(self.data_dir.removeprefix("file://"))
             base.mkdir(parents=True, exist_ok=True)
-            self.checkpoint_dir = Path(tempfile.mkdtemp(prefix="recbench-checkpoints-",
-                                                        dir=base))
+            self.checkpoint_dir = Path(tempfile.mkdtemp(prefix="recbench-ckpt-", dir=base))
         elif _on_this_machine(self.master):
             self.checkpoint_dir = self.workdir / "checkpoints"
         if self.checkpoint_dir is not None:
