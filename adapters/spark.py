@@ -19,13 +19,9 @@ Spark's ``CrossValidator`` + ``ParamGridBuilder`` over ``rank`` x ``regParam`` i
 ``search_space`` declares: ``bench tune`` explores that grid on a validation split carved
 from train (one split, not Spark's k folds) and scores the winner on test.
 
-On a cluster (``--spark-master spark://HOST:7077`` or ``sc://HOST``, carried by
-``TrialSpec.cluster``; ``bench.execution.spark_master``) the same session is a driver
-attached to that master (or a Spark Connect client): the train split goes by reference as
-a Parquet file the executors read (a shared ``--spark-data-dir``, or the session's
-temporary directory for a master on this machine; else the driver's rows), the factors
-come back through Arrow, and ``cluster_info`` (the record's ``env.cluster``) says what
-the fit ran on.  docs/spark-cluster.md.
+On a cluster (``--spark-master``, ``TrialSpec.cluster``) the session is a driver attached
+to that master or a Spark Connect client; the train split goes by reference as Parquet
+and ``cluster_info`` is the record's ``env.cluster`` (docs/spark-cluster.md).
 
 ``numBlocks`` (Spark's ``setNumBlocks``: user and item blocks) defaults to 4, not Spark's
 10: on a local session fewer, larger tasks cost less scheduling; like the DataFrame's
@@ -305,8 +301,7 @@ def _on_this_machine(master: str) -> bool:
 
 
 def _shared_parquet(table: pa.Table, data_dir: str) -> str:
-    """The path of ``table`` as a Parquet file in ``data_dir``, named by its content and
-    written once (atomically: a file seen there is whole)."""
+    """``table`` as a Parquet file in ``data_dir``, named by its content, written once."""
     digest = hashlib.sha256(table.schema.to_string().encode())
     for column in table.columns:
         for chunk in column.chunks:
