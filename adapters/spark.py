@@ -156,18 +156,17 @@ class LocalSpark:
         self.start_seconds = time.perf_counter() - start
 
     def _checkpoints(self) -> None:
-        """On a standalone cluster, a checkpoint directory all executors read (shared data
-        dir, or the session's on this machine): ALS checkpoints every 10 iterations, so a
-        lost executor does not make Spark recompute the whole lineage (which overflowed
-        the executor's stack: docs/spark-cluster.md)."""
+        """A checkpoint directory all executors read (shared data dir, or the session's on
+        this machine): ALS checkpoints every 10 iterations, else its lineage overflows the
+        JVM's stack at ~25 iterations, and a lost executor recomputes all of it."""
         self.checkpoint_dir: Path | None = None
-        if self.local or self.connect:
+        if self.connect:
             return
         if self.data_dir:
             base = Path(self.data_dir.removeprefix("file://"))
             base.mkdir(parents=True, exist_ok=True)
             self.checkpoint_dir = Path(tempfile.mkdtemp(prefix="recbench-ckpt-", dir=base))
-        elif _on_this_machine(self.master):
+        elif self.local or _on_this_machine(self.master):
             self.checkpoint_dir = self.workdir / "checkpoints"
         if self.checkpoint_dir is not None:
             self.session.sparkContext.setCheckpointDir(str(self.checkpoint_dir.resolve()))
