@@ -19,6 +19,10 @@ Spark's ``CrossValidator`` + ``ParamGridBuilder`` over ``rank`` x ``regParam`` i
 ``search_space`` declares: ``bench tune`` explores that grid on a validation split carved
 from train (one split, not Spark's k folds) and scores the winner on test.
 
+On a cluster (``--spark-master``, ``TrialSpec.cluster``) the session is a driver attached
+to that master or a Spark Connect client; the train split goes by reference as Parquet
+and ``cluster_info`` is the record's ``env.cluster`` (docs/spark-cluster.md).
+
 ``numBlocks`` (Spark's ``setNumBlocks``: user and item blocks) defaults to 4, not Spark's
 10: on a local session fewer, larger tasks cost less scheduling; like the DataFrame's
 partitions it is fixed, not tied to ``threads``, so the work's partitioning (and the order
@@ -28,9 +32,12 @@ of its float sums) cannot depend on the thread count.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import importlib.util
 import logging
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -98,58 +105,136 @@ logger.repl.level = error
 
 
 class LocalSpark:
-    """A ``local[threads]`` session whose JVM is started here and ended by ``stop``.
+    """A Spark session whose driver JVM is started here and ended by ``stop``: a
+    ``local[threads]`` session, or, given ``cluster`` (``TrialSpec.cluster``), a driver
+    attached to a standalone master (``spark://``) or a Spark Connect client (``sc://``,
+    no JVM here).
 
     The JVM's own stderr (start-up notes, native BLAS probing, ERROR-level log lines) goes
     to a file of the session's private directory; ``stop`` hands its lines to ``logging``
     at debug level, and a JVM that fails to start is reported with its last line."""
 
-    def __init__(self, threads: int) -> None:
+    def __init__(self, threads: int, cluster: dict[str, str] | None = None) -> None:
+        cluster = cluster or {}
+        self.master = cluster.get("spark_master") or f"local[{threads}]"
+        self.connect = self.master.startswith("sc://")
+        self.data_dir = cluster.get("spark_data_dir") or None
         self.workdir = Path(tempfile.mkdtemp(prefix="recbench-spark-"))
         config = self.workdir / "log4j2.properties"
         config.write_text(_LOG4J2)
         self.jvm_log = self.workdir / "jvm.log"
+        self.data_by: str | None = None  # how ``write`` handed the rows to Spark
         start = time.perf_counter()
         try:
-            with _stderr_to(self.jvm_log):  # the JVM child inherits this fd 2
-                self.session = (
-                    SparkSession.builder.master(f"local[{threads}]")
-                    .appName("recbench")
-                    .config("spark.ui.enabled", "false")
-                    .config("spark.ui.showConsoleProgress", "false")
-                    .config(
-                        "spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile={config}"
-                    )
-                    .config("spark.local.dir", str(self.workdir))
-                    .config("spark.default.parallelism", str(PARTITIONS))
-                    .config("spark.sql.shuffle.partitions", str(PARTITIONS))
-                    .getOrCreate()
-                )
-            self.session.sparkContext.setLogLevel("ERROR")
+            if self.connect:
+                self.session = _connect_session(self.master)
+            else:
+                with _stderr_to(self.jvm_log):  # the JVM child inherits this fd 2
+                    builder = (
+                        SparkSession.builder.master(self.master)
+                        .appName("recbench")
+                        .config("spark.ui.enabled", "false")
+                        .config("spark.ui.showConsoleProgress", "false")
+                        .config("spark.driver.extraJavaOptions",
+                                f"-Dlog4j2.configurationFile={config}")
+                        .config("spark.local.dir", str(self.workdir))
+                        .config("spark.default.parallelism", str(PARTITIONS))
+                        .config("spark.sql.shuffle.partitions", str(PARTITIONS))
+                    )  # fmt: skip
+                    self.session = builder.getOrCreate()
+                self.session.sparkContext.setLogLevel("ERROR")
+                self._checkpoints()
+        except UserError:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            raise
         except Exception as exc:  # the JVM did not come up: one line, not a py4j traceback
             last = self._log_lines()[-1:] or [str(exc).strip().splitlines()[0]]
             self._end_jvm()
             shutil.rmtree(self.workdir, ignore_errors=True)
-            raise UserError(f"cannot start a local Spark session: {last[0]}") from exc
+            what = "a local Spark session" if self.local else f"Spark at {self.master}"
+            raise UserError(f"cannot start {what}: {last[0]}") from exc
         self.start_seconds = time.perf_counter() - start
 
+    def _checkpoints(self) -> None:
+        """A checkpoint directory all executors read (shared data dir, or the session's on
+        this machine): ALS checkpoints every 10 iterations, else its lineage overflows the
+        JVM's stack at ~25 iterations, and a lost executor recomputes all of it."""
+        self.checkpoint_dir: Path | None = None
+        if self.connect:
+            return
+        if self.data_dir:
+            base = Path(self.data_dir.removeprefix("file://"))
+            base.mkdir(parents=True, exist_ok=True)
+            self.checkpoint_dir = Path(tempfile.mkdtemp(prefix="recbench-ckpt-", dir=base))
+        elif self.local or _on_this_machine(self.master):
+            self.checkpoint_dir = self.workdir / "checkpoints"
+        if self.checkpoint_dir is not None:
+            self.session.sparkContext.setCheckpointDir(str(self.checkpoint_dir.resolve()))
+
+    @property
+    def local(self) -> bool:
+        return self.master.startswith("local")
+
     def write(self, columns: dict[str, np.ndarray], name: str) -> Any:
-        """A DataFrame of ``columns`` via a Parquet file in the session's directory."""
-        path = self.workdir / name
-        pq.write_table(pa.table(columns), path)
-        return self.session.read.parquet(str(path))
+        """A DataFrame of ``columns``, passed by reference where the executors can read it:
+        a Parquet file in the shared data directory (written once per content), in the
+        session's directory (a local session, or a master on this machine), else the rows
+        from the driver (``createDataFrame``)."""
+        table = pa.table(columns)
+        if self.data_dir:
+            path = _shared_parquet(table, self.data_dir)
+            self.data_by = f"parquet {path}"
+            return self.session.read.parquet(path)
+        if self.local or (not self.connect and _on_this_machine(self.master)):
+            path = str(self.workdir / name)
+            pq.write_table(table, path)
+            self.data_by = f"parquet {path} (a temporary directory of this machine)"
+            return self.session.read.parquet(path)
+        self.data_by = "rows from the driver (createDataFrame)"
+        return self.session.createDataFrame(table).repartition(PARTITIONS)
 
     def read(self, frame: Any, name: str) -> pa.Table:
-        """``frame`` back as an Arrow table via Parquet (no pandas, no row objects)."""
+        """``frame`` back as an Arrow table (no pandas, no row objects): via Parquet on a
+        local session, through the driver (``toArrow``) from a cluster's executors."""
+        if not self.local:
+            return frame.toArrow()
         path = self.workdir / name
         frame.write.parquet(str(path))
         return pq.read_table(path)
 
+    def info(self) -> dict[str, Any]:
+        """The cluster the session runs on, for the record's ``env.cluster``."""
+        out: dict[str, Any] = {"master": self.master, "spark_version": self.session.version,
+                               "data": self.data_by}
+        if getattr(self, "checkpoint_dir", None) is not None:
+            out["checkpoint_dir"] = str(self.checkpoint_dir)
+        if self.connect:
+            return out
+        sc = self.session.sparkContext._jsc.sc()
+        conf = self.session.sparkContext.getConf()
+        out["app_id"] = conf.get("spark.app.id", None)
+        # Spark's status store (what its UI shows, kept with the UI off): the driver is
+        # one of its entries, the others are executors
+        listed = sc.statusStore().executorList(True)
+        executors = [listed.apply(i) for i in range(listed.size())]
+        executors = [e for e in executors if e.id() != "driver"]
+        out["executors"] = len(executors)
+        out["cores"] = sum(int(e.totalCores()) for e in executors)
+        out["executor_hosts"] = sorted({str(e.hostPort()).rsplit(":", 1)[0] for e in executors})
+        out["executor_memory"] = conf.get("spark.executor.memory", "1g")  # Spark's default
+        return out
+
     def stop(self) -> None:
-        self.session.stop()
-        self._end_jvm()
+        try:
+            self.session.stop()
+        except Exception as exc:  # noqa: BLE001 - a cluster gone: the JVM is ended below
+            log.debug("spark: stopping the session: %s", exc)
+        if not self.connect:
+            self._end_jvm()
         for line in self._log_lines():
             log.debug("spark jvm: %s", line)
+        if getattr(self, "checkpoint_dir", None) is not None:
+            shutil.rmtree(self.checkpoint_dir, ignore_errors=True)
         shutil.rmtree(self.workdir, ignore_errors=True)
 
     def _log_lines(self) -> list[str]:
@@ -182,6 +267,56 @@ class LocalSpark:
         SparkContext._jvm = None
 
 
+#: what Spark Connect's Python client needs beside pyspark (pyspark's ``connect`` extra)
+CONNECT_MODULES = ("grpc", "grpc_status", "google.rpc", "zstandard", "pandas")
+
+
+def _connect_session(url: str) -> Any:
+    """A Spark Connect session on ``url``, or a UserError naming what is missing."""
+    missing = [m for m in CONNECT_MODULES if not _importable(m)]
+    if missing:
+        raise UserError(
+            f"Spark Connect ({url}) needs pyspark's Connect client, which is not installed "
+            f"here (missing: {', '.join(missing)}): pip install 'pyspark[connect]' (grpcio, "
+            "grpcio-status, googleapis-common-protos, zstandard), or give a standalone "
+            "master spark://HOST:7077"
+        )
+    return SparkSession.builder.remote(url).appName("recbench").getOrCreate()
+
+
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _on_this_machine(master: str) -> bool:
+    """Whether every host of a ``spark://`` master is this machine (its workers are
+    assumed to be too: a one-machine standalone cluster)."""
+    hosts = [hp.rsplit(":", 1)[0].strip("[]") for hp in master[len("spark://"):].split(",")]
+    own = {"localhost", "127.0.0.1", "::1", socket.gethostname(), socket.getfqdn()}
+    return all(h in own or h.startswith("127.") for h in hosts)
+
+
+def _shared_parquet(table: pa.Table, data_dir: str) -> str:
+    """``table`` as a Parquet file in ``data_dir``, named by its content, written once."""
+    digest = hashlib.sha256(table.schema.to_string().encode())
+    for column in table.columns:
+        for chunk in column.chunks:
+            for buf in chunk.buffers():
+                if buf is not None:
+                    digest.update(buf)
+    directory = Path(data_dir.removeprefix("file://"))
+    path = directory / f"recbench-train-{digest.hexdigest()[:20]}.parquet"
+    if not path.exists():
+        directory.mkdir(parents=True, exist_ok=True)
+        part = path.with_name(f".{path.name}.{os.getpid()}.part")
+        pq.write_table(table, part)
+        os.replace(part, path)
+    return str(path.resolve())
+
+
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
     """pyspark warns that it does not support pandas >= 3 even when no pandas is used."""
@@ -203,6 +338,15 @@ def _stderr_to(path: Path) -> Iterator[None]:
         sys.stderr.flush()
         os.dup2(saved, 2)
         os.close(saved)
+
+
+def _first_line(exc: BaseException) -> str:
+    """The line of ``exc`` that says what went wrong: for a py4j error the Java exception's
+    (``: org.apache.spark.SparkException: Job aborted ...``), not "An error occurred while
+    calling o91.fit."."""
+    lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
+    java = next((ln[1:].strip() for ln in lines if ln.startswith(": ")), None)
+    return (java or (lines[0] if lines else type(exc).__name__))[:500]
 
 
 def _factor_matrix(table: pa.Table, n: int, rank: int) -> tuple[np.ndarray, np.ndarray]:
@@ -239,6 +383,29 @@ class _SparkALS(Adapter):
 
     #: stop the session at the end of ``fit_prepared`` (tests keep it to ask Spark itself)
     stop_after_fit: bool = True
+    runs_on_cluster: ClassVar[bool] = True
+    #: ``TrialSpec.cluster`` (``use_cluster``): {} for a ``local[threads]`` session
+    cluster: dict[str, str] = {}  # noqa: RUF012 - replaced, never mutated
+
+    def use_cluster(self, cluster: dict[str, str]) -> None:
+        self.cluster = dict(cluster)
+        self.cluster_info_: dict[str, Any] = {
+            "master": cluster.get("spark_master"),
+            "master_from": cluster.get("spark_master_from"),
+        }
+
+    def cluster_info(self) -> dict[str, Any]:
+        return {k: v for k, v in getattr(self, "cluster_info_", {}).items() if v is not None}
+
+    def _note_cluster(self) -> None:
+        """Add what the session reports (executors, cores, memory, version) to
+        ``cluster_info`` while it runs; a failure to ask is logged, not raised."""
+        if not self.cluster or self.spark_ is None:
+            return
+        try:
+            self.cluster_info_.update(self.spark_.info())
+        except Exception as exc:  # noqa: BLE001 - a cluster gone mid-fit: keep what we know
+            log.debug("spark: cannot describe the cluster: %s", exc)
 
     def set_als_params(self, rank: int, max_iter: int, reg_param: float, nonnegative: bool,
                        num_blocks: int) -> None:
@@ -255,11 +422,13 @@ class _SparkALS(Adapter):
 
     def prepare(self, train: TrainSet) -> Any:
         self.close()  # a refit starts from a fresh session
-        self.spark_ = LocalSpark(self.threads)
+        self.spark_ = LocalSpark(self.threads, self.cluster)
         self.global_mean_ = train.global_mean
         try:
             with _quiet():
-                return self.spark_.write(self._rows(train), "train.parquet").cache()
+                frame = self.spark_.write(self._rows(train), "train.parquet").cache()
+            self._note_cluster()
+            return frame
         except BaseException:
             self.close()
             raise
@@ -292,10 +461,12 @@ class _SparkALS(Adapter):
                     self.spark_.read(self.model_.itemFactors, "items.parquet"), train.n_items,
                     self.rank,
                 )  # fmt: skip
+            self._note_cluster()
         except Exception as exc:
             # A py4j error formats itself by asking the JVM, which ``close`` ends: take its
             # message now and raise a plain error the trial can record.
-            message = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            message = _first_line(exc)
+            self._note_cluster()
             self.close()
             raise RuntimeError(f"Spark ALS failed: {message}") from None
         finally:

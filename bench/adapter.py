@@ -79,6 +79,9 @@ class Adapter:
     search_space: ClassVar[dict[str, list[Any]]] = {}
     #: the adapter this one is a preset of (``bench.execution.registry.Preset``), or ""
     preset_of: ClassVar[str] = ""
+    #: trains on a cluster when a run names one (``use_cluster``; ``spark.*``); others run
+    #: in the trial's process whatever the run says
+    runs_on_cluster: ClassVar[bool] = False
 
     def __init__(self, seed: int = 0, threads: int = 1) -> None:
         self.seed = seed
@@ -112,6 +115,15 @@ class Adapter:
         ``harness_only`` (for adapters whose other parameters are the library's own)."""
         skip = {"seed", "threads", *harness_only}
         return {k: v for k, v in self.get_params().items() if k not in skip}
+
+    def use_cluster(self, cluster: dict[str, str]) -> None:
+        """Train on ``cluster`` (``TrialSpec.cluster``, e.g. ``{"spark_master": ...}``)
+        instead of in this process; adapters that cannot (``runs_on_cluster`` False) ignore
+        it."""
+
+    def cluster_info(self) -> dict[str, Any]:
+        """What ``use_cluster`` ran on (the record's ``env.cluster``); JSON-serialisable."""
+        return {}
 
     # -- fitting --------------------------------------------------------------------------
     def prepare(self, train: TrainSet) -> Any:

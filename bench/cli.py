@@ -25,7 +25,7 @@ from bench import clihelp
 from bench.cliargs import DEFAULT_RESULTS, build_parser
 from bench.errors import DatasetUnavailable, StoreFault, UserError
 from bench.evaluation import tuning
-from bench.execution import registry, store, suites
+from bench.execution import registry, spark_master, store, suites
 from bench.reporting import compare, report
 from bench.reporting import datasets as dataset_info
 from bench.splitting import splits
@@ -95,8 +95,9 @@ def run_suite(args: argparse.Namespace) -> tuple[int, list[dict]]:
         if not fnmatch.filter(registry.available(), pattern):
             registry.get(pattern)  # unknown or unavailable: one clear line
     def expand(**tuned: Any) -> list:
-        return suites.expand(suite, threads=args.threads, datasets=args.dataset,
-                             adapters=args.adapter, time_limit=args.time_limit, **tuned)
+        return spark_master.place(suites.expand(
+            suite, threads=args.threads, datasets=args.dataset, adapters=args.adapter,
+            time_limit=args.time_limit, **tuned), args.cluster)
 
     specs = expand()
     if not specs:
@@ -130,6 +131,7 @@ def run_specs(specs: list, args: argparse.Namespace) -> tuple[int, list[dict]]:
     if not specs:
         raise UserError("no trial specs to run")
     run_path = store.run_file(args.results, specs[0].suite or "api")
+    specs = spark_master.place(specs, args.cluster)
     options = prepare_run(specs, args)
     log(f"{len(specs)} trials, results in {run_path}")
     options.update(executor_options(args, None, run_path))
@@ -248,6 +250,9 @@ def check_run_options(args: argparse.Namespace) -> None:
         from bench.execution.dask_address import check_address
 
         check_address(args.scheduler)
+    args.cluster = spark_master.resolve(args)  # --spark-master / $RECBENCH_SPARK_MASTER
+    if args.cluster:
+        log(spark_master.describe(args.cluster))
     if args.executor == "dask" and importlib.util.find_spec("distributed") is None:
         raise UserError("--executor dask needs Dask: pip install -e '.[dask]'")
     # --- end executors ---

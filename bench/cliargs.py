@@ -13,6 +13,7 @@ from pathlib import Path
 
 from bench import clihelp
 from bench.errors import UserError
+from bench.execution import spark_master
 from bench.reporting import compare, report
 
 #: a user's runs land here, ignored by git (the published results are results/published)
@@ -67,6 +68,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     run.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://host:8786 "
                      "(default: $RECBENCH_DASK_SCHEDULER, else a LocalCluster started here)")
     # --- end executors ---
+    spark_master.add_arguments(run)  # --spark-master, --spark-data-dir
 
     tune = command(
         "tune", help="only the validation trials of a suite's tuned runs; writes tuned/<suite>.json"

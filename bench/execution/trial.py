@@ -40,8 +40,9 @@ SCHEMA_VERSION = 1
 #: and ``in_memory_adapter`` (an adapter class handed to ``bench.run`` in memory); 3 adds
 #: ``data_delivery`` (how the dataset and split arrived: store location or bytes
 #: scattered, seconds to load them) and ``evaluate_seconds`` (predict, recommend and
-#: metrics together).
-SCHEMA_MINOR = 3
+#: metrics together); 4 adds ``env.cluster`` (the Spark cluster a trial ran on: master,
+#: executors, cores, memory, Spark version; absent for a trial run in its own process).
+SCHEMA_MINOR = 4
 STATUSES = ("ok", "failed", "timeout", "skipped")
 
 
@@ -77,6 +78,10 @@ class TrialSpec:
     stage: str = "test"
     #: the .toml path the suite was given as, for the Reproduce line (not part of the id)
     suite_file: str = ""
+    #: where a cluster-capable adapter's work runs (``bench.execution.spark_master``):
+    #: ``{"spark_master": "spark://host:7077", ...}``; not part of the id (where a trial
+    #: runs, not what it is)
+    cluster: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not isinstance(self.split, SplitSpec) or not isinstance(self.metrics, MetricSpec):
@@ -121,8 +126,11 @@ class TrialSpec:
         })
 
 
-def build_adapter(name: str, params: dict, seed: int, threads: int) -> Adapter:
-    """Instantiate ``name`` with ``params``; unknown or ill-typed parameters are a UserError."""
+def build_adapter(
+    name: str, params: dict, seed: int, threads: int, cluster: dict | None = None
+) -> Adapter:
+    """Instantiate ``name`` with ``params`` (placed on ``cluster``, ``TrialSpec.cluster``);
+    unknown or ill-typed parameters are a UserError."""
     cls = registry.get(name)
     known = set(cls.param_names()) - {"seed", "threads"}
     unknown = set(params) - known
@@ -139,7 +147,10 @@ def build_adapter(name: str, params: dict, seed: int, threads: int) -> Adapter:
                 f"parameter {key}={value!r} of adapter {name} has the wrong type: "
                 f"expected {type(default).__name__}"
             )
-    return cls(**params, seed=seed, threads=threads)
+    model = cls(**params, seed=seed, threads=threads)
+    if cluster:
+        model.use_cluster(cluster)
+    return model
 
 
 def _same_kind(default: Any, value: Any) -> bool:
@@ -257,11 +268,12 @@ def run_trial(
     record = base_record(spec)
     start = time.perf_counter()
     per_user: dict[str, np.ndarray] = {}
+    model: Adapter | None = None
     try:
         # The adapter's module loads its library first, so the count reaches its pools too.
         registry.get(spec.adapter)
         threads.apply(spec.threads)
-        model = build_adapter(spec.adapter, spec.params, spec.seed, spec.threads)
+        model = build_adapter(spec.adapter, spec.params, spec.seed, spec.threads, spec.cluster)
         record["params"] = {
             k: v for k, v in model.get_params().items() if k not in ("seed", "threads")
         }
@@ -276,6 +288,8 @@ def run_trial(
         in_memory = registry.inline_class(spec.adapter)
         if in_memory is not None:  # handed to bench.run in memory: no module reproduces it
             record["in_memory_adapter"] = f"{in_memory.__module__}.{in_memory.__qualname__}"
+        if spec.cluster:
+            record["env"]["cluster"] = model.cluster_info()
         progress.report("loading the dataset", force=True)
         t_load = time.perf_counter()
         dataset = load_dataset(spec.dataset)
@@ -355,6 +369,8 @@ def run_trial(
     except Exception as exc:  # an adapter's failure is a result, not a crash of the suite
         tb = traceback.format_exc(limit=-3).strip().splitlines()
         finish(record, "failed", f"{type(exc).__name__}: {exc} | {' / '.join(tb[-3:])}")
+    if spec.cluster and model is not None and "env" in record:
+        record["env"]["cluster"] = model.cluster_info()  # as the fit found it, or failed
     record["duration_seconds"] = round(time.perf_counter() - start, 3)
     return record, per_user
 
@@ -452,10 +468,12 @@ def warm_up(spec: TrialSpec, train_set: TrainSet, test, metric_spec: MetricSpec)
     reports it."""
     if spec.adapter in _WARMED:
         return None
+    if spec.cluster and registry.get(spec.adapter).runs_on_cluster:
+        return None  # each fit starts its own cluster application: nothing to warm here
     _WARMED.add(spec.adapter)
     start = time.perf_counter()
     try:
-        model = build_adapter(spec.adapter, spec.params, spec.seed, spec.threads)
+        model = build_adapter(spec.adapter, spec.params, spec.seed, spec.threads, spec.cluster)
         rows = np.arange(min(WARMUP_ROWS, len(train_set.ratings)))
         small = replace(train_set, ratings=train_set.ratings.take(rows))
         model.fit(small)
