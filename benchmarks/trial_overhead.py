@@ -70,8 +70,11 @@ ds = trial.load_dataset(name)
 t1 = time.perf_counter()
 fold = trial.stage_rows(spec, ds, results)
 t2 = time.perf_counter()
-train = ds.ratings.take(fold.train_rows)
-test = ds.ratings.take(fold.test_rows)
+if hasattr(trial, "fold_ratings"):  # fold rows mapped from their own store files
+    train, test = trial.fold_ratings(spec, ds, fold)
+else:
+    train = ds.ratings.take(fold.train_rows)
+    test = ds.ratings.take(fold.test_rows)
 t3 = time.perf_counter()
 r = ds.ratings
 raw = sum(a.nbytes for a in (r.users, r.items, r.ratings, r.timestamps) if a is not None)

@@ -18,7 +18,7 @@ import pytest
 
 from bench.adapter import Adapter
 from bench.data import synthetic
-from bench.data.model import TrainSet
+from bench.data.model import Ratings, TrainSet
 from bench.execution import registry
 
 #: built-in adapters only (plugins from RECBENCH_ADAPTERS_PATH are the tests' fault injectors)
@@ -31,13 +31,23 @@ ADAPTERS = sorted(
 COLD_USER, COLD_ITEM = 0, 0
 
 
+def read_only(array: np.ndarray) -> np.ndarray:
+    """Trials hand adapters their rows mapped read-only from the data store
+    (``bench.execution.datastore.fold_ratings``): an adapter must never write into them."""
+    array = np.array(array)
+    array.setflags(write=False)
+    return array
+
+
 @cache
 def train_set() -> TrainSet:
-    """100 users x 80 items, 2000 seeded ratings with genres; user 0 and item 0 left cold."""
+    """100 users x 80 items, 2000 seeded ratings with genres; user 0 and item 0 left cold;
+    the rating columns read-only, as a trial gets them from the data store."""
     data = synthetic.generate(100, 80, 2000, seed=3)
-    r = data.ratings
+    r = data.ratings.take((data.ratings.users != COLD_USER) & (data.ratings.items != COLD_ITEM))
     return TrainSet(
-        r.take((r.users != COLD_USER) & (r.items != COLD_ITEM)),
+        Ratings(read_only(r.users), read_only(r.items), read_only(r.ratings),
+                None if r.timestamps is None else read_only(r.timestamps), r.n_users, r.n_items),
         data.rating_scale,
         item_features=data.item_features,
         user_features=data.user_features,
@@ -51,7 +61,7 @@ def fitted(name: str, seed: int = 0) -> Adapter:
     return model
 
 
-USERS = np.arange(10, dtype=np.int32)  # includes the cold user 0
+USERS = read_only(np.arange(10, dtype=np.int32))  # includes the cold user 0
 
 
 @pytest.mark.parametrize("name", ADAPTERS)
@@ -102,8 +112,8 @@ def test_scores_and_predictions_have_the_contract_shape(name: str) -> None:
         rows = ~np.asarray(factors.score_rows) if factors.score_rows is not None else slice(None)
         np.testing.assert_array_equal(block[rows], scores[rows])
     if cls.predicts_ratings:
-        users = np.repeat(USERS, 3)
-        items = np.tile(np.array([COLD_ITEM, 5, 17], dtype=np.int32), len(USERS))
+        users = read_only(np.repeat(USERS, 3))
+        items = read_only(np.tile(np.array([COLD_ITEM, 5, 17], dtype=np.int32), len(USERS)))
         estimates = model.predict(users, items)
         assert estimates.shape == (len(users),) and estimates.dtype == np.float32
         assert np.isfinite(estimates).all()

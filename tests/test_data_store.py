@@ -90,6 +90,8 @@ def test_records_equal_with_and_without_the_store_on_every_executor(loaded, cach
         assert {d["bytes_scattered"] for d in deliveries} == {0}, name
         where = Path(deliveries[0]["store"])
         assert where.parent == cache / "store" and (where / "manifest.json").is_file()
+        # the holdout's fold and both k-fold folds: rows in files of their own
+        assert len(list(where.glob("split-*-fold*-train-users.npy"))) == 3
         assert all(r["schema_minor"] >= 2 for r in recs.values())
 
 
@@ -140,6 +142,39 @@ def test_a_column_damaged_under_a_reader_is_store_corrupt(tmp_path, monkeypatch)
         fh.write(b"x")
     with pytest.raises(colstore.StoreCorrupt, match="bytes, its manifest says"):
         colstore.open_dataset(where, DATA)
+
+
+def test_fold_rows_are_their_own_read_only_files_equal_to_the_gathered_rows(
+        tmp_path, monkeypatch):
+    """A split of few folds: each fold's train and test rows are mapped read-only from
+    files of their own, bit-identical to gathering them; a split of many folds is not."""
+    from bench.data import colstore, datasets
+    from bench.splitting.splits import SplitSpec, assign, fold_rows, split_key
+
+    monkeypatch.setenv("RECBENCH_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("RECBENCH_DATA_STORE", raising=False)
+    from bench.execution import datastore
+
+    ds = datasets.load(DATA)
+    few, many = SplitSpec("kfold", n_folds=2), SplitSpec("kfold", n_folds=10)
+    assignments = {few: assign(ds.ratings, few), many: assign(ds.ratings, many)}
+    local, where = datastore.publish(ds, ds.fingerprint(), assignments,
+                                     {few: {0, 1}, many: {0}})
+    datastore.use_store(DATA, where)
+    for f in (0, 1):
+        stored = datastore.fold_ratings(DATA, ds, few, f)
+        rows = fold_rows(assignments[few], f)
+        for got, want in zip(stored, (ds.ratings.take(rows.train_rows),
+                                      ds.ratings.take(rows.test_rows)), strict=True):
+            for column in colstore.COLUMNS:
+                a, b = getattr(got, column), getattr(want, column)
+                assert a.dtype == b.dtype and a.tobytes() == b.tobytes(), column
+                assert not a.flags.writeable, column
+            assert (got.n_users, got.n_items) == (want.n_users, want.n_items)
+    assert datastore.fold_ratings(DATA, ds, many, 0) is None  # 10 folds: not stored
+    assert not list(Path(local).glob(f"split-{split_key(ds.fingerprint(), many)}-fold*"))
+    monkeypatch.setenv(datastore.FOLD_ROWS_ENV, "off")
+    assert datastore.fold_ratings(DATA, ds, few, 0) is None
 
 
 def test_a_store_at_an_fsspec_url_is_copied_once_and_verified(tmp_path, monkeypatch):

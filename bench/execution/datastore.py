@@ -18,11 +18,12 @@ import logging
 import os
 import time
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
 from bench.data import colstore, fetch
-from bench.data.model import Dataset
+from bench.data.model import Dataset, Ratings
 from bench.splitting.splits import Fold, SplitSpec, fold_rows, split_key
 
 log = logging.getLogger(__name__)
@@ -43,11 +44,32 @@ def split_name(split_key_: str) -> str:
     return f"split-{split_key_}"
 
 
+#: a split's folds get their own row files (``fold_rows_files``) only when it has at most
+#: this many folds: each stored fold costs one more copy of the dataset's rows on disk
+MAX_STORED_FOLDS = 5
+#: ``RECBENCH_STORE_FOLD_ROWS=off`` keeps only the split assignment (trials gather the rows)
+FOLD_ROWS_ENV = "RECBENCH_STORE_FOLD_ROWS"
+
+
+def fold_files_on() -> bool:
+    return os.environ.get(FOLD_ROWS_ENV, "").strip().lower() not in OFF
+
+
+def fold_name(split_key_: str, fold_: int, part: str, column: str) -> str:
+    """The store array of one column of a fold's ``train`` or ``test`` rows."""
+    return f"{split_name(split_key_)}-fold{fold_}-{part}-{column}"
+
+
 def publish(dataset: Dataset, fingerprint: str,
-            assignments: dict[SplitSpec, np.ndarray]) -> tuple[str, str] | None:
+            assignments: dict[SplitSpec, np.ndarray],
+            fold_files: dict[SplitSpec, set[int]] | None = None) -> tuple[str, str] | None:
     """Write ``dataset`` and its split ``assignments`` to the store (the driver, before the
     trials): ``(local directory, location workers read)``, the two equal unless the root is
-    a non-local URL (then the local directory is the upload's source).  None when off."""
+    a non-local URL (then the local directory is the upload's source).  None when off.
+
+    ``fold_files``: the folds (of splits with at most ``MAX_STORED_FOLDS`` folds) whose
+    train and test rows are also written as column files of their own, which trials map
+    instead of gathering the rows out of the dataset's columns."""
     where = root()
     if where is None:
         return None
@@ -57,12 +79,41 @@ def publish(dataset: Dataset, fingerprint: str,
     store_dir = colstore.write_dataset(dataset, local_root, fingerprint)
     for spec, fold_of_row in assignments.items():
         colstore.write_array(store_dir, split_name(split_key(fingerprint, spec)), fold_of_row)
+    if fold_files and fold_files_on():
+        for spec, folds in fold_files.items():
+            if spec in assignments and len(spec.folds) <= MAX_STORED_FOLDS:
+                for f in sorted(folds):
+                    write_fold(store_dir, dataset, split_key(fingerprint, spec),
+                               assignments[spec], f)
     location = str(store_dir)
     if not colstore.is_local(where):
         location = colstore.join(where, store_dir.name)
         colstore.upload(store_dir, location)
     log.info("data store for %s: %s (%.1f s)", dataset.name, location, time.perf_counter() - t0)
     return str(store_dir), location
+
+
+def write_fold(store_dir: Path, dataset: Dataset, key: str, fold_of_row: np.ndarray,
+               fold_: int) -> None:
+    """The fold's train and test rows as column files, in the order ``Ratings.take`` of
+    ``fold_rows`` gives them (so every array is bit-identical to the gathered one)."""
+    r = dataset.ratings
+    columns = [c for c in colstore.COLUMNS if getattr(r, c) is not None]
+    if all((store_dir / f"{fold_name(key, fold_, part, c)}.json").is_file()
+           for part in ("train", "test") for c in columns):
+        return
+    t0 = time.perf_counter()
+    rows = fold_rows(fold_of_row, fold_)
+    written = 0
+    for part, index in (("train", rows.train_rows), ("test", rows.test_rows)):
+        for column in columns:
+            array = getattr(r, column)
+            taken = np.asarray(array[index]).view(np.ndarray)
+            written += taken.nbytes
+            colstore.write_array(store_dir, fold_name(key, fold_, part, column), taken)
+            del taken
+    log.info("data store: fold %d of split %s written as its own rows, %.1f MB more on disk "
+             "(%.1f s)", fold_, key, written / 1e6, time.perf_counter() - t0)
 
 
 # -- the trial's side ---------------------------------------------------------------------
@@ -119,6 +170,39 @@ def fold(name: str, dataset: Dataset, spec: SplitSpec, fold_: int) -> Fold | Non
     """The fold's rows from the stored split (kept per process), or None when the store
     does not hold this split (the caller assigns it)."""
     return _fold(_locations[name], split_key(dataset.fingerprint(), spec), fold_)
+
+
+@lru_cache(maxsize=2)
+def _fold_ratings(location_: str, key: str, fold_: int, n_users: int, n_items: int,
+                  timestamps: bool) -> tuple[Ratings, Ratings] | None:
+    parts = []
+    for part in ("train", "test"):
+        columns: dict[str, np.ndarray | None] = {"timestamps": None}
+        for column in colstore.COLUMNS:
+            if column == "timestamps" and not timestamps:
+                continue
+            found = colstore.open_array(location_, fold_name(key, fold_, part, column))
+            if found is None:
+                return None
+            array, seconds = found
+            _verify_seconds[0] += seconds
+            columns[column] = array.view(np.ndarray)  # read-only, still mapped
+        parts.append(Ratings(columns["users"], columns["items"], columns["ratings"],
+                             columns["timestamps"], n_users, n_items))
+    return parts[0], parts[1]
+
+
+def fold_ratings(name: str, dataset: Dataset, spec: SplitSpec, fold_: int
+                 ) -> tuple[Ratings, Ratings] | None:
+    """The fold's train and test ratings mapped read-only from their own store files, or
+    None when the store does not hold them (the caller gathers them).  The arrays are the
+    store's pages: nothing may write into them."""
+    loc = _locations.get(name)
+    if loc is None or not fold_files_on():
+        return None
+    r = dataset.ratings
+    return _fold_ratings(loc, split_key(dataset.fingerprint(), spec), fold_, r.n_users,
+                         r.n_items, r.timestamps is not None)
 
 
 def delivery(name: str, load_seconds: float, split_seconds: float, take_seconds: float

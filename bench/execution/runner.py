@@ -257,6 +257,8 @@ class TaskFactory:
             data_fp = dataset.fingerprint()  # hashes every row: once per dataset
             store_dir = Path(results_dir) / "splits"
             assignments: dict[splits.SplitSpec, np.ndarray] = {}
+            # folds whose test-stage trials read their rows from files of their own
+            fold_files: dict[splits.SplitSpec, set[int]] = {}
             for s in group:
                 if s.split not in assignments:
                     assignments[s.split] = splits.load_or_assign(
@@ -264,11 +266,13 @@ class TaskFactory:
                 fold = splits.fold_rows(assignments[s.split], s.fold)
                 if s.stage == "validation":
                     fold = splits.validation_rows(dataset.ratings, fold.train_rows, s.split)
+                else:
+                    fold_files.setdefault(s.split, set()).add(s.fold)
                 self.expected[s.trial_id] = (data_fp[:16], fold.fingerprint)
             # the dataset and its splits written once, read by every trial (or, where the
             # hosts cannot reach the store, the dataset shipped as before)
             try:
-                published = datastore.publish(dataset, data_fp, assignments)
+                published = datastore.publish(dataset, data_fp, assignments, fold_files)
             except OSError as exc:  # a full or read-only cache: each worker loads it
                 _log.warning("data store not written (%s); workers load %s themselves",
                              exc, name)

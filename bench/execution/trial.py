@@ -302,8 +302,7 @@ def run_trial(
         fold = stage_rows(spec, dataset, results_dir)
         record["split_fingerprint"] = fold.fingerprint
         t_take = time.perf_counter()
-        train = dataset.ratings.take(fold.train_rows)
-        test = dataset.ratings.take(fold.test_rows)
+        train, test = fold_ratings(spec, dataset, fold)
         record["data_delivery"] = datastore.delivery(
             spec.dataset, t_split - t_load, t_take - t_split, time.perf_counter() - t_take)
         record["n_train"], record["n_test"] = len(train), len(test)
@@ -419,6 +418,16 @@ def stage_rows(spec: TrialSpec, dataset: Dataset, results_dir: Path | None) -> F
     if spec.stage == "validation":
         fold = validation_rows(dataset.ratings, fold.train_rows, spec.split)
     return fold
+
+
+def fold_ratings(spec: TrialSpec, dataset: Dataset, fold: Fold) -> tuple[Ratings, Ratings]:
+    """The fold's train and test ratings: mapped read-only from the store's files of this
+    fold when the driver wrote them (test stage), else gathered from the dataset's rows."""
+    if spec.stage != "validation":
+        stored = datastore.fold_ratings(spec.dataset, dataset, spec.split, spec.fold)
+        if stored is not None:
+            return stored
+    return dataset.ratings.take(fold.train_rows), dataset.ratings.take(fold.test_rows)
 
 
 class ColdUsers:
