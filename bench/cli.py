@@ -159,7 +159,6 @@ def prepare_run(specs: list, args: argparse.Namespace) -> dict:
             continue
         check_usable(name, dataset)
         check_thresholds(name, dataset, [s for s in specs if s.dataset == name])
-        dataset_info.save(args.results, name, dataset)  # the leaderboard's Datasets section
         fingerprints[name] = dataset.fingerprint()[:16]
         if not args.no_admission:
             skip_reasons.update(not_admitted(
@@ -169,6 +168,8 @@ def prepare_run(specs: list, args: argparse.Namespace) -> dict:
         # without timestamps) is an input error: find it before any trial is recorded.
         for split in dict.fromkeys(s.split for s in specs if s.dataset == name):
             splits.assign(dataset.ratings, split)
+        # after every check: input refused up front leaves the results directory alone
+        dataset_info.save(args.results, name, dataset)  # the leaderboard's Datasets section
         del dataset
     return {"skip_reasons": skip_reasons, "fingerprints": fingerprints, "log": log,
             "retry_failed": args.retry_failed, "memory_limit_mb": args.memory_limit_mb,
