@@ -193,8 +193,10 @@ def test_site_in_headless_chromium(site):
                                "among cold items only")
             assert count.text_content() == "1 of 4 tables"
             page.locator("#filter-reset").click()
-            page.wait_for_function("document.querySelector('#filter-count').textContent"
-                                   " === '4 of 4 tables'")
+            # a locator assertion, not wait_for_function("..."): Playwright evaluates a string
+            # predicate with eval, which the site's Content-Security-Policy (no 'unsafe-eval')
+            # refuses whenever the first check is not already true
+            sync_api.expect(page.locator("#filter-count")).to_have_text("4 of 4 tables")
             page.select_option("#filter-library", "implicit")
             rows = _visible(page, "section.board tbody tr")
             assert rows and {r["library"] for r in rows} == {"implicit"}
