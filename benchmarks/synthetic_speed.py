@@ -86,8 +86,10 @@ def main() -> None:
         f"{platform.machine()}, {os.cpu_count()} cores; each row a fresh process (kernels loaded "
         "before the clock starts; peak RSS is the whole process's; CPU s: user + system "
         "time of the generation, all threads).  1-minute load average "
-        f"{load_before:.1f} before and {load_after:.1f} after the runs: on a shared machine "
-        "the wall times are longer than on a quiet one.",
+        f"{load_before:.1f} before and {load_after:.1f} after the runs ("
+        + ("nothing else ran: the load after is the runs' own" if load_before < 1.0 else
+           "other jobs shared the machine: the wall times are longer than on a quiet one")
+        + ").",
         "",
         "| dataset | threads | ratings | users x items | seconds | CPU s | peak RSS MiB | "
         "output MiB | peak / output |",
