@@ -1,10 +1,30 @@
-"""Shared fixtures: real data, loaded once per test session."""
+"""Shared fixtures (real data, loaded once per test session) and the order the test files
+run in."""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import pytest
 
 from bench.data.model import Dataset
+
+#: seconds each test file took in a whole run on 2 cores (``.ci/durations.py`` writes it
+#: from a run's JUnit XML)
+DURATIONS = Path(__file__).with_name("durations.json")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Longest files first.  ``--dist loadfile`` hands each file to one worker, in the
+    order collected: in alphabetical order, the longest files (Spark cluster, kernel
+    determinism, speed tracking) started last and ran alone at the end.  Files not in
+    ``durations.json`` (new ones) come after, in their usual order."""
+    try:
+        seconds = json.loads(DURATIONS.read_text())
+    except (OSError, ValueError):
+        return
+    items.sort(key=lambda item: -seconds.get(item.path.name, 0.0))  # stable: keeps file order
 
 
 @pytest.fixture(scope="session")

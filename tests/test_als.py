@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -414,41 +412,3 @@ def test_implicit_adapter_ranks_better_than_popularity(ml100k: Dataset) -> None:
     assert hits_model > 1.2 * hits_pop
     vector = adapter.fold_in(np.array([1, 2, 3]), np.array([5.0, 4.0, 3.0]))
     assert adapter.score_folded(vector).shape == (1, ml100k.n_items)
-
-
-HALF_STEP_SCRIPT = """
-import hashlib, numba, numpy as np
-from bench.kernels import als as K
-rng = np.random.default_rng(1)
-n_u, n_i, k = 300, 200, 8
-indptr = np.arange(0, n_u * 20 + 1, 20, dtype=np.int64)
-indices = np.concatenate([rng.choice(n_i, 20, replace=False) for _ in range(n_u)]).astype(np.int32)
-values = rng.integers(1, 6, n_u * 20).astype(np.float32)
-y = (rng.standard_normal((n_i, k)) * 0.3).astype(np.float32)
-yb = (rng.standard_normal(n_i) * 0.1).astype(np.float32)
-x = (rng.standard_normal((n_u, k)) * 0.1).astype(np.float32)
-b = np.zeros(n_u, np.float32)
-numba.set_num_threads(1)
-K.explicit_cg_halfstep(indptr, indices, values, y, yb, np.float32(3.5),
-                       np.full(n_u, 1.0, np.float32), np.full(n_u, 1e12, np.float32),
-                       np.zeros((0, k), np.float32), x, b, 2)
-g = K.gram(y, np.float32(0.1))
-x2 = (rng.standard_normal((n_u, k)) * 0.1).astype(np.float32)
-K.implicit_cg_halfstep(indptr, indices, 1 + values, g, y, x2, 3)
-print(hashlib.sha256(x.tobytes() + b.tobytes() + x2.tobytes()).hexdigest())
-"""
-
-
-def test_half_steps_give_the_same_bits_in_every_process(tmp_path):
-    # numba's cached code differs from freshly compiled code: a process that loaded the
-    # kernels from __pycache__ gave other bits than the one that compiled them.  Two
-    # processes sharing one empty cache directory: the first compiles (and would store),
-    # the second would load.
-    import subprocess
-    import sys
-
-    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba")}
-    runs = [subprocess.run([sys.executable, "-c", HALF_STEP_SCRIPT], capture_output=True,
-                           text=True, env=env, timeout=300) for _ in range(2)]  # fmt: skip
-    assert all(r.returncode == 0 for r in runs), runs[0].stderr[-2000:]
-    assert runs[0].stdout == runs[1].stdout
