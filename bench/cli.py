@@ -92,7 +92,7 @@ def run_suite(args: argparse.Namespace) -> tuple[int, list[dict]]:
     suites.check_adapter_names(suite)
     args.threads = args.threads or suite.threads or os.cpu_count() or 1
     for pattern in args.adapter or []:
-        if not fnmatch.filter(registry.available(), pattern):
+        if not fnmatch.filter(registry.available(pattern), pattern):
             registry.get(pattern)  # unknown or unavailable: one clear line
     def expand(**tuned: Any) -> list:
         return spark_master.place(suites.expand(

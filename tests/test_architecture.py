@@ -132,3 +132,40 @@ def test_pyproject_lists_every_package():
         for top in installed_as for init in (ROOT / top).rglob("__init__.py")
     }
     assert sorted(config["setuptools"]["packages"]) == sorted(found)
+
+
+LAZY_ADAPTERS = r"""
+import sys
+from bench.execution import registry, suites
+heavy = ("torch", "sklearn", "pyspark", "lightfm", "surprise")
+assert registry.get("baseline.Popularity").name == "baseline.Popularity"
+assert suites.match_adapters(["baseline.*"], ["baseline.Random"])
+assert registry.known("implicit.ALS") and not registry.known("baseline.Nope")
+print(sorted(m for m in heavy if m in sys.modules))
+names = registry.available("*ALS")  # a wildcard library: every module
+assert {"recbench.ALS", "implicit.ALS"} <= set(names), names
+print(len(registry.discover()))
+"""
+
+
+def test_a_run_imports_only_the_libraries_it_names():
+    """A run of baselines does not pay for importing PyTorch, scikit-learn or Spark (seconds
+    per CLI call): the registry imports a library's module when a name of it is asked for,
+    and every module's adapters carry its library's name (``recbench_adapters.LIBRARIES``
+    for a module not named like its library), which is what makes that lookup right."""
+    done = subprocess.run([sys.executable, "-c", LAZY_ADAPTERS], capture_output=True,
+                          text=True, cwd=ROOT, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    imported, count = done.stdout.split("\n")[:2]
+    assert imported == "[]", imported
+    import recbench_adapters
+
+    from bench.execution import registry
+
+    infos = registry.discover()
+    assert len(infos) == int(count)
+    for name, info in infos.items():
+        module = info.module.rsplit(".", 1)[-1]
+        library = recbench_adapters.LIBRARIES.get(module, module)
+        assert info.module.startswith("recbench_plugin_") or name.split(".")[0] == library, (
+            name, info.module)

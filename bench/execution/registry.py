@@ -10,6 +10,13 @@ the same module, not a class of its own: the registry lists it under its own nam
 
 A module whose library is not installed is reported as unavailable with the import error,
 so ``bench list`` can say why, and the other adapters still work.
+
+Modules are imported when first needed: a name or pattern whose library part has no
+wildcard (``baseline.Popularity``, ``implicit.*``) imports that library's module alone (the
+module named like the library, or listed for it in ``recbench_adapters.LIBRARIES``) and the
+plugin modules; a pattern like ``*ALS`` and the catalogue (``bench list``) import them all.
+Importing every module costs seconds (PyTorch, scikit-learn, Spark): a run of baselines
+need not pay it.
 """
 
 from __future__ import annotations
@@ -22,7 +29,6 @@ import pkgutil
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -99,18 +105,20 @@ def _import_file(path: Path) -> ModuleType:
     return module
 
 
-def _modules() -> list[tuple[str, object]]:
-    """(module name, loader thunk) for built-in and plugin adapter modules."""
+def _modules() -> list[tuple[str | None, str, object]]:
+    """(library, module name, loader thunk) for built-in and plugin adapter modules; a
+    plugin's library is None (it may register any names, so it is always loaded)."""
     import recbench_adapters
 
-    mods: list[tuple[str, object]] = [
-        (f"recbench_adapters.{m.name}", lambda n=m.name: importlib.import_module(
-            f"recbench_adapters.{n}"))
+    libraries = getattr(recbench_adapters, "LIBRARIES", {})
+    mods: list[tuple[str | None, str, object]] = [
+        (libraries.get(m.name, m.name), f"recbench_adapters.{m.name}",
+         lambda n=m.name: importlib.import_module(f"recbench_adapters.{n}"))
         for m in sorted(pkgutil.iter_modules(recbench_adapters.__path__), key=lambda m: m.name)
     ]
     for d in filter(None, os.environ.get("RECBENCH_ADAPTERS_PATH", "").split(os.pathsep)):
         for path in sorted(Path(d).glob("*.py")):
-            mods.append((f"recbench_plugin_{path.stem}", lambda p=path: _import_file(p)))
+            mods.append((None, f"recbench_plugin_{path.stem}", lambda p=path: _import_file(p)))
     return mods
 
 
@@ -121,26 +129,51 @@ def _defined_in(cls: type, modname: str) -> bool:
     return cls.__module__ == modname or cls.__module__.startswith(modname + ".")
 
 
-@cache
-def discover() -> dict[str, AdapterInfo]:
+#: the adapters of each module imported so far, by module name
+_loaded: dict[str, dict[str, AdapterInfo]] = {}
+
+
+def _load(modname: str, load: Any) -> dict[str, AdapterInfo]:
+    """The adapters of one module (imported once per process)."""
+    if modname not in _loaded:
+        _loaded[modname] = _scan(modname, load)
+    return _loaded[modname]
+
+
+def _scan(modname: str, load: Any) -> dict[str, AdapterInfo]:
+    short = modname.rsplit(".", 1)[-1].removeprefix("recbench_plugin_")
+    try:
+        module = load()
+    except ImportError as exc:  # the wrapped library is missing or broken
+        return {f"{short}.*": AdapterInfo(f"{short}.*", modname, None, str(exc))}
     found: dict[str, AdapterInfo] = {}
-    for modname, load in _modules():
-        short = modname.rsplit(".", 1)[-1].removeprefix("recbench_plugin_")
-        try:
-            module = load()  # type: ignore[operator]
-        except ImportError as exc:  # the wrapped library is missing or broken
-            found[f"{short}.*"] = AdapterInfo(f"{short}.*", modname, None, str(exc))
-            continue
-        for obj in vars(module).values():
-            if isinstance(obj, Preset) and _defined_in(obj.base, modname):
-                found[obj.name] = AdapterInfo(obj.name, modname, obj.adapter(), None)
-            elif (
-                isinstance(obj, type)
-                and issubclass(obj, Adapter)
-                and obj.name
-                and _defined_in(obj, modname)
-            ):
-                found[obj.name] = AdapterInfo(obj.name, modname, obj, None)
+    for obj in vars(module).values():
+        if isinstance(obj, Preset) and _defined_in(obj.base, modname):
+            found[obj.name] = AdapterInfo(obj.name, modname, obj.adapter(), None)
+        elif (
+            isinstance(obj, type)
+            and issubclass(obj, Adapter)
+            and obj.name
+            and _defined_in(obj, modname)
+        ):
+            found[obj.name] = AdapterInfo(obj.name, modname, obj, None)
+    return found
+
+
+def discover(pattern: str | None = None) -> dict[str, AdapterInfo]:
+    """Every adapter of every module; given a name or pattern whose library part (before the
+    first dot) has no wildcard, those of that library's module and the plugins only (all of
+    them when no built-in module is that library's)."""
+    library = None
+    if pattern is not None and "." in pattern:
+        head = pattern.split(".", 1)[0]
+        library = None if any(c in head for c in "*?[") else head
+    modules = _modules()
+    if library is not None and any(lib == library for lib, _, _ in modules):
+        modules = [m for m in modules if m[0] in (library, None)]
+    found: dict[str, AdapterInfo] = {}
+    for _, modname, load in modules:
+        found.update(_load(modname, load))
     return found
 
 
@@ -164,13 +197,13 @@ def inline_class(name: str) -> type[Adapter] | None:
 
 def known(name: str) -> bool:
     """``name`` is an adapter of this process: registered, in memory, or unavailable here."""
-    return name in _inline or name in discover() or unavailable_reason(name) is not None
+    return name in _inline or name in discover(name) or unavailable_reason(name) is not None
 
 
 def get(name: str) -> type[Adapter]:
     if name in _inline:
         return _inline[name]
-    infos = discover()
+    infos = discover(name)
     info = infos.get(name)
     if info is None and unavailable_reason(name) is not None:  # its library is missing
         raise UserError(f"adapter {name!r} is unavailable here: {unavailable_reason(name)}")
@@ -185,7 +218,7 @@ def get(name: str) -> type[Adapter]:
 def unavailable_reason(name: str) -> str | None:
     """Why adapter ``name`` (or its library module, ``spark.*``) cannot be imported here,
     e.g. an optional extra not installed; None when it is available or unknown."""
-    infos = discover()
+    infos = discover(name)
     for key in (name, f"{name.split('.', 1)[0]}.*"):
         info = infos.get(key)
         if info is not None and info.cls is None:
@@ -193,6 +226,7 @@ def unavailable_reason(name: str) -> str | None:
     return None
 
 
-def available() -> list[str]:
-    """Names of the adapters usable here: registered ones, and in-memory ones."""
-    return sorted({*(n for n, i in discover().items() if i.cls is not None), *_inline})
+def available(pattern: str | None = None) -> list[str]:
+    """Names of the adapters usable here: registered ones, and in-memory ones; given a
+    pattern, a list that holds at least every name it matches (``discover``)."""
+    return sorted({*(n for n, i in discover(pattern).items() if i.cls is not None), *_inline})

@@ -203,10 +203,13 @@ def check_adapter_names(suite: Suite) -> None:
                                     f"known adapters: {known}")
 
 
-def match_adapters(patterns: list[str], exclude: list[str], available: list[str]) -> list[str]:
+def match_adapters(patterns: list[str], exclude: list[str],
+                   available: list[str] | None = None) -> list[str]:
+    """The adapters ``patterns`` name (among ``available``, by default the registry's
+    adapters of each pattern's library), less ``exclude``."""
     chosen: list[str] = []
     for pat in patterns:
-        hits = fnmatch.filter(available, pat)
+        hits = fnmatch.filter(registry.available(pat) if available is None else available, pat)
         if not hits and not any(c in pat for c in "*?["):
             reason = registry.unavailable_reason(pat)
             if reason is not None:  # e.g. an optional extra (spark, neural) not installed
@@ -219,9 +222,8 @@ def match_adapters(patterns: list[str], exclude: list[str], available: list[str]
 
 def _combos(suite: Suite, datasets: list[str] | None, adapters: list[str] | None):
     """(run, dataset, split spec, adapter, seed, metric spec) for every combination."""
-    available = registry.available()
     for run in suite.runs:
-        names = match_adapters(run["adapters"], run.get("exclude", []), available)
+        names = match_adapters(run["adapters"], run.get("exclude", []))
         # e.g. requires = ["scores_cold_items"]: only adapters declaring that capability
         names = [n for n in names if all(
             getattr(registry.get(n), cap, False) for cap in run.get("requires", []))]

@@ -95,9 +95,9 @@ def reproduce_command(records: list[dict], results: str | Path | None = None,
 def suite_adapters(suite: suites.Suite) -> set[str]:
     """The adapters a suite runs here (its patterns matched against the available ones,
     less excluded and lacking a required capability), quietly: nothing is logged."""
-    available = registry.available()
     out: set[str] = set()
     for run in suite.runs:
+        available = sorted({n for p in run["adapters"] for n in registry.available(p)})
         for name in available:
             if (any(fnmatch.fnmatch(name, p) for p in run["adapters"])
                     and not any(fnmatch.fnmatch(name, x) for x in run.get("exclude", []))
