@@ -29,6 +29,7 @@ import pkgutil
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -105,9 +106,11 @@ def _import_file(path: Path) -> ModuleType:
     return module
 
 
+@cache
 def _modules() -> list[tuple[str | None, str, object]]:
     """(library, module name, loader thunk) for built-in and plugin adapter modules; a
-    plugin's library is None (it may register any names, so it is always loaded)."""
+    plugin's library is None (it may register any names, so it is always loaded).  Read
+    once per process, as ``RECBENCH_ADAPTERS_PATH`` is."""
     import recbench_adapters
 
     libraries = getattr(recbench_adapters, "LIBRARIES", {})
@@ -168,6 +171,12 @@ def discover(pattern: str | None = None) -> dict[str, AdapterInfo]:
     if pattern is not None and "." in pattern:
         head = pattern.split(".", 1)[0]
         library = None if any(c in head for c in "*?[") else head
+    return _discover(library)
+
+
+@cache
+def _discover(library: str | None) -> dict[str, AdapterInfo]:
+    """``discover`` for one library (None: all), once per process."""
     modules = _modules()
     if library is not None and any(lib == library for lib, _, _ in modules):
         modules = [m for m in modules if m[0] in (library, None)]
