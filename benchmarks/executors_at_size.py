@@ -41,6 +41,9 @@ from pathlib import Path
 
 import psutil
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from trial_overhead import metric_seconds, overhead  # noqa: E402 (the same definitions)
+
 NETFLIX = "synthetic:users=480189,items=17770,ratings=100480507,seed=0"
 ADAPTERS = ["baseline.Popularity", "recbench.ImplicitALS", "implicit.ALS", "spark.ALS"]
 SUITE = """description = "Netflix-shaped suite on three executors (benchmarks/executors_at_size.py)"
@@ -244,16 +247,6 @@ def cpu_name() -> str:
 # ----------------------------------------------------------------------------- report
 
 
-def timed(rec: dict) -> float:
-    return sum(rec.get(k) or 0.0 for k in ("prepare_seconds", "fit_seconds", "predict_seconds",
-                                           "recommend_seconds"))
-
-
-def metrics_seconds(rec: dict) -> float:
-    return (rec.get("evaluate_seconds") or 0.0) - (rec.get("predict_seconds") or 0.0) - (
-        rec.get("recommend_seconds") or 0.0)
-
-
 def _gib(mb: float) -> str:
     return f"{mb / 1024:.2f}"
 
@@ -291,14 +284,15 @@ def report(directory: Path) -> str:
         for rec in run["records"]:
             d = rec.get("data_delivery") or {}
             data = sum(d.get(k) or 0.0 for k in ("load_seconds", "split_seconds", "take_seconds"))
-            over = rec["duration_seconds"] - timed(rec) - metrics_seconds(rec)
+            metrics = metric_seconds(rec) or 0.0  # records before schema_minor 3: none
+            over = overhead(rec) - metrics
             base = serial.get(rec["adapter"])
             same = "-" if label == "serial" or base is None else (
                 "yes" if base.get("metrics") == rec.get("metrics") else "**no**")
             ndcg = (rec.get("metrics") or {}).get("ndcg@10")
             lines.append(
                 f"| {label} | {rec['adapter']} | {rec['duration_seconds']:.1f} | "
-                f"{rec.get('fit_seconds') or 0:.1f} | {metrics_seconds(rec):.1f} | "
+                f"{rec.get('fit_seconds') or 0:.1f} | {metrics:.1f} | "
                 f"**{over:.1f}** | {rec.get('warmup_seconds') or 0:.1f} | {data:.2f} | "
                 f"{d.get('via', '-')} | "
                 f"{d.get('bytes_scattered', '-')} | "

@@ -118,16 +118,22 @@ def overhead(rec: dict) -> float:
     return rec["duration_seconds"] - timed
 
 
+def metric_seconds(rec: dict) -> float | None:
+    """The record's metric computation: ``evaluate_seconds`` minus predict and recommend
+    (None for records without ``evaluate_seconds``, schema_minor < 3)."""
+    if rec.get("evaluate_seconds") is None:
+        return None
+    return rec["evaluate_seconds"] - (rec.get("predict_seconds") or 0.0) - (
+        rec.get("recommend_seconds") or 0.0)
+
+
 def summary(m: dict, metrics_of: dict[str, float] | None = None) -> list[dict]:
     """One row per trial; ``metrics_of`` (adapter -> metric seconds) stands in for records
     without ``evaluate_seconds`` (main's), whose evaluation code and data are the same."""
     rows = []
     for i, rec in enumerate(m["records"]):
         d = rec.get("data_delivery") or {}
-        metrics = None
-        if rec.get("evaluate_seconds") is not None:
-            metrics = rec["evaluate_seconds"] - (rec.get("predict_seconds") or 0.0) - (
-                rec.get("recommend_seconds") or 0.0)
+        metrics = metric_seconds(rec)
         estimated = metrics is None and metrics_of is not None and rec["adapter"] in metrics_of
         if estimated:
             metrics = metrics_of[rec["adapter"]]
